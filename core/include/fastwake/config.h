@@ -1,0 +1,149 @@
+// Run configuration: platform cost profile + host + workload + strategies,
+// loaded from JSON and validated with path-precise errors (ConfigError whose
+// message starts with the offending key, e.g. "workload.threads_per_core:").
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fastwake/remapper.h"
+#include "fastwake/types.h"
+
+namespace fastwake {
+
+/// One idle state of a core, as cpuidle describes it.
+struct CState {
+  std::string name;
+  Nanos exit_latency_ns = 0;
+  Nanos target_residency_ns = 0;
+  double power_w = 0;
+};
+
+/// A platform cost profile. Every number comes from configs/platforms/*.json
+/// where it carries a source or is marked as an estimate (`sources` keeps
+/// that text, keyed by the parameter's JSON path inside the profile).
+struct Platform {
+  std::string name;
+  std::string description;
+
+  // Link and NIC (per direction unless noted).
+  Nanos link_latency_ns = 0;     ///< propagation + switch, one way
+  double link_gbps = 100;        ///< serialisation = bytes * 8 / gbps
+  Nanos client_ns = 0;           ///< client software+NIC, send and receive sides together
+  Nanos nic_rx_ns = 0;           ///< server NIC receive + CQE DMA
+  Nanos nic_tx_ns = 0;           ///< server NIC transmit (doorbell to wire)
+  Nanos post_send_ns = 0;        ///< ibv_post_send (user space, doorbell)
+  Nanos cq_poll_ns = 0;          ///< ibv_poll_cq that returns a completion
+  Nanos cq_poll_empty_ns = 0;    ///< ibv_poll_cq on an empty CQ (dispatcher scan step)
+
+  // Interrupt path.
+  Nanos msix_ns = 0;             ///< EQE write + MSI-X delivery to the IRQ core
+  Nanos hardirq_ns = 0;          ///< IRQ entry + EQ scan
+  Nanos softirq_ns = 0;          ///< tasklet / softirq hop before the CQ handler
+  Nanos uverbs_handler_ns = 0;   ///< ib_uverbs_comp_handler: lock, alloc, link
+  Nanos fw_handler_ns = 0;       ///< fastwake wait-queue callback (trimmed path)
+  Nanos ttwu_local_ns = 0;       ///< try_to_wake_up, target on this core
+  Nanos ttwu_remote_ns = 0;      ///< try_to_wake_up, queue on remote wakelist + send IPI
+  Nanos ipi_latency_ns = 0;      ///< IPI delivery to the remote core
+  Nanos ipi_handler_ns = 0;      ///< remote IPI handler (enqueue + resched)
+  Nanos ctx_switch_ns = 0;       ///< scheduler pick + context switch
+  Nanos fast_switch_ns = 0;      ///< kernel fast-path switch-to (module)
+  Nanos read_return_ns = 0;      ///< return from read() on the channel: lock, copy, free
+  Nanos rearm_ns = 0;            ///< ibv_ack_cq_events + ibv_req_notify_cq
+  Nanos block_ns = 0;            ///< enter a blocking syscall and switch out
+  Nanos syscall_ns = 0;          ///< a syscall that does not block
+
+  // Scheduler (CFS-like).
+  Nanos sched_latency_ns = 0;          ///< target period for all runnable threads
+  Nanos sched_min_granularity_ns = 0;  ///< minimum time slice
+  Nanos wakeup_granularity_ns = 0;     ///< wake-up preemption threshold
+
+  // Power.
+  std::vector<CState> cstates;   ///< shallowest first; index 0 may be a POLL state
+  double poll_w = 0;             ///< per core, spinning on a CQ
+  double work_w = 0;             ///< per core, running application/kernel code
+  double irq_w = 0;              ///< per core, in interrupt context
+  double package_w = 0;          ///< uncore/package constant for the host
+
+  std::map<std::string, std::string> sources;  ///< param -> source or "estimate: ..."
+};
+
+struct HostConfig {
+  int cores = 2;                 ///< cores of the server host
+  int app_cores = 1;             ///< cores 0..app_cores-1 run application threads
+  int vectors = 2;               ///< completion vectors (EQs / MSI-X IRQs)
+  std::string irq_placement = "spread";  ///< "spread": vector v on core v % cores; "core0"
+  int max_cstate = -1;           ///< deepest allowed C-state index, -1 = all
+};
+
+struct Migration {
+  Nanos at_ns = 0;
+  ThreadId thread = 0;
+  CoreId to_core = 0;
+};
+
+struct WorkloadConfig {
+  std::string kind = "pingpong";     ///< "pingpong" (closed loop) | "poisson" (open loop)
+  int threads_per_core = 1;          ///< one connection (QP + CQ) per thread
+  int message_bytes = 64;
+  Nanos service_ns = 0;
+  std::string service_dist = "fixed";  ///< "fixed" | "exp"
+  Nanos think_ns = 0;                ///< client pause between reply and next request (pingpong)
+  double rate_rps = 0;               ///< per connection (poisson)
+  std::vector<Migration> migrations;
+};
+
+struct RunConfig {
+  std::uint64_t seed = 1;
+  Nanos duration_ns = 20'000'000;    ///< measured window
+  Nanos warmup_ns = 2'000'000;       ///< discarded before the window
+  bool record_samples = false;       ///< keep (time, thread, latency) per request
+};
+
+struct Config {
+  std::string name = "unnamed";
+  Platform platform;
+  HostConfig host;
+  WorkloadConfig workload;
+  RemapperOptions remapper;
+  std::vector<std::string> strategies;
+  RunConfig run;
+
+  int threads() const { return host.app_cores * workload.threads_per_core; }
+};
+
+/// Validates `doc` and builds a Config. "platform" may be a built-in name
+/// ("x86", "arm") or an inline profile object. Throws ConfigError whose
+/// message starts with the JSON path of the first problem: unknown key, wrong
+/// type, negative cost, value out of range, unknown strategy, a platform
+/// parameter without source/estimate.
+Config parse_config(const nlohmann::json& doc);
+
+/// The resolved configuration (every default filled in, platform inlined)
+/// as written into result documents; parse_config(to_json(c)) == c.
+nlohmann::json to_json(const Config& c);
+
+/// Reads a JSON file; ConfigError with the file name (and line) on failure.
+nlohmann::json load_json_file(const std::string& path);
+
+/// Built-in platform profiles (configs/platforms/*.json embedded at build).
+std::vector<std::string> builtin_platforms();
+nlohmann::json builtin_platform(std::string_view name);  // ConfigError if unknown
+
+/// The embedded default scenario (configs/default.json).
+nlohmann::json default_config();
+
+/// Applies one "--set path=value" assignment to a config document before
+/// validation. Path is dot-separated (array elements by index, e.g.
+/// "strategies.0"); value is parsed as JSON, else taken as a string. Setting a
+/// platform parameter that has {value, source} replaces the value and marks
+/// the source as "set on the command line". ConfigError on a malformed
+/// assignment or a path that does not exist.
+void apply_set(nlohmann::json& doc, std::string_view assignment);
+
+}  // namespace fastwake

@@ -1,0 +1,67 @@
+// Discrete-event engine: int64-nanosecond clock, a binary heap of plain
+// events (function pointer + context + argument: no allocation, no virtual
+// call), FIFO among events at the same time, deterministic for a seed. A
+// plain object: create as many as you like in one process.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "fastwake/types.h"
+
+namespace fastwake::sim {
+
+using EventFn = void (*)(void* ctx, std::uint64_t arg);
+
+class Engine {
+ public:
+  explicit Engine(std::uint64_t seed = 1) : rng_(seed) {}
+
+  Nanos now() const { return now_; }
+
+  /// Schedules fn(ctx, arg) at absolute time t (>= now; earlier is clamped to
+  /// now so time never runs backwards).
+  void at(Nanos t, EventFn fn, void* ctx, std::uint64_t arg) {
+    heap_.push_back(Event{t < now_ ? now_ : t, seq_++, fn, ctx, arg});
+    sift_up(heap_.size() - 1);
+  }
+  /// Member-function convenience: engine.at<&Host::on_x>(t, this, arg).
+  template <auto Method, class T>
+  void at(Nanos t, T* obj, std::uint64_t arg = 0) {
+    at(t, [](void* c, std::uint64_t a) { (static_cast<T*>(c)->*Method)(a); }, obj, arg);
+  }
+
+  bool empty() const { return heap_.empty(); }
+  std::size_t pending() const { return heap_.size(); }
+  /// Time of the next event (undefined when empty).
+  Nanos next_time() const { return heap_.front().t; }
+
+  /// Runs the earliest event. Returns false if there was none.
+  bool step();
+  /// Runs every event with time <= t, then sets now = t.
+  void run_until(Nanos t);
+
+  std::uint64_t events_run() const { return events_run_; }
+  std::mt19937_64& rng() { return rng_; }
+
+ private:
+  struct Event {
+    Nanos t;
+    std::uint64_t seq;
+    EventFn fn;
+    void* ctx;
+    std::uint64_t arg;
+    bool before(const Event& o) const { return t < o.t || (t == o.t && seq < o.seq); }
+  };
+  void sift_up(std::size_t i);
+  void sift_down(std::size_t i);
+
+  std::vector<Event> heap_;
+  Nanos now_ = 0;
+  std::uint64_t seq_ = 0;
+  std::uint64_t events_run_ = 0;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace fastwake::sim

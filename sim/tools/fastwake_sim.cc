@@ -1,0 +1,234 @@
+// fastwake-sim: run the host model on a config and print/write the results.
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fastwake/config.h"
+#include "fastwake/errors.h"
+#include "fastwake/sim/bench.h"
+#include "fastwake/sim/simulate.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: fastwake-sim [CONFIG.json] [options]
+
+Simulates a server host answering RDMA requests with each strategy of the
+config (busy_poll, fastwake_poll, fastwake_irq, the ablations, interrupt) and
+prints p50/p99 latency, throughput, CPU utilisation, power and energy per
+request. Without CONFIG it runs the embedded paper-style scenario (one core
+shared by 8 threads, closed-loop ping-pong, every strategy).
+
+options:
+  --platform NAME     use a built-in platform profile (x86, arm)
+  --set PATH=VALUE    override one config value before validation, e.g.
+                      --set workload.threads_per_core=16
+                      --set platform.params.hardirq_ns=900
+                      --set strategies='["interrupt","fastwake_irq"]'
+                      (repeatable; VALUE is JSON, or a plain string)
+  --json FILE|-       write the result document (DESIGN.md schema) to FILE,
+                      or to stdout with '-' (the table then goes to stderr)
+  --print-config      print the resolved config as JSON and exit
+  --list              list strategies and platforms and exit
+  --bench             model speed benchmark: events/s and simulated
+                      requests/s for 1 core x 64 threads and 16 cores x 256
+                      threads (uses the config's platform and workload kind)
+  --bench-reps N      repetitions per bench point, median kept (default 3)
+  -q, --quiet         no progress lines
+  -h, --help          this text
+
+Latency is the client-observed round trip (send to reply), in microseconds.
+Power figures are model estimates (platform profile x time per core state).
+exit status: 0 ok, 2 bad input (message names the offending key), 1 internal error
+)";
+
+struct Args {
+  std::optional<std::string> config;
+  std::optional<std::string> platform;
+  std::vector<std::string> sets;
+  std::optional<std::string> json_out;
+  bool print_config = false, list = false, bench = false, quiet = false;
+  int bench_reps = 3;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  throw fastwake::ConfigError(msg + " (see fastwake-sim --help)");
+}
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      if (i + 1 >= argc) usage_error(std::string(name) + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (arg == "--platform") {
+      a.platform = value("--platform");
+    } else if (arg == "--set") {
+      a.sets.push_back(value("--set"));
+    } else if (arg == "--json") {
+      a.json_out = value("--json");
+    } else if (arg == "--print-config") {
+      a.print_config = true;
+    } else if (arg == "--list") {
+      a.list = true;
+    } else if (arg == "--bench") {
+      a.bench = true;
+    } else if (arg == "--bench-reps") {
+      const std::string v = value("--bench-reps");
+      try {
+        a.bench_reps = std::stoi(v);
+      } catch (...) {
+        usage_error("--bench-reps: expected a positive integer, got '" + v + "'");
+      }
+      if (a.bench_reps < 1) usage_error("--bench-reps: expected a positive integer");
+    } else if (arg == "-q" || arg == "--quiet") {
+      a.quiet = true;
+    } else if (!arg.empty() && arg[0] == '-' && arg != "-") {
+      usage_error("unknown option " + arg);
+    } else if (!a.config) {
+      a.config = arg;
+    } else {
+      usage_error("more than one config file given ('" + *a.config + "' and '" + arg + "')");
+    }
+  }
+  return a;
+}
+
+std::string fmt(double v, int prec) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(prec) << v;
+  return o.str();
+}
+
+void print_table(const nlohmann::json& doc, std::ostream& out) {
+  const auto& res = doc["results"];
+  double irq_p50 = 0;
+  for (const auto& r : res)
+    if (r["strategy"] == "interrupt") irq_p50 = r["latency_us"]["p50"].get<double>();
+  out << "config " << doc["config"]["name"].get<std::string>() << ", platform "
+      << doc["config"]["platform"]["name"].get<std::string>() << ", "
+      << doc["config"]["host"]["app_cores"] << " app core(s) x "
+      << doc["config"]["workload"]["threads_per_core"] << " threads, "
+      << doc["config"]["workload"]["kind"].get<std::string>() << "\n";
+  out << std::left << std::setw(28) << "strategy" << std::right << std::setw(10) << "p50 us"
+      << std::setw(10) << "p99 us" << std::setw(10) << "vs irq" << std::setw(12) << "kreq/s"
+      << std::setw(8) << "CPU %" << std::setw(9) << "power W" << std::setw(10) << "uJ/req"
+      << "\n";
+  for (const auto& r : res) {
+    const double p50 = r["latency_us"]["p50"].get<double>();
+    const std::string vs =
+        irq_p50 > 0 ? fmt(100.0 * (p50 - irq_p50) / irq_p50, 0) + "%" : std::string("-");
+    out << std::left << std::setw(28) << r["strategy"].get<std::string>() << std::right
+        << std::setw(10) << fmt(p50, 2) << std::setw(10)
+        << fmt(r["latency_us"]["p99"].get<double>(), 2) << std::setw(10) << vs << std::setw(12)
+        << fmt(r["throughput_rps"].get<double>() / 1e3, 1) << std::setw(8)
+        << fmt(100.0 * r["cpu_util"].get<double>(), 0) << std::setw(9)
+        << fmt(r["power_w"].get<double>(), 2) << std::setw(10)
+        << fmt(r["energy_per_req_uj"].get<double>(), 2) << "\n";
+  }
+  out << "latency = client round trip; power is a model estimate\n";
+}
+
+/// Writes text to path atomically (temp file + rename): never half a file.
+void write_atomic(const std::string& path, const std::string& text) {
+  const std::filesystem::path p(path);
+  const std::filesystem::path tmp = p.string() + ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) throw fastwake::ConfigError("--json: cannot write '" + path + "'");
+    f << text;
+    f.flush();
+    if (!f) throw fastwake::ConfigError("--json: write to '" + path + "' failed");
+  }
+  std::filesystem::rename(tmp, p);
+}
+
+int run(int argc, char** argv) {
+  const Args a = parse_args(argc, argv);
+  if (a.list) {
+    std::cout << "strategies:\n";
+    for (const auto& s : fastwake::strategies())
+      std::cout << "  " << std::left << std::setw(28) << s.name << s.description << "\n";
+    std::cout << "platforms:\n";
+    for (const auto& p : fastwake::builtin_platforms()) std::cout << "  " << p << "\n";
+    return 0;
+  }
+  nlohmann::json doc = a.config ? fastwake::load_json_file(*a.config) : fastwake::default_config();
+  if (a.platform) {
+    fastwake::builtin_platform(*a.platform);  // validates the name
+    doc["platform"] = *a.platform;
+  }
+  for (const auto& s : a.sets) fastwake::apply_set(doc, s);
+  const fastwake::Config cfg = fastwake::parse_config(doc);
+
+  if (a.print_config) {
+    std::cout << fastwake::to_json(cfg).dump(2) << "\n";
+    return 0;
+  }
+  if (a.bench) {
+    std::cout << "fastwake-sim --bench: platform " << cfg.platform.name << ", workload "
+              << cfg.workload.kind << ", " << cfg.run.duration_ns / 1e6 << " ms simulated, "
+              << a.bench_reps << " reps (median)\n";
+    const auto rows =
+        fastwake::sim::run_bench(cfg, cfg.strategies, a.bench_reps, a.quiet ? nullptr : &std::cerr);
+    std::cout << std::left << std::setw(26) << "scenario" << std::setw(28) << "strategy"
+              << std::right << std::setw(14) << "M events/s" << std::setw(16) << "k requests/s"
+              << std::setw(10) << "wall s" << "\n";
+    for (const auto& r : rows)
+      std::cout << std::left << std::setw(26) << r.scenario << std::setw(28) << r.strategy
+                << std::right << std::setw(14) << fmt(r.events_per_s / 1e6, 2) << std::setw(16)
+                << fmt(r.requests_per_s / 1e3, 1) << std::setw(10) << fmt(r.wall_s, 3) << "\n";
+    return 0;
+  }
+
+  nlohmann::json out;
+  out["schema"] = "fastwake-result/1";
+  out["config"] = fastwake::to_json(cfg);
+  out["results"] = nlohmann::json::array();
+  int i = 0;
+  for (const auto& name : cfg.strategies) {
+    ++i;
+    const auto run = fastwake::sim::simulate(cfg, fastwake::find_strategy(name));
+    if (!a.quiet)
+      std::cerr << "[" << i << "/" << cfg.strategies.size() << "] " << name << ": "
+                << run.result.requests << " requests, " << fmt(run.wall_s, 2) << " s\n";
+    out["results"].push_back(run.result.to_json());
+  }
+  const bool json_stdout = a.json_out && *a.json_out == "-";
+  print_table(out, json_stdout ? std::cerr : std::cout);
+  if (json_stdout) {
+    std::cout << out.dump(2) << "\n";
+  } else if (a.json_out) {
+    write_atomic(*a.json_out, out.dump(2) + "\n");
+    std::cout << "wrote " << *a.json_out << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const fastwake::ConfigError& e) {
+    std::cerr << "fastwake-sim: " << e.what() << "\n";
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::cerr << "fastwake-sim: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "fastwake-sim: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}
