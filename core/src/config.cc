@@ -423,7 +423,7 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
   const std::string path = "workload";
   check_keys(j, path,
              {"kind", "threads_per_core", "message_bytes", "service_ns", "service_dist",
-              "think_ns", "rate_rps", "migrations"});
+              "think_ns", "think_dist", "rate_rps", "migrations"});
   if (j.contains("kind")) w.kind = read_choice(j.at("kind"), "workload.kind", {"pingpong", "poisson"});
   if (j.contains("threads_per_core"))
     w.threads_per_core =
@@ -435,6 +435,8 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
   if (j.contains("service_dist"))
     w.service_dist = read_choice(j.at("service_dist"), "workload.service_dist", {"fixed", "exp"});
   if (j.contains("think_ns")) w.think_ns = read_ns(j.at("think_ns"), "workload.think_ns");
+  if (j.contains("think_dist"))
+    w.think_dist = read_choice(j.at("think_dist"), "workload.think_dist", {"fixed", "exp"});
   if (j.contains("rate_rps")) w.rate_rps = read_number(j.at("rate_rps"), "workload.rate_rps", 0, true);
   if (w.kind == "poisson" && w.rate_rps <= 0)
     fail("workload.rate_rps", "expected a number > 0 when workload.kind is \"poisson\", got " +
@@ -567,9 +569,12 @@ const char* type_name(const json& j) {
 // Public API
 
 Config parse_config(const nlohmann::json& doc) {
-  check_keys(doc, "", {"name", "platform", "host", "workload", "remapper", "strategies", "run"});
+  check_keys(doc, "", {"name", "description", "platform", "host", "workload", "remapper",
+                       "strategies", "run"});
   Config c;
   if (doc.contains("name")) c.name = read_string(doc.at("name"), "name");
+  if (doc.contains("description"))
+    c.description = read_string(doc.at("description"), "description", false);
   c.platform = parse_platform(doc.contains("platform") ? doc.at("platform")
                                                         : json(std::string(kDefaultPlatform)),
                               "platform");
@@ -593,6 +598,7 @@ nlohmann::json to_json(const Config& c) {
     migrations.push_back({{"at_ms", ns_in(m.at_ns, kNsPerMs)}, {"thread", m.thread}, {"to_core", m.to_core}});
   return {
       {"name", c.name},
+      {"description", c.description},
       {"platform", platform_json(c.platform)},
       {"host",
        {{"cores", c.host.cores},
@@ -607,6 +613,7 @@ nlohmann::json to_json(const Config& c) {
         {"service_ns", c.workload.service_ns},
         {"service_dist", c.workload.service_dist},
         {"think_ns", c.workload.think_ns},
+        {"think_dist", c.workload.think_dist},
         {"rate_rps", c.workload.rate_rps},
         {"migrations", std::move(migrations)}}},
       {"remapper",

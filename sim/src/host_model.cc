@@ -35,6 +35,7 @@ struct Request {
   Nanos mark = 0;  // when the current stage began
   Stage stage = Stage::kWire;
   bool measured = false;  // sent inside the measurement window
+  bool live = false;      // sent and not yet completed
   CoreId irq_core = kNoCore;
   std::array<Nanos, kStageCount> st{};
   void enter(Stage s, Nanos now) {
@@ -238,6 +239,7 @@ class HostModel final : public Cpu {
   void window_close(std::uint64_t);
   void set_power(SimCore& c, int state);
   Nanos service_time();
+  Nanos think_time();
 
   const Config& cfg_;
   const Platform& p_;
@@ -430,6 +432,13 @@ Nanos HostModel::wire_ns() const {
   return p_.link_latency_ns + static_cast<Nanos>(std::llround(ser));
 }
 
+Nanos HostModel::think_time() {
+  const Nanos t = cfg_.workload.think_ns;
+  if (t <= 0 || cfg_.workload.think_dist == "fixed") return t;
+  std::exponential_distribution<double> d(1.0 / static_cast<double>(t));
+  return static_cast<Nanos>(std::llround(d(eng_.rng())));
+}
+
 Nanos HostModel::service_time() {
   const Nanos s = cfg_.workload.service_ns;
   if (s <= 0 || cfg_.workload.service_dist == "fixed") return s;
@@ -455,6 +464,7 @@ void HostModel::client_send(std::uint64_t conn) {
   r.mark = now;
   r.stage = Stage::kWire;
   r.measured = in_window_;
+  r.live = true;
   ++sent_;
   ++in_flight_;
   eng_.at<&HostModel::nic_arrive>(now + p_.client_ns + wire_ns(), this, id);
@@ -518,6 +528,8 @@ void HostModel::cqe_land(std::uint64_t id) {
 void HostModel::client_receive(std::uint64_t id) {
   const Nanos now = eng_.now();
   Request& r = reqs_[id];
+  if (!r.live) throw std::logic_error("request completed twice (model bug)");
+  r.live = false;
   r.enter(Stage::kTx, now);  // closes the tx stage
   ++completed_;
   --in_flight_;
@@ -533,8 +545,7 @@ void HostModel::client_receive(std::uint64_t id) {
   }
   const ThreadId conn = r.conn;
   free_reqs_.push_back(static_cast<int>(id));
-  if (cfg_.workload.kind == "pingpong" && sending_)
-    eng_.at<&HostModel::client_send>(now + cfg_.workload.think_ns, this, conn);
+  if (cfg_.workload.kind == "pingpong" && sending_) eng_.at<&HostModel::client_send>(now + think_time(), this, conn);
 }
 
 // ================================================================ interrupts

@@ -80,8 +80,10 @@ TEST(Config, DefaultScenarioParses) {
   EXPECT_EQ(c.remapper.reaction_delay_ns, 100'000);
   EXPECT_EQ(c.remapper.hysteresis_ns, 1'000'000);
   EXPECT_EQ(c.run.seed, 1u);
-  EXPECT_EQ(c.run.duration_ns, 20'000'000);
-  EXPECT_EQ(c.run.warmup_ns, 2'000'000);
+  EXPECT_EQ(c.run.duration_ns, 100'000'000);
+  EXPECT_EQ(c.run.warmup_ns, 5'000'000);
+  EXPECT_EQ(c.workload.think_ns, 50'000);
+  EXPECT_EQ(c.workload.think_dist, "exp");
   EXPECT_FALSE(c.run.record_samples);
   const std::vector<std::string> all = {"busy_poll", "fastwake_poll", "fastwake_irq",
                                         "fastwake_irq_affinity_only",
@@ -473,7 +475,7 @@ TEST(ConfigDocs, EveryParameterIsDocumented) {
     EXPECT_NE(doc.find("`" + param + "`"), std::string::npos) << param << " missing from docs/config.md";
   for (const char* key : {"cores", "app_cores", "vectors", "irq_placement", "max_cstate", "kind",
                           "threads_per_core", "message_bytes", "service_ns", "service_dist",
-                          "think_ns", "rate_rps", "migrations", "reaction_delay_us",
+                          "think_ns", "think_dist", "rate_rps", "migrations", "reaction_delay_us",
                           "hysteresis_us", "seed", "duration_ms", "warmup_ms", "record_samples"})
     EXPECT_NE(doc.find(std::string("`") + key + "`"), std::string::npos) << key;
 }

@@ -94,6 +94,7 @@ struct WorkloadConfig {
   Nanos service_ns = 0;
   std::string service_dist = "fixed";  ///< "fixed" | "exp"
   Nanos think_ns = 0;                ///< client pause between reply and next request (pingpong)
+  std::string think_dist = "fixed";  ///< "fixed" | "exp" (exponential: breaks lock-step convoys)
   double rate_rps = 0;               ///< per connection (poisson)
   std::vector<Migration> migrations;
 };
@@ -107,6 +108,7 @@ struct RunConfig {
 
 struct Config {
   std::string name = "unnamed";
+  std::string description;
   Platform platform;
   HostConfig host;
   WorkloadConfig workload;

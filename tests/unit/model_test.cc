@@ -1,0 +1,329 @@
+// Behaviour of the simulated host model: exact stage sums, conservation,
+// the mechanisms each strategy relies on, determinism.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "fastwake/config.h"
+#include "fastwake/sim/engine.h"
+#include "fastwake/sim/simulate.h"
+#include "fastwake/strategy.h"
+
+using namespace fastwake;
+using fastwake::sim::Sample;
+using fastwake::sim::simulate;
+
+namespace {
+
+Config base_config() {
+  Config c = parse_config(default_config());
+  c.workload.migrations.clear();
+  return c;
+}
+
+/// One thread on core 0 of a 2-core host, its vector on core 0, C-states
+/// capped at C1, a request every 200 us: every request finds idle cores.
+Config single_request_config() {
+  Config c = base_config();
+  c.host.cores = 2;
+  c.host.app_cores = 1;
+  c.host.vectors = 1;
+  c.host.irq_placement = "core0";
+  c.host.max_cstate = 1;  // POLL, C1
+  c.workload.kind = "pingpong";
+  c.workload.threads_per_core = 1;
+  c.workload.think_ns = 200'000;
+  c.workload.think_dist = "fixed";
+  c.workload.service_ns = 1000;
+  c.workload.service_dist = "fixed";
+  c.run.warmup_ns = 1'000'000;
+  c.run.duration_ns = 4'000'000;
+  c.run.record_samples = true;
+  return c;
+}
+
+Nanos wire(const Platform& p, int bytes) {
+  return p.link_latency_ns + static_cast<Nanos>(std::llround(bytes * 8.0 / p.link_gbps));
+}
+
+double sum_breakdown(const StrategyResult& r) {
+  double s = 0;
+  for (const auto& [k, v] : r.breakdown_us) s += v;
+  return s;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ engine
+
+TEST(Engine, RunsInTimeOrderFifoAtEqualTimes) {
+  sim::Engine e;
+  std::vector<int> order;
+  auto push = [](void* ctx, std::uint64_t arg) {
+    static_cast<std::vector<int>*>(ctx)->push_back(static_cast<int>(arg));
+  };
+  e.at(30, push, &order, 3);
+  e.at(10, push, &order, 1);
+  e.at(20, push, &order, 2);
+  e.at(10, push, &order, 11);  // same time as 1: after it
+  e.at(20, push, &order, 22);
+  e.run_until(25);
+  EXPECT_EQ(order, (std::vector<int>{1, 11, 2, 22}));
+  EXPECT_EQ(e.now(), 25);
+  e.at(5, push, &order, 99);  // in the past: clamped to now, never backwards
+  while (e.step()) {}
+  EXPECT_EQ(order, (std::vector<int>{1, 11, 2, 22, 99, 3}));
+  EXPECT_EQ(e.now(), 30);
+  EXPECT_EQ(e.events_run(), 6u);
+}
+
+TEST(Engine, ManyEventsComeOutSorted) {
+  sim::Engine e(3);
+  std::vector<Nanos> times;
+  auto rec = [](void* ctx, std::uint64_t) {
+    auto* self = static_cast<std::pair<sim::Engine*, std::vector<Nanos>*>*>(ctx);
+    self->second->push_back(self->first->now());
+  };
+  std::pair<sim::Engine*, std::vector<Nanos>*> ctx{&e, &times};
+  std::uniform_int_distribution<Nanos> d(0, 1'000'000);
+  for (int i = 0; i < 10000; ++i) e.at(d(e.rng()), rec, &ctx, 0);
+  while (e.step()) {}
+  EXPECT_EQ(times.size(), 10000u);
+  EXPECT_TRUE(std::is_sorted(times.begin(), times.end()));
+}
+
+// ------------------------------------------------------------------ exact stage sums
+
+TEST(Model, StockInterruptOnIdleCoreIsExactSumOfStages) {
+  const Config c = single_request_config();
+  const Platform& p = c.platform;
+  const auto run = simulate(c, find_strategy("interrupt"));
+  ASSERT_GT(run.samples.size(), 10u);
+  const Nanos c1_exit = p.cstates[1].exit_latency_ns;
+  const Nanos expected = p.client_ns + wire(p, 64) + p.nic_rx_ns + p.msix_ns + c1_exit +
+                         p.hardirq_ns + p.softirq_ns + p.uverbs_handler_ns + p.ttwu_local_ns +
+                         p.ctx_switch_ns + p.read_return_ns + p.rearm_ns + p.cq_poll_ns +
+                         c.workload.service_ns + p.post_send_ns + p.nic_tx_ns + wire(p, 64);
+  for (const Sample& s : run.samples) ASSERT_EQ(s.latency, expected);
+  // And the breakdown puts each cost in its stage.
+  const auto& b = run.result.breakdown_us;
+  EXPECT_NEAR(b.at("wire"), (p.client_ns + wire(p, 64)) / 1e3, 1e-9);
+  EXPECT_NEAR(b.at("irq"), (p.msix_ns + c1_exit + p.hardirq_ns + p.softirq_ns) / 1e3, 1e-9);
+  EXPECT_NEAR(b.at("handler"), p.uverbs_handler_ns / 1e3, 1e-9);
+  EXPECT_NEAR(b.at("wakeup"), p.ttwu_local_ns / 1e3, 1e-9);
+  EXPECT_NEAR(b.at("sched"), p.ctx_switch_ns / 1e3, 1e-9);
+  EXPECT_NEAR(b.at("read"), p.read_return_ns / 1e3, 1e-9);
+  EXPECT_NEAR(b.at("wait_cpu"), 0.0, 1e-9);
+  EXPECT_NEAR(sum_breakdown(run.result), expected / 1e3, 1e-9);
+}
+
+TEST(Model, CrossCoreWakeCostsExactlyTheIpiPath) {
+  Config c = single_request_config();
+  c.workload.migrations = {{2'000'000, 0, 1}};  // thread to core 1; its IRQ stays on core 0
+  const Platform& p = c.platform;
+  const auto run = simulate(c, find_strategy("interrupt"));
+  Nanos local = -1, remote = -1;
+  for (const Sample& s : run.samples) {
+    if (s.done < 2'000'000) local = s.latency;
+    if (s.done > 2'500'000) {
+      if (remote < 0) remote = s.latency;
+      ASSERT_EQ(s.latency, remote);  // every cross-core request costs the same
+    }
+  }
+  ASSERT_GT(local, 0);
+  ASSERT_GT(remote, 0);
+  const Nanos c1_exit = p.cstates[1].exit_latency_ns;  // the sleeping thread's core wakes too
+  EXPECT_EQ(remote - local,
+            p.ttwu_remote_ns - p.ttwu_local_ns + p.ipi_latency_ns + c1_exit + p.ipi_handler_ns);
+  EXPECT_GT(run.result.extra["remote_wakeups"].get<int>(), 0);
+}
+
+TEST(Model, TrimmedPathSkipsReadAndAllocation) {
+  const Config c = single_request_config();
+  const Platform& p = c.platform;
+  const auto stock = simulate(c, find_strategy("interrupt"));
+  const auto trimmed = simulate(c, find_strategy("fastwake_irq_wakepath_only"));
+  ASSERT_FALSE(stock.samples.empty());
+  ASSERT_FALSE(trimmed.samples.empty());
+  EXPECT_EQ(stock.samples.back().latency - trimmed.samples.back().latency,
+            p.read_return_ns + (p.uverbs_handler_ns - p.fw_handler_ns) +
+                (p.ctx_switch_ns - p.fast_switch_ns));
+}
+
+// ------------------------------------------------------------------ conservation
+
+TEST(Model, EveryRequestCompletesExactlyOnceForEveryStrategy) {
+  Config c = base_config();
+  c.host.cores = 3;
+  c.host.app_cores = 2;
+  c.host.vectors = 3;
+  c.workload.kind = "poisson";
+  c.workload.threads_per_core = 4;
+  c.workload.rate_rps = 30'000;  // per connection: ~240k rps offered, heavy load
+  c.workload.service_dist = "exp";
+  c.workload.migrations = {{3'000'000, 1, 1}, {4'000'000, 5, 2}, {5'000'000, 6, 0}};
+  c.run.warmup_ns = 1'000'000;
+  c.run.duration_ns = 8'000'000;
+  c.run.record_samples = true;
+  for (const auto& s : strategies()) {
+    if (s.name.rfind("test_", 0) == 0) continue;  // registered by another test
+    SCOPED_TRACE(s.name);
+    const auto run = simulate(c, s);  // throws on a double completion or a stuck request
+    EXPECT_GT(run.sent, 1000u);
+    EXPECT_EQ(run.sent, run.completed);
+    EXPECT_EQ(run.result.requests, run.samples.size());
+    EXPECT_NEAR(sum_breakdown(run.result), run.result.latency_us.mean,
+                1e-6 * run.result.latency_us.mean);
+  }
+}
+
+// ------------------------------------------------------------------ mechanisms
+
+TEST(Model, BusyPollSharingACoreWaitsForTimeSlices) {
+  Config c = base_config();
+  c.host.cores = 1;
+  c.host.app_cores = 1;
+  c.host.vectors = 1;
+  c.workload.kind = "poisson";
+  c.workload.rate_rps = 5'000;
+  c.run.duration_ns = 40'000'000;
+  c.workload.threads_per_core = 1;
+  const auto one = simulate(c, find_strategy("busy_poll")).result;
+  c.workload.threads_per_core = 4;
+  const auto four = simulate(c, find_strategy("busy_poll")).result;
+  const double slice_us =
+      std::max(c.platform.sched_min_granularity_ns, c.platform.sched_latency_ns / 4) / 1e3;
+  EXPECT_LT(one.latency_us.p99, 10.0);
+  // 3 of 4 requests find their thread descheduled and wait for its slice.
+  EXPECT_GT(four.latency_us.p50, slice_us / 4);
+  EXPECT_GT(four.latency_us.p99, slice_us);
+  EXPECT_GT(four.extra["slice_preemptions"].get<int>(), 10);
+}
+
+TEST(Model, DispatcherLatencyGrowsWithCqsPolled) {
+  Config c = base_config();
+  c.host.cores = 1;
+  c.host.app_cores = 1;
+  c.host.vectors = 1;
+  c.workload.kind = "poisson";
+  double prev_poll = -1, prev_mean = -1;
+  for (int n : {1, 16, 64, 256}) {
+    c.workload.threads_per_core = n;
+    c.workload.rate_rps = 40'000.0 / n;  // same total load: no queueing growth
+    const auto r = simulate(c, find_strategy("fastwake_poll")).result;
+    SCOPED_TRACE(n);
+    EXPECT_GT(r.breakdown_us.at("poll"), prev_poll);
+    EXPECT_GT(r.latency_us.mean, prev_mean);
+    prev_poll = r.breakdown_us.at("poll");
+    prev_mean = r.latency_us.mean;
+  }
+  // Scanning 256 CQs at cq_poll_empty_ns each: on average half a round.
+  EXPECT_GT(prev_poll, 0.4 * 256 * c.platform.cq_poll_empty_ns / 1e3);
+}
+
+TEST(Model, RemapperFollowsMigratedThreadAndLatencyRecovers) {
+  Config c = single_request_config();
+  c.workload.think_ns = 50'000;
+  c.remapper = {500'000, 0};  // react after 500 us
+  c.workload.migrations = {{2'000'000, 0, 1}};
+  const auto run = simulate(c, find_strategy("fastwake_irq_affinity_only"));
+  Nanos before = -1, during = -1, after = -1;
+  for (const Sample& s : run.samples) {
+    if (s.done < 2'000'000) {
+      before = s.latency;
+      EXPECT_EQ(s.irq_core, 0);
+    }
+    if (s.done > 2'100'000 && s.done < 2'450'000) {
+      during = s.latency;
+      EXPECT_EQ(s.irq_core, 0);
+    }
+    if (s.done > 2'600'000) {
+      after = s.latency;
+      EXPECT_EQ(s.irq_core, 1);
+    }
+  }
+  ASSERT_GT(before, 0);
+  ASSERT_GT(during, 0);
+  ASSERT_GT(after, 0);
+  EXPECT_GT(during, before);   // remote wake-up until the remapper acts
+  EXPECT_EQ(after, before);    // local again: latency back where it was
+  EXPECT_EQ(run.result.extra["remaps"].get<int>(), 1);
+  // Without the remapper the IRQ stays remote.
+  const auto stock = simulate(c, find_strategy("interrupt"));
+  EXPECT_EQ(stock.samples.back().irq_core, 0);
+}
+
+TEST(Model, PollingCoreNeverIdlesInterruptCoreSleeps) {
+  Config c = base_config();
+  c.host.cores = 1;
+  c.host.app_cores = 1;
+  c.host.vectors = 1;
+  c.workload.kind = "poisson";
+  c.workload.threads_per_core = 2;
+  c.workload.rate_rps = 5'000;
+  const auto poll = simulate(c, find_strategy("busy_poll")).result;
+  const auto disp = simulate(c, find_strategy("fastwake_poll")).result;
+  const auto irq = simulate(c, find_strategy("interrupt")).result;
+  for (const auto* r : {&poll, &disp}) {
+    EXPECT_NEAR(r->state_share.at("poll") + r->state_share.at("work") + r->state_share.at("irq"),
+                1.0, 1e-9);
+    EXPECT_NEAR(r->cpu_util, 1.0, 1e-9);
+    EXPECT_GE(r->power_w, c.platform.package_w + c.platform.poll_w - 1e-9);
+  }
+  double idle = 0;
+  for (const auto& cs : c.platform.cstates) idle += irq.state_share.at(cs.name);
+  EXPECT_GT(idle, 0.8);
+  EXPECT_LT(irq.power_w, poll.power_w);
+  EXPECT_LT(irq.power_w, disp.power_w);
+}
+
+TEST(Model, DefaultScenarioOrdersStrategiesAsTheMechanismsImply) {
+  const Config c = base_config();
+  std::map<std::string, StrategyResult> r;
+  for (const auto& name : c.strategies) r[name] = simulate(c, find_strategy(name)).result;
+  auto p50 = [&](const char* s) { return r.at(s).latency_us.p50; };
+  EXPECT_LT(p50("busy_poll"), p50("fastwake_poll"));
+  EXPECT_LT(p50("fastwake_poll"), p50("fastwake_irq"));
+  EXPECT_LT(p50("fastwake_irq"), p50("fastwake_irq_affinity_only"));
+  EXPECT_LT(p50("fastwake_irq"), p50("fastwake_irq_wakepath_only"));
+  EXPECT_LT(p50("fastwake_irq_affinity_only"), p50("interrupt"));
+  EXPECT_LT(p50("fastwake_irq_wakepath_only"), p50("interrupt"));
+  // Eight spinning threads on one core: the tail is the scheduler's slices.
+  EXPECT_GT(r.at("busy_poll").latency_us.p99, 100 * r.at("interrupt").latency_us.p99);
+  for (const auto& [name, res] : r)
+    EXPECT_NEAR(sum_breakdown(res), res.latency_us.mean, 1e-6 * res.latency_us.mean) << name;
+}
+
+// ------------------------------------------------------------------ determinism
+
+TEST(Model, SameSeedSameResultsDifferentSeedDifferentSamples) {
+  Config c = base_config();
+  c.run.duration_ns = 10'000'000;
+  c.run.record_samples = true;
+  const auto& s = find_strategy("fastwake_irq");
+  const auto a = simulate(c, s);
+  const auto b = simulate(c, s);
+  EXPECT_EQ(a.result.to_json().dump(), b.result.to_json().dump());
+  ASSERT_EQ(a.samples.size(), b.samples.size());
+  for (std::size_t i = 0; i < a.samples.size(); ++i) {
+    ASSERT_EQ(a.samples[i].done, b.samples[i].done);
+    ASSERT_EQ(a.samples[i].latency, b.samples[i].latency);
+  }
+  c.run.seed = 2;
+  const auto d = simulate(c, s);
+  bool differs = d.samples.size() != a.samples.size();
+  for (std::size_t i = 0; !differs && i < a.samples.size(); ++i)
+    differs = a.samples[i].done != d.samples[i].done;
+  EXPECT_TRUE(differs);
+  EXPECT_EQ(d.result.seed, 2u);
+}
+
+TEST(Model, ManyEnginesInOneProcessAreIndependent) {
+  Config c = base_config();
+  c.run.duration_ns = 5'000'000;
+  const auto& s = find_strategy("interrupt");
+  const std::string first = simulate(c, s).result.to_json().dump();
+  for (int i = 0; i < 3; ++i) simulate(c, find_strategy("busy_poll"));
+  EXPECT_EQ(simulate(c, s).result.to_json().dump(), first);
+}
