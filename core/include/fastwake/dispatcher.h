@@ -47,7 +47,7 @@ class Dispatcher {
     return std::nullopt;
   }
 
-  /// Number of poll_once() calls, from the current cursor, until the CQ `cq`
+  /// Number of poll_once() calls (O(1)), from the current cursor, until the CQ `cq`
   /// is polled (1 = the next call). 0 if the CQ is not registered. Lets a
   /// simulator jump over scans that find nothing instead of stepping each.
   std::size_t polls_until(CqId cq) const;
@@ -62,8 +62,11 @@ class Dispatcher {
     CqId cq;
     ThreadId owner;
   };
+  void reindex();
+
   CoreId core_;
   std::vector<Entry> entries_;
+  std::vector<int> pos_;  // CqId -> index in entries_, -1 if absent (CQ ids are dense)
   std::size_t cursor_ = 0;
 };
 
