@@ -2,7 +2,10 @@
 // ConfigErrors, the reverse (to_json), built-in platform profiles, --set.
 #include "fastwake/config.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <cstdint>
 #include <fstream>
 #include <initializer_list>
@@ -278,9 +281,13 @@ double read_power(const json& v, const std::string& path) {
 }
 
 Platform parse_platform_object(const json& j, const std::string& path) {
-  check_keys(j, path, {"name", "description", "params", "cstates"});
+  check_keys(j, path, {"name", "description", "params", "cstates", "calibration"});
   Platform p;
   if (!j.contains("name")) fail(path, "missing \"name\"");
+  if (j.contains("calibration")) {
+    require_object(j.at("calibration"), child(path, "calibration"));
+    p.calibration = j.at("calibration");
+  }
   p.name = read_string(j.at("name"), child(path, "name"));
   if (j.contains("description"))
     p.description = read_string(j.at("description"), child(path, "description"), false);
@@ -387,10 +394,12 @@ json platform_json(const Platform& p) {
         {"power_w", sourced_json(c.power_w, p, skey + ".power_w")},
     });
   }
-  return {{"name", p.name},
-          {"description", p.description},
-          {"params", std::move(params)},
-          {"cstates", std::move(cstates)}};
+  json out = {{"name", p.name},
+              {"description", p.description},
+              {"params", std::move(params)},
+              {"cstates", std::move(cstates)}};
+  if (!p.calibration.is_null()) out["calibration"] = p.calibration;
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -398,7 +407,8 @@ json platform_json(const Platform& p) {
 
 void parse_host(const json& j, const Platform& plat, HostConfig& h) {
   const std::string path = "host";
-  check_keys(j, path, {"cores", "app_cores", "vectors", "irq_placement", "max_cstate"});
+  check_keys(j, path,
+             {"cores", "app_cores", "vectors", "irq_placement", "max_cstate", "idle_poll_cores"});
   if (j.contains("cores")) h.cores = static_cast<int>(read_int(j.at("cores"), "host.cores", 1, 4096));
   if (j.contains("app_cores"))
     h.app_cores = static_cast<int>(read_int(j.at("app_cores"), "host.app_cores", 1, 4096));
@@ -408,7 +418,16 @@ void parse_host(const json& j, const Platform& plat, HostConfig& h) {
   if (j.contains("vectors"))
     h.vectors = static_cast<int>(read_int(j.at("vectors"), "host.vectors", 1, 4096));
   if (j.contains("irq_placement"))
-    h.irq_placement = read_choice(j.at("irq_placement"), "host.irq_placement", {"spread", "core0"});
+    h.irq_placement =
+        read_choice(j.at("irq_placement"), "host.irq_placement", {"spread", "core0", "last"});
+  if (j.contains("idle_poll_cores")) {
+    const json& a = j.at("idle_poll_cores");
+    if (!a.is_array()) fail("host.idle_poll_cores", "expected an array of core numbers, got " + describe(a));
+    h.idle_poll_cores.clear();
+    for (std::size_t i = 0; i < a.size(); ++i)
+      h.idle_poll_cores.push_back(static_cast<int>(read_int(
+          a[i], "host.idle_poll_cores[" + std::to_string(i) + "]", 0, h.cores - 1)));
+  }
   if (j.contains("max_cstate"))
     h.max_cstate = static_cast<int>(read_int(j.at("max_cstate"), "host.max_cstate", -1, 4096));
   const int deepest = static_cast<int>(plat.cstates.size()) - 1;
@@ -605,7 +624,8 @@ nlohmann::json to_json(const Config& c) {
         {"app_cores", c.host.app_cores},
         {"vectors", c.host.vectors},
         {"irq_placement", c.host.irq_placement},
-        {"max_cstate", c.host.max_cstate}}},
+        {"max_cstate", c.host.max_cstate},
+        {"idle_poll_cores", c.host.idle_poll_cores}}},
       {"workload",
        {{"kind", c.workload.kind},
         {"threads_per_core", c.workload.threads_per_core},
@@ -660,20 +680,42 @@ nlohmann::json load_json_file(const std::string& path) {
   }
 }
 
+std::string platform_dir() {
+  if (const char* d = std::getenv("FASTWAKE_CONFIG_DIR")) return std::string(d) + "/platforms";
+#ifdef FW_CONFIG_DIR
+  return std::string(FW_CONFIG_DIR) + "/platforms";
+#else
+  return "configs/platforms";
+#endif
+}
+
 std::vector<std::string> builtin_platforms() {
   constexpr std::string_view prefix = "platforms/";
   std::vector<std::string> out;
   for (const auto& [key, text] : detail::embedded_configs())
     if (key.rfind(prefix, 0) == 0) out.push_back(key.substr(prefix.size()));
+  // Profiles written after the build (fastwake-bench calibrate) are found on disk.
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(platform_dir(), ec)) {
+    if (e.path().extension() != ".json") continue;
+    const std::string n = e.path().stem().string();
+    if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  }
   return out;
 }
 
 nlohmann::json builtin_platform(std::string_view name) {
   const std::string key = "platforms/" + std::string(name);
-  if (!detail::embedded_configs().count(key))
-    throw ConfigError("platform: unknown built-in platform '" + std::string(name) +
-                      "' (known: " + join(builtin_platforms()) + ")");
-  return parse_embedded(key);
+  if (detail::embedded_configs().count(key)) return parse_embedded(key);
+  const std::string n(name);
+  if (n.size() > 5 && n.substr(n.size() - 5) == ".json") return load_json_file(n);
+  if (n.find('/') == std::string::npos) {
+    const std::string file = platform_dir() + "/" + n + ".json";
+    std::error_code ec;
+    if (std::filesystem::exists(file, ec)) return load_json_file(file);
+  }
+  throw ConfigError("platform: unknown platform '" + n + "' (known: " + join(builtin_platforms()) +
+                    "; or give a profile file ending in .json)");
 }
 
 nlohmann::json default_config() { return parse_embedded("default"); }

@@ -280,7 +280,9 @@ void HostModel::build() {
 
   nic_.vector_core_.resize(h.vectors);
   for (int v = 0; v < h.vectors; ++v)
-    nic_.vector_core_[v] = h.irq_placement == "core0" ? 0 : v % h.cores;
+    nic_.vector_core_[v] = h.irq_placement == "core0"  ? 0
+                           : h.irq_placement == "last" ? h.cores - 1
+                                                       : v % h.cores;
   eq_.resize(h.vectors);
   irq_inflight_.assign(h.vectors, 0);
 
@@ -817,7 +819,10 @@ void HostModel::go_idle(SimCore& c) {
   const int n = static_cast<int>(p_.cstates.size());
   const int deepest = cfg_.host.max_cstate < 0 ? n - 1 : std::min(cfg_.host.max_cstate, n - 1);
   int s = 0;
-  for (int k = deepest; k >= 0; --k)
+  const bool poll_only = std::find(cfg_.host.idle_poll_cores.begin(),
+                                   cfg_.host.idle_poll_cores.end(),
+                                   c.id) != cfg_.host.idle_poll_cores.end();
+  for (int k = poll_only ? 0 : deepest; k >= 0; --k)
     if (p_.cstates[k].target_residency_ns <= c.last_idle) {
       s = k;
       break;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fastwake/cli.h"
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
 #include "fastwake/sim/bench.h"
@@ -111,49 +112,6 @@ std::string fmt(double v, int prec) {
   return o.str();
 }
 
-void print_table(const nlohmann::json& doc, std::ostream& out) {
-  const auto& res = doc["results"];
-  double irq_p50 = 0;
-  for (const auto& r : res)
-    if (r["strategy"] == "interrupt") irq_p50 = r["latency_us"]["p50"].get<double>();
-  out << "config " << doc["config"]["name"].get<std::string>() << ", platform "
-      << doc["config"]["platform"]["name"].get<std::string>() << ", "
-      << doc["config"]["host"]["app_cores"] << " app core(s) x "
-      << doc["config"]["workload"]["threads_per_core"] << " threads, "
-      << doc["config"]["workload"]["kind"].get<std::string>() << "\n";
-  out << std::left << std::setw(28) << "strategy" << std::right << std::setw(10) << "p50 us"
-      << std::setw(10) << "p99 us" << std::setw(10) << "vs irq" << std::setw(12) << "kreq/s"
-      << std::setw(8) << "CPU %" << std::setw(9) << "power W" << std::setw(10) << "uJ/req"
-      << "\n";
-  for (const auto& r : res) {
-    const double p50 = r["latency_us"]["p50"].get<double>();
-    const std::string vs =
-        irq_p50 > 0 ? fmt(100.0 * (p50 - irq_p50) / irq_p50, 0) + "%" : std::string("-");
-    out << std::left << std::setw(28) << r["strategy"].get<std::string>() << std::right
-        << std::setw(10) << fmt(p50, 2) << std::setw(10)
-        << fmt(r["latency_us"]["p99"].get<double>(), 2) << std::setw(10) << vs << std::setw(12)
-        << fmt(r["throughput_rps"].get<double>() / 1e3, 1) << std::setw(8)
-        << fmt(100.0 * r["cpu_util"].get<double>(), 0) << std::setw(9)
-        << fmt(r["power_w"].get<double>(), 2) << std::setw(10)
-        << fmt(r["energy_per_req_uj"].get<double>(), 2) << "\n";
-  }
-  out << "latency = client round trip; power is a model estimate\n";
-}
-
-/// Writes text to path atomically (temp file + rename): never half a file.
-void write_atomic(const std::string& path, const std::string& text) {
-  const std::filesystem::path p(path);
-  const std::filesystem::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw fastwake::ConfigError("--json: cannot write '" + path + "'");
-    f << text;
-    f.flush();
-    if (!f) throw fastwake::ConfigError("--json: write to '" + path + "' failed");
-  }
-  std::filesystem::rename(tmp, p);
-}
-
 int run(int argc, char** argv) {
   const Args a = parse_args(argc, argv);
   if (a.list) {
@@ -164,13 +122,8 @@ int run(int argc, char** argv) {
     for (const auto& p : fastwake::builtin_platforms()) std::cout << "  " << p << "\n";
     return 0;
   }
-  nlohmann::json doc = a.config ? fastwake::load_json_file(*a.config) : fastwake::default_config();
-  if (a.platform) {
-    fastwake::builtin_platform(*a.platform);  // validates the name
-    doc["platform"] = *a.platform;
-  }
-  for (const auto& s : a.sets) fastwake::apply_set(doc, s);
-  const fastwake::Config cfg = fastwake::parse_config(doc);
+  const fastwake::Config cfg =
+      fastwake::parse_config(fastwake::compose_config(a.config, a.platform, a.sets));
 
   if (a.print_config) {
     std::cout << fastwake::to_json(cfg).dump(2) << "\n";
@@ -206,11 +159,11 @@ int run(int argc, char** argv) {
     out["results"].push_back(run.result.to_json());
   }
   const bool json_stdout = a.json_out && *a.json_out == "-";
-  print_table(out, json_stdout ? std::cerr : std::cout);
+  fastwake::print_result_table(out, json_stdout ? std::cerr : std::cout);
   if (json_stdout) {
     std::cout << out.dump(2) << "\n";
   } else if (a.json_out) {
-    write_atomic(*a.json_out, out.dump(2) + "\n");
+    fastwake::write_file_atomic(*a.json_out, out.dump(2) + "\n");
     std::cout << "wrote " << *a.json_out << "\n";
   }
   return 0;

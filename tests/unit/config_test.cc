@@ -257,7 +257,7 @@ TEST(ConfigErrors, PlatformCosts) {
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform.cstates=[]")), "platform.cstates: expected a non-empty array");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform.cstates.1.name=POLL")),
                       "platform.cstates[1].name: duplicate C-state name");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform=sparc")), "platform: unknown built-in platform 'sparc' (known: arm, x86)");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform=sparc")), "platform: unknown platform 'sparc' (known: arm, ");
   EXPECT_NO_THROW(parse_config(with_set(d, "platform.params.msix_ns=7")));
 }
 
@@ -433,7 +433,7 @@ TEST(ApplySet, BadAssignments) {
   EXPECT_CONFIG_ERROR(apply_set(d, "strategies.x=interrupt"), "strategies.x: 'x' is not an array index");
   EXPECT_CONFIG_ERROR(apply_set(d, "platform.params.nope.value=1"), "platform.params.nope: does not exist");
   json unknown = {{"platform", "sparc"}};
-  EXPECT_CONFIG_ERROR(apply_set(unknown, "platform.params.msix_ns=1"), "platform: unknown built-in platform 'sparc'");
+  EXPECT_CONFIG_ERROR(apply_set(unknown, "platform.params.msix_ns=1"), "platform: unknown platform 'sparc'");
   // A new leaf key in an existing object is written; validation rejects it.
   apply_set(d, "host.bogus=1");
   EXPECT_CONFIG_ERROR(parse_config(d), "host.bogus: unknown key");
@@ -482,7 +482,7 @@ TEST(ConfigDocs, EveryParameterIsDocumented) {
 #endif
 
 TEST(BuiltinPlatform, UnknownName) {
-  EXPECT_CONFIG_ERROR(builtin_platform("sparc"), "platform: unknown built-in platform 'sparc' (known: arm, x86)");
+  EXPECT_CONFIG_ERROR(builtin_platform("sparc"), "platform: unknown platform 'sparc' (known: arm, ");
   EXPECT_EQ(builtin_platform("x86")["name"], "x86");
 }
 

@@ -71,13 +71,15 @@ struct Platform {
   double package_w = 0;          ///< uncore/package constant for the host
 
   std::map<std::string, std::string> sources;  ///< param -> source or "estimate: ..."
+  nlohmann::json calibration;  ///< calibrated profiles: date, machine, paths, residuals (else null)
 };
 
 struct HostConfig {
   int cores = 2;                 ///< cores of the server host
   int app_cores = 1;             ///< cores 0..app_cores-1 run application threads
   int vectors = 2;               ///< completion vectors (EQs / MSI-X IRQs)
-  std::string irq_placement = "spread";  ///< "spread": vector v on core v % cores; "core0"
+  std::string irq_placement = "spread";  ///< "spread": vector v on core v % cores; "core0"; "last" (all on the last core)
+  std::vector<int> idle_poll_cores;      ///< cores that never go below the POLL C-state (e.g. a spinning NIC thread's)
   int max_cstate = -1;           ///< deepest allowed C-state index, -1 = all
 };
 
@@ -133,9 +135,12 @@ nlohmann::json to_json(const Config& c);
 /// Reads a JSON file; ConfigError with the file name (and line) on failure.
 nlohmann::json load_json_file(const std::string& path);
 
-/// Built-in platform profiles (configs/platforms/*.json embedded at build).
+/// Platform profiles: configs/platforms/*.json embedded at build, plus
+/// profiles found at run time in $FASTWAKE_CONFIG_DIR/platforms or the source
+/// tree's configs/platforms (calibrated hosts). builtin_platform() also takes
+/// a path ending in ".json". ConfigError if unknown.
 std::vector<std::string> builtin_platforms();
-nlohmann::json builtin_platform(std::string_view name);  // ConfigError if unknown
+nlohmann::json builtin_platform(std::string_view name);
 
 /// The embedded default scenario (configs/default.json).
 nlohmann::json default_config();

@@ -1,0 +1,57 @@
+// Calibration: microbenchmarks of this host's wake-up paths, a path x
+// component matrix, a non-negative least-squares fit of the model's cost
+// parameters, and a platform profile written with the fit's residuals.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fastwake::hw {
+
+/// Non-negative least squares (Lawson-Hanson active set): argmin ||A x - b||
+/// subject to x >= 0. A is rows x cols, row-major. Debian's Eigen 3.4 ships
+/// no NNLS module, so this is the textbook algorithm on Eigen's QR.
+std::vector<double> nnls(const std::vector<std::vector<double>>& A, const std::vector<double>& b);
+
+/// One measured path: its median one-way time and which components it sums.
+struct PathMeasurement {
+  std::string name;
+  std::string description;
+  double median_ns = 0;
+  double p10_ns = 0, p90_ns = 0;
+  std::vector<std::string> components;  ///< each appears once in the sum
+};
+
+/// Fits component costs (ns) to the paths' medians. Returns component ->
+/// value and fills per-path residuals (measured - predicted) into `residual`.
+std::vector<std::pair<std::string, double>> fit_components(
+    const std::vector<PathMeasurement>& paths, std::vector<double>* residual);
+
+struct CalibrateOptions {
+  std::string out;            ///< profile path; default configs/platforms/host-<name>.json
+  std::string name;           ///< default host-<hostname>
+  int iterations = 20000;
+  std::vector<int> cpus;      ///< two CPUs; default the first two usable
+  std::string source_dir = ".";  ///< repository root (for the default output path)
+};
+
+struct CalibrateReport {
+  std::string path;      ///< profile written
+  std::string summary;   ///< human-readable table (paths, fit, residuals)
+  nlohmann::json profile;
+};
+
+/// Runs the microbenchmarks (a few seconds), fits, writes the profile.
+CalibrateReport calibrate(const CalibrateOptions& opt, std::ostream* progress);
+
+/// Builds a platform profile from fitted components (exposed for tests:
+/// synthetic components in, profile out).
+nlohmann::json profile_from_components(const std::string& name,
+                                       const std::vector<std::pair<std::string, double>>& comp,
+                                       const std::vector<PathMeasurement>& paths,
+                                       const std::vector<double>& residual);
+
+}  // namespace fastwake::hw

@@ -1,0 +1,45 @@
+// Runs core's strategies on real Linux threads against a hardware NIC: app
+// threads pinned per core execute ThreadLoop's steps; in dispatcher mode a
+// SCHED_IDLE thread per core runs Dispatcher::poll_once and hands the CPU
+// over by futex (a woken normal thread preempts SCHED_IDLE at once), or by
+// fastwake.ko's switch-to when the module is present.
+#pragma once
+
+#include <functional>
+#include <ostream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fastwake/config.h"
+#include "fastwake/hw/hw_nic.h"
+#include "fastwake/metrics.h"
+#include "fastwake/strategy.h"
+
+namespace fastwake::hw {
+
+struct HwOptions {
+  std::vector<int> app_cpus;  ///< CPU of each app core (index = core); empty: first usable
+  int nic_cpu = -1;           ///< loopback NIC thread's CPU; -1: next usable after the app CPUs
+};
+
+/// Checks options against the config and this machine and fills defaults.
+/// Throws ConfigError with a clear message: no such CPU, NIC CPU shared with
+/// an app core, not enough CPUs, too many threads, migration to a core that
+/// does not exist.
+HwOptions resolve_options(const Config& cfg, HwOptions opt);
+
+struct HwRun {
+  StrategyResult result;
+  std::uint64_t sent = 0, completed = 0;
+  double wall_s = 0;
+};
+
+/// One strategy on the loopback NIC. Blocks for warmup + duration (+ drain).
+HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& opt);
+
+/// Every strategy of cfg on the loopback; the result document (backend
+/// "loopback"). Progress lines go to `progress` if given.
+nlohmann::json run_loopback_all(const Config& cfg, const HwOptions& opt, std::ostream* progress);
+
+}  // namespace fastwake::hw

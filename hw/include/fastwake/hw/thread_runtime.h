@@ -1,0 +1,219 @@
+// Executes core's policies with real threads: one pinned thread per
+// connection running ThreadLoop, plus (dispatcher mode) one SCHED_IDLE
+// dispatcher per core running Dispatcher::poll_once. A template over the NIC
+// type so the dispatcher's scan calls a final class without virtual dispatch.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "fastwake/config.h"
+#include "fastwake/dispatcher.h"
+#include "fastwake/errors.h"
+#include "fastwake/hw/linux_cpu.h"
+#include "fastwake/hw/runtime.h"
+#include "fastwake/strategy.h"
+#include "fastwake/thread_loop.h"
+
+namespace fastwake::hw {
+
+template <class NicT>
+class ThreadRuntime {
+ public:
+  ThreadRuntime(const Config& cfg, const StrategySpec& s, NicT& nic, const HwOptions& opt)
+      : cfg_(cfg), s_(s), nic_(nic), opt_(opt), n_(cfg.threads()) {
+    slots_ = std::make_unique<Slot[]>(n_);
+    for (int t = 0; t < n_; ++t) slots_[t].core = t / cfg.workload.threads_per_core;
+  }
+  ~ThreadRuntime() { stop(); }
+
+  /// Spawns every thread and waits until each reached its first wait.
+  void start() {
+    if (s_.wait == WaitMode::kDispatcher)
+      for (int c = 0; c < cfg_.host.app_cores; ++c) {
+        cores_.push_back(std::make_unique<CoreCtl>());
+        dispatchers_.emplace_back([this, c] { dispatcher_main(c); });
+      }
+    for (int t = 0; t < n_; ++t) threads_.emplace_back([this, t] { app_main(t); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (ready_.load() < n_) {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw DeviceError("threads did not start within 10 s (" + std::to_string(ready_.load()) +
+                          " of " + std::to_string(n_) + " ready)");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  /// Moves thread t to app core `to` (control thread only).
+  void migrate(ThreadId t, CoreId to) {
+    const CoreId from = slots_[t].core;
+    if (from == to) return;
+    if (s_.wait == WaitMode::kDispatcher) {
+      post_op(from, {false, t});
+      post_op(to, {true, t});
+    }
+    slots_[t].core = to;
+    pin_thread(static_cast<unsigned long>(threads_[t].native_handle()), opt_.app_cpus[to]);
+  }
+
+  /// Stops and joins every thread (idempotent).
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    stop_.store(true);
+    nic_.shutdown_waiters();
+    for (int t = 0; t < n_; ++t) {
+      slots_[t].fx.word.store(1);
+      slots_[t].fx.wake_one();
+    }
+    for (auto& th : threads_)
+      if (th.joinable()) th.join();
+    for (auto& th : dispatchers_)
+      if (th.joinable()) th.join();
+  }
+
+  std::uint64_t handoffs() const { return handoffs_.load(); }
+
+ private:
+  struct alignas(64) Slot {
+    Futex fx;
+    std::atomic<int> sleeping{0};
+    CoreId core = 0;
+  };
+  struct Op {
+    bool add;
+    ThreadId t;
+  };
+  struct CoreCtl {
+    std::mutex mu;
+    std::vector<Op> ops;
+    std::atomic<bool> has_ops{false};
+  };
+  /// What the dispatcher's scan sees: a CQ is ready for a hand-off only while
+  /// its owner sleeps (an awake owner drains it itself).
+  struct ReadyView {
+    const NicT& nic;
+    const Slot* slots;
+    bool cq_ready(CqId cq) const {
+      return slots[cq].sleeping.load(std::memory_order_acquire) && nic.cq_ready(cq);
+    }
+  };
+
+  void post_op(CoreId c, Op op) {
+    std::lock_guard<std::mutex> g(cores_[c]->mu);
+    cores_[c]->ops.push_back(op);
+    cores_[c]->has_ops.store(true, std::memory_order_release);
+  }
+
+  void announce(bool& done) {
+    if (!done) {
+      done = true;
+      ready_.fetch_add(1);
+    }
+  }
+
+  void app_main(int t) {
+    pin_self(opt_.app_cpus[slots_[t].core]);
+    Slot& me = slots_[t];
+    const ThreadLoop loop(s_.wait);
+    std::mt19937_64 rng(cfg_.run.seed * 7919 + t);
+    const auto& w = cfg_.workload;
+    bool announced = false;
+    Completion cur{};
+    Step step = loop.first();
+    while (!stop_.load(std::memory_order_relaxed)) {
+      bool found = false;
+      switch (step) {
+        case Step::kPoll:
+          found = nic_.poll(t, &cur);
+          break;
+        case Step::kServe: {
+          Nanos d = w.service_ns;
+          if (d > 0 && w.service_dist == "exp")
+            d = static_cast<Nanos>(std::exponential_distribution<double>(1.0 / d)(rng));
+          if (d > 0) spin_until(mono_now() + d);
+          break;
+        }
+        case Step::kPost:
+          nic_.post_reply(t, cur);
+          break;
+        case Step::kArm:
+          nic_.arm(t);
+          break;
+        case Step::kWait:
+          announce(announced);
+          if (!nic_.wait_event(t)) return;
+          break;
+        case Step::kSpin:
+          announce(announced);
+          while (!nic_.cq_ready(t)) {
+            if (stop_.load(std::memory_order_relaxed)) return;
+            cpu_relax();
+          }
+          break;
+        case Step::kYieldDispatcher:
+          // First publish "asleep", then sleep until the dispatcher hands over.
+          me.fx.word.store(0, std::memory_order_relaxed);
+          me.sleeping.store(1, std::memory_order_seq_cst);
+          announce(announced);
+          while (me.fx.word.load(std::memory_order_acquire) == 0) me.fx.wait(0);
+          if (stop_.load()) return;
+          break;
+      }
+      step = loop.next(step, found);
+    }
+  }
+
+  void dispatcher_main(int c) {
+    pin_self(opt_.app_cpus[c]);
+    try {
+      set_sched_idle_self();
+    } catch (const DeviceError&) {
+      // Without SCHED_IDLE a woken thread waits for the dispatcher's slice;
+      // the run still works (and the result shows it).
+    }
+    Dispatcher d(c);
+    for (int t = 0; t < n_; ++t)
+      if (slots_[t].core == c) d.add(t, t);
+    ReadyView view{nic_, slots_.get()};
+    CoreCtl& ctl = *cores_[c];
+    while (!stop_.load(std::memory_order_relaxed)) {
+      if (ctl.has_ops.load(std::memory_order_acquire)) {
+        std::lock_guard<std::mutex> g(ctl.mu);
+        for (const Op& op : ctl.ops) op.add ? d.add(op.t, op.t) : static_cast<void>(d.remove(op.t));
+        ctl.ops.clear();
+        ctl.has_ops.store(false);
+      }
+      if (const auto h = d.poll_once(view)) {
+        Slot& s = slots_[h->thread];
+        if (s.sleeping.exchange(0, std::memory_order_acq_rel)) {
+          s.fx.word.store(1, std::memory_order_release);
+          s.fx.wake_one();  // a normal thread preempts this SCHED_IDLE one at once
+          handoffs_.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    }
+  }
+
+  const Config& cfg_;
+  const StrategySpec& s_;
+  NicT& nic_;
+  HwOptions opt_;
+  int n_;
+  std::unique_ptr<Slot[]> slots_;
+  std::vector<std::unique_ptr<CoreCtl>> cores_;
+  std::vector<std::thread> threads_, dispatchers_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> ready_{0};
+  std::atomic<std::uint64_t> handoffs_{0};
+  bool stopped_ = false;
+};
+
+}  // namespace fastwake::hw

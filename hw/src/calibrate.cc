@@ -1,0 +1,531 @@
+// Calibration: wake-up microbenchmarks, NNLS fit, host platform profile.
+#include "fastwake/hw/calibrate.h"
+
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "fastwake/cli.h"
+#include "fastwake/config.h"
+#include "fastwake/errors.h"
+#include "fastwake/hw/linux_cpu.h"
+
+namespace fastwake::hw {
+
+// ============================================================== NNLS
+
+std::vector<double> nnls(const std::vector<std::vector<double>>& Av, const std::vector<double>& bv) {
+  const int m = static_cast<int>(Av.size());
+  const int n = m ? static_cast<int>(Av[0].size()) : 0;
+  Eigen::MatrixXd A(m, n);
+  Eigen::VectorXd b(m);
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < n; ++j) A(i, j) = Av[i][j];
+    b(i) = bv[i];
+  }
+  Eigen::VectorXd x = Eigen::VectorXd::Zero(n);
+  std::vector<bool> passive(n, false);
+  const double tol = 1e-10 * std::max(1.0, A.cwiseAbs().maxCoeff()) * std::max(m, n);
+  // Solves the unconstrained problem on the passive set.
+  auto solve_passive = [&]() {
+    std::vector<int> idx;
+    for (int j = 0; j < n; ++j)
+      if (passive[j]) idx.push_back(j);
+    Eigen::VectorXd z = Eigen::VectorXd::Zero(n);
+    if (idx.empty()) return z;
+    Eigen::MatrixXd Ap(m, idx.size());
+    for (std::size_t k = 0; k < idx.size(); ++k) Ap.col(k) = A.col(idx[k]);
+    const Eigen::VectorXd zp = Ap.colPivHouseholderQr().solve(b);
+    for (std::size_t k = 0; k < idx.size(); ++k) z(idx[k]) = zp(k);
+    return z;
+  };
+  for (int outer = 0; outer < 3 * n + 10; ++outer) {
+    const Eigen::VectorXd w = A.transpose() * (b - A * x);
+    int best = -1;
+    double best_w = tol;
+    for (int j = 0; j < n; ++j)
+      if (!passive[j] && w(j) > best_w) best = j, best_w = w(j);
+    if (best < 0) break;  // KKT conditions hold
+    passive[best] = true;
+    for (int inner = 0; inner < 3 * n + 10; ++inner) {
+      const Eigen::VectorXd z = solve_passive();
+      bool feasible = true;
+      for (int j = 0; j < n; ++j)
+        if (passive[j] && z(j) <= 0) feasible = false;
+      if (feasible) {
+        x = z;
+        break;
+      }
+      // Step back towards x until a passive variable hits zero; drop it.
+      double alpha = 1.0;
+      for (int j = 0; j < n; ++j)
+        if (passive[j] && z(j) <= 0) alpha = std::min(alpha, x(j) / (x(j) - z(j)));
+      x = x + alpha * (z - x);
+      for (int j = 0; j < n; ++j)
+        if (passive[j] && std::abs(x(j)) <= tol) passive[j] = false, x(j) = 0;
+    }
+  }
+  return std::vector<double>(x.data(), x.data() + n);
+}
+
+std::vector<std::pair<std::string, double>> fit_components(
+    const std::vector<PathMeasurement>& paths, std::vector<double>* residual) {
+  std::vector<std::string> names;
+  for (const auto& p : paths)
+    for (const auto& c : p.components)
+      if (std::find(names.begin(), names.end(), c) == names.end()) names.push_back(c);
+  std::vector<std::vector<double>> A(paths.size(), std::vector<double>(names.size(), 0));
+  std::vector<double> b;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    for (const auto& c : paths[i].components)
+      A[i][std::find(names.begin(), names.end(), c) - names.begin()] += 1;
+    b.push_back(paths[i].median_ns);
+  }
+  const std::vector<double> x = nnls(A, b);
+  if (residual) {
+    residual->clear();
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      double pred = 0;
+      for (std::size_t j = 0; j < names.size(); ++j) pred += A[i][j] * x[j];
+      residual->push_back(b[i] - pred);
+    }
+  }
+  std::vector<std::pair<std::string, double>> out;
+  for (std::size_t j = 0; j < names.size(); ++j) out.emplace_back(names[j], x[j]);
+  return out;
+}
+
+// ============================================================== microbenchmarks
+
+namespace {
+
+struct Samples {
+  std::vector<double> v;
+  void add(double x) { v.push_back(x); }
+  double q(double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * v.size()))];
+  }
+};
+
+/// Runs f0 on cpu0 and f1 on cpu1 concurrently; both start together.
+template <class F0, class F1>
+void run_pair(int cpu0, int cpu1, F0 f0, F1 f1, bool idle1 = false) {
+  std::atomic<int> go{0};
+  std::thread t1([&] {
+    pin_self(cpu1);
+    if (idle1) set_sched_idle_self();
+    go.fetch_add(1);
+    while (go.load() < 2) cpu_relax();
+    f1();
+  });
+  std::thread t0([&] {
+    pin_self(cpu0);
+    go.fetch_add(1);
+    while (go.load() < 2) cpu_relax();
+    f0();
+  });
+  t0.join();
+  t1.join();
+}
+
+void bench_syscall(int cpu, int iters, Samples& s) {
+  std::thread t([&] {
+    pin_self(cpu);
+    for (int i = 0; i < iters / 10; ++i) {
+      const Nanos a = mono_now();
+      for (int k = 0; k < 20; ++k) (void)getppid();
+      s.add(static_cast<double>(mono_now() - a) / 20);
+    }
+  });
+  t.join();
+}
+
+void bench_yield(int cpu, int iters, Samples& s) {
+  std::atomic<bool> stop{false};
+  run_pair(
+      cpu, cpu,
+      [&] {
+        for (int i = 0; i < iters / 10; ++i) {
+          const Nanos a = mono_now();
+          for (int k = 0; k < 10; ++k) sched_yield();
+          s.add(static_cast<double>(mono_now() - a) / 20);  // each yield: 2 switches
+        }
+        stop = true;
+      },
+      [&] {
+        while (!stop) sched_yield();
+      });
+}
+
+void bench_futex(int cpu0, int cpu1, int iters, Samples& s) {
+  Futex a, b;
+  run_pair(
+      cpu0, cpu1,
+      [&] {
+        for (int i = 0; i < iters; ++i) {
+          const Nanos t = mono_now();
+          b.word.store(1);
+          b.wake_one();
+          while (a.word.load() == 0) a.wait(0);
+          a.word.store(0);
+          s.add(static_cast<double>(mono_now() - t) / 2);
+        }
+      },
+      [&] {
+        for (int i = 0; i < iters; ++i) {
+          while (b.word.load() == 0) b.wait(0);
+          b.word.store(0);
+          a.word.store(1);
+          a.wake_one();
+        }
+      });
+}
+
+void bench_eventfd(int cpu0, int cpu1, int iters, Samples& s) {
+  const int e0 = eventfd(0, EFD_CLOEXEC), e1 = eventfd(0, EFD_CLOEXEC);
+  if (e0 < 0 || e1 < 0) throw DeviceError("eventfd failed");
+  const std::uint64_t one = 1;
+  std::uint64_t v;
+  run_pair(
+      cpu0, cpu1,
+      [&] {
+        for (int i = 0; i < iters; ++i) {
+          const Nanos t = mono_now();
+          [[maybe_unused]] auto w = write(e1, &one, 8);
+          [[maybe_unused]] auto r = read(e0, &v, 8);
+          s.add(static_cast<double>(mono_now() - t) / 2);
+        }
+      },
+      [&] {
+        std::uint64_t x;
+        for (int i = 0; i < iters; ++i) {
+          [[maybe_unused]] auto r = read(e1, &x, 8);
+          [[maybe_unused]] auto w = write(e0, &one, 8);
+        }
+      });
+  close(e0);
+  close(e1);
+}
+
+void bench_poll_handoff(int cpu0, int cpu1, int iters, Samples& s) {
+  alignas(64) std::atomic<int> ping{0};
+  alignas(64) std::atomic<int> pong{0};
+  run_pair(
+      cpu0, cpu1,
+      [&] {
+        for (int i = 1; i <= iters; ++i) {
+          const Nanos t = mono_now();
+          ping.store(i, std::memory_order_release);
+          while (pong.load(std::memory_order_acquire) != i) cpu_relax();
+          s.add(static_cast<double>(mono_now() - t) / 2);
+        }
+      },
+      [&] {
+        for (int i = 1; i <= iters; ++i) {
+          while (ping.load(std::memory_order_acquire) != i) cpu_relax();
+          pong.store(i, std::memory_order_release);
+        }
+      });
+}
+
+/// A SCHED_IDLE poller wakes a normal thread on its own CPU by futex; the
+/// thread preempts it at once: the dispatcher's fallback hand-off.
+void bench_dispatcher(int cpu, int iters, Samples& s) {
+  Futex f;
+  std::atomic<int> blocked{0};
+  std::atomic<Nanos> t1{0};
+  std::atomic<bool> stop{false};
+  std::thread target([&] {
+    pin_self(cpu);
+    for (;;) {
+      f.word.store(0);
+      blocked.store(1, std::memory_order_seq_cst);
+      while (f.word.load() == 0) f.wait(0);
+      if (stop) return;
+      s.add(static_cast<double>(mono_now() - t1.load()));
+    }
+  });
+  std::thread disp([&] {
+    pin_self(cpu);
+    set_sched_idle_self();
+    for (int i = 0; i < iters; ++i) {
+      while (blocked.load() == 0) cpu_relax();
+      // A blocked flag may be set just before futex_wait: let it get there.
+      for (int k = 0; k < 50; ++k) cpu_relax();
+      blocked.store(0);
+      t1.store(mono_now());
+      f.word.store(1);
+      f.wake_one();
+    }
+    while (blocked.load() == 0) cpu_relax();
+    stop = true;
+    f.word.store(1);
+    f.wake_one();
+  });
+  disp.join();
+  target.join();
+}
+
+/// Cross-CPU wake of a thread whose CPU has been idle for `gap`.
+void bench_idle_wake(int cpu0, int cpu1, int iters, Nanos gap, Samples& s) {
+  Futex f;
+  std::atomic<int> blocked{0};
+  std::atomic<Nanos> t1{0};
+  std::atomic<bool> stop{false};
+  run_pair(
+      cpu0, cpu1,
+      [&] {
+        for (int i = 0; i < iters; ++i) {
+          while (blocked.load() == 0) cpu_relax();
+          spin_until(mono_now() + gap);  // the other CPU idles meanwhile
+          blocked.store(0);
+          t1.store(mono_now());
+          f.word.store(1);
+          f.wake_one();
+        }
+        while (blocked.load() == 0) cpu_relax();
+        stop = true;
+        f.word.store(1);
+        f.wake_one();
+      },
+      [&] {
+        for (;;) {
+          f.word.store(0);
+          blocked.store(1, std::memory_order_seq_cst);
+          while (f.word.load() == 0) f.wait(0);
+          if (stop) return;
+          s.add(static_cast<double>(mono_now() - t1.load()));
+        }
+      });
+}
+
+/// Cost of polling an empty ring whose lines stay in this CPU's cache.
+double bench_empty_poll(int cpu) {
+  double per = 0;
+  std::thread t([&] {
+    pin_self(cpu);
+    alignas(64) std::atomic<std::uint64_t> head{0}, tail{0};
+    const int n = 2'000'000;
+    int hits = 0;
+    const Nanos a = mono_now();
+    for (int i = 0; i < n; ++i)
+      if (tail.load(std::memory_order_acquire) != head.load(std::memory_order_relaxed)) ++hits;
+    per = static_cast<double>(mono_now() - a) / n + hits;
+  });
+  t.join();
+  return per;
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  std::string h = buf;
+  for (char& c : h)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';
+  return h.empty() ? "unknown" : h;
+}
+
+std::string today() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&t));
+  return buf;
+}
+
+std::optional<Nanos> read_ns_file(const char* path) {
+  std::ifstream f(path);
+  long long v;
+  if (f >> v && v > 0) return v;
+  return std::nullopt;
+}
+
+}  // namespace
+
+// ============================================================== profile
+
+nlohmann::json profile_from_components(const std::string& name,
+                                       const std::vector<std::pair<std::string, double>>& comp,
+                                       const std::vector<PathMeasurement>& paths,
+                                       const std::vector<double>& residual) {
+  std::map<std::string, double> c(comp.begin(), comp.end());
+  auto get = [&](const char* k) { return c.count(k) ? c.at(k) : 0.0; };
+  const std::string when = today();
+  const std::string machine = machine_description();
+  const std::string cal = "calibration run " + when + " on " + machine + ": ";
+  nlohmann::json p = builtin_platform("x86");  // template: every param present
+  p["name"] = name;
+  p["description"] =
+      "Calibrated on " + machine + " (" + when +
+      ") with fastwake-bench calibrate, for the loopback NIC: the 'NIC' is a thread on its own "
+      "CPU, the 'interrupt' is its eventfd write, there is no wire. Wake-up costs are this "
+      "host's (a VM's are 10-20x bare metal); power figures are x86 estimates, not measured.";
+  auto& params = p["params"];
+  auto set = [&](const char* k, double v, const std::string& why) {
+    params[k] = {{"value", static_cast<long long>(std::llround(std::max(0.0, v)))},
+                 {"source", cal + why}};
+  };
+  auto zero = [&](const char* k, const std::string& why) {
+    params[k] = {{"value", 0}, {"source", "loopback NIC: " + why}};
+  };
+  const double S = get("syscall"), C = get("ctx_switch"), TL = get("ttwu_local"),
+               R = get("remote_wake"), RD = get("eventfd_read"), H = get("cacheline");
+  set("syscall_ns", S, "fitted 'syscall' (getppid loop and every path with a syscall)");
+  set("block_ns", S, "fitted 'syscall': entering the blocking read/futex_wait");
+  set("ctx_switch_ns", C, "fitted 'ctx_switch' (sched_yield pair, futex and eventfd ping-pongs)");
+  set("ttwu_local_ns", TL, "fitted 'ttwu_local' (same-CPU futex/eventfd ping-pong)");
+  set("ttwu_remote_ns", R / 3, "fitted 'remote_wake' (cross-CPU ping-pongs), one third: only the "
+                               "sum of ttwu_remote + ipi_latency + ipi_handler is identified");
+  set("ipi_latency_ns", R / 3, "fitted 'remote_wake', one third (only the sum is identified)");
+  set("ipi_handler_ns", R - 2 * std::llround(R / 3), "fitted 'remote_wake', the rest");
+  set("read_return_ns", RD, "fitted 'eventfd_read' (eventfd vs futex ping-pong difference)");
+  set("hardirq_ns", S, "the loopback NIC's eventfd write is a syscall ('syscall' fit)");
+  set("fast_switch_ns", S + TL + C,
+      "fitted 'syscall' + 'ttwu_local' + 'ctx_switch': without fastwake.ko the dispatcher hands "
+      "over by futex wake and a SCHED_IDLE preemption (measured path 'dispatcher_handoff')");
+  set("cq_poll_ns", H, "fitted 'cacheline' (busy-poll hand-off between CPUs through one line)");
+  set("client_ns", H, "the NIC thread sees a reply through one cache-line transfer ('cacheline')");
+  zero("msix_ns", "the eventfd write is the interrupt; no MSI-X");
+  zero("softirq_ns", "no softirq hop");
+  zero("uverbs_handler_ns", "no uverbs handler; eventfd_signal is inside the write syscall");
+  zero("fw_handler_ns", "no module callback on this host");
+  zero("nic_rx_ns", "completions are written straight into shared memory");
+  zero("nic_tx_ns", "replies are read straight from shared memory");
+  zero("link_latency_ns", "no wire");
+  params["link_gbps"] = {{"value", 1e6}, {"source", "loopback NIC: no wire (serialisation ~0)"}};
+  const double empty = c.count("empty_poll") ? c.at("empty_poll") : 5.0;
+  set("cq_poll_empty_ns", empty, "measured empty-ring poll (lines in the poller's cache)");
+  set("rearm_ns", empty, "arming is one atomic store, measured like an empty poll");
+  set("post_send_ns", empty, "posting a reply is one ring write, measured like an empty poll");
+  // Scheduler: this kernel's own values where readable.
+  if (auto v = read_ns_file("/sys/kernel/debug/sched/base_slice_ns")) {
+    params["sched_min_granularity_ns"] = {{"value", *v}, {"source", cal + "/sys/kernel/debug/sched/base_slice_ns (EEVDF)"}};
+    params["wakeup_granularity_ns"] = {{"value", *v}, {"source", cal + "EEVDF has no wake-up granularity; base slice used"}};
+  }
+  if (auto v = read_ns_file("/sys/kernel/debug/sched/latency_ns"))
+    params["sched_latency_ns"] = {{"value", *v}, {"source", cal + "/sys/kernel/debug/sched/latency_ns"}};
+  // C-states: a vCPU has none; idle means halting into the hypervisor.
+  const double XL = get("halt_exit_long");
+  p["cstates"] = nlohmann::json::array(
+      {{{"name", "POLL"},
+        {"exit_latency_ns", {{"value", 0}, {"source", cal + "short idle periods: the hypervisor's halt polling wakes the vCPU with no extra cost beyond the fitted 'remote_wake'"}}},
+        {"target_residency_ns", {{"value", 0}, {"source", "POLL state"}}},
+        {"power_w", {{"value", 3.5}, {"estimate", "x86 profile's poll power; no energy meter here"}}}},
+       {{"name", "halt"},
+        {"exit_latency_ns", {{"value", static_cast<long long>(std::llround(XL))}, {"source", cal + "fitted 'halt_exit_long' (cross-CPU wake after 300 us idle minus the short-idle wake)"}}},
+        {"target_residency_ns", {{"value", 150000}, {"estimate", "shared/reference/this-host.md: wake-ups after >= 150 us of idleness cost 70-90 us on these VMs"}}},
+        {"power_w", {{"value", 0.2}, {"estimate", "x86 profile's deepest-state power; no energy meter here"}}}}});
+  for (const char* k : {"poll_w", "work_w", "irq_w", "package_w"}) {
+    auto& e = params[k];
+    const double v = e["value"].get<double>();
+    e = {{"value", v}, {"estimate", "x86 profile value: this host has no RAPL/powercap to measure power"}};
+  }
+  nlohmann::json pj = nlohmann::json::array();
+  for (std::size_t i = 0; i < paths.size(); ++i)
+    pj.push_back({{"path", paths[i].name},
+                  {"description", paths[i].description},
+                  {"median_ns", paths[i].median_ns},
+                  {"p10_ns", paths[i].p10_ns},
+                  {"p90_ns", paths[i].p90_ns},
+                  {"components", paths[i].components},
+                  {"residual_ns", i < residual.size() ? residual[i] : 0.0}});
+  nlohmann::json cj = nlohmann::json::object();
+  for (const auto& [k, v] : comp) cj[k] = v;
+  p["calibration"] = {{"date", when}, {"machine", machine}, {"components_ns", cj}, {"paths", pj},
+                      {"tool", "fastwake-bench calibrate"}};
+  return p;
+}
+
+CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress) {
+  CalibrateOptions opt = opt_in;
+  if (opt.cpus.empty()) {
+    const auto u = usable_cpus();
+    if (u.size() < 2) throw ConfigError("calibrate: needs two usable CPUs, this process has " + std::to_string(u.size()));
+    opt.cpus = {u[0], u[1]};
+  }
+  if (opt.name.empty()) opt.name = "host-" + hostname();
+  if (opt.out.empty()) opt.out = opt.source_dir + "/configs/platforms/" + opt.name + ".json";
+  const int A = opt.cpus[0], B = opt.cpus[1];
+  const int n = opt.iterations;
+
+  std::map<std::string, Samples> s;
+  double empty = 0;
+  // Interleave the benchmarks in rounds (A B C A B C ...) so slow drift of a
+  // shared machine spreads over all of them instead of biasing one.
+  const int rounds = 3;
+  for (int r = 0; r < rounds; ++r) {
+    if (progress) *progress << "calibrate: round " << r + 1 << "/" << rounds << "\n";
+    bench_syscall(A, n / rounds, s["syscall"]);
+    bench_yield(A, n / rounds, s["yield_switch"]);
+    bench_futex(A, A, n / rounds, s["futex_same"]);
+    bench_futex(A, B, n / rounds, s["futex_cross"]);
+    bench_eventfd(A, A, n / rounds, s["eventfd_same"]);
+    bench_eventfd(A, B, n / rounds, s["eventfd_cross"]);
+    bench_dispatcher(A, n / rounds, s["dispatcher_handoff"]);
+    bench_poll_handoff(A, B, n / rounds, s["poll_handoff"]);
+    bench_idle_wake(A, B, std::max(50, n / rounds / 20), 30'000, s["idle_wake_short"]);
+    bench_idle_wake(A, B, std::max(50, n / rounds / 40), 300'000, s["idle_wake_long"]);
+    empty += bench_empty_poll(A) / rounds;
+  }
+  struct Def {
+    const char* name;
+    const char* desc;
+    std::vector<std::string> comp;
+  };
+  const std::vector<Def> defs = {
+      {"syscall", "getppid()", {"syscall"}},
+      {"yield_switch", "sched_yield between two threads on one CPU, per switch", {"syscall", "ctx_switch"}},
+      {"futex_same", "futex ping-pong on one CPU, one way", {"syscall", "syscall", "ttwu_local", "ctx_switch"}},
+      {"futex_cross", "futex ping-pong across CPUs, one way", {"syscall", "remote_wake", "ctx_switch"}},
+      {"eventfd_same", "eventfd ping-pong on one CPU, one way", {"syscall", "syscall", "ttwu_local", "ctx_switch", "eventfd_read"}},
+      {"eventfd_cross", "eventfd ping-pong across CPUs, one way", {"syscall", "remote_wake", "ctx_switch", "eventfd_read"}},
+      {"dispatcher_handoff", "SCHED_IDLE poller futex-wakes a thread on its CPU -> it runs", {"syscall", "ttwu_local", "ctx_switch"}},
+      {"poll_handoff", "busy-poll hand-off across CPUs through one cache line, one way", {"cacheline"}},
+      {"idle_wake_short", "cross-CPU futex wake, target CPU idle 30 us", {"syscall", "remote_wake", "ctx_switch"}},
+      {"idle_wake_long", "cross-CPU futex wake, target CPU idle 300 us", {"syscall", "remote_wake", "halt_exit_long", "ctx_switch"}},
+  };
+  std::vector<PathMeasurement> paths;
+  for (const Def& d : defs) {
+    Samples& x = s[d.name];
+    paths.push_back({d.name, d.desc, x.q(0.5), x.q(0.1), x.q(0.9), d.comp});
+  }
+  std::vector<double> residual;
+  auto comp = fit_components(paths, &residual);
+  comp.emplace_back("empty_poll", empty);
+  const nlohmann::json profile = profile_from_components(opt.name, comp, paths, residual);
+  parse_config({{"platform", profile}});  // the profile must validate before it is written
+  write_file_atomic(opt.out, profile.dump(2) + "\n");
+
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(0);
+  o << "measured paths (one way, ns) on " << machine_description() << ", CPUs " << A << "," << B
+    << ":\n";
+  o << std::left << std::setw(20) << "path" << std::right << std::setw(10) << "median"
+    << std::setw(10) << "p10" << std::setw(10) << "p90" << std::setw(12) << "residual"
+    << "  components\n";
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    std::string cs;
+    for (const auto& c : paths[i].components) cs += (cs.empty() ? "" : "+") + c;
+    o << std::left << std::setw(20) << paths[i].name << std::right << std::setw(10)
+      << paths[i].median_ns << std::setw(10) << paths[i].p10_ns << std::setw(10)
+      << paths[i].p90_ns << std::setw(12) << residual[i] << "  " << cs << "\n";
+  }
+  o << "fitted components (ns, non-negative least squares):\n";
+  for (const auto& [k, v] : comp) o << "  " << std::left << std::setw(16) << k << std::right << std::setw(8) << v << "\n";
+  return {opt.out, o.str(), profile};
+}
+
+}  // namespace fastwake::hw

@@ -1,0 +1,148 @@
+// Loopback NIC: client emulation, CQ rings, eventfd "interrupts".
+#include "fastwake/hw/loopback_nic.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "fastwake/errors.h"
+#include "fastwake/hw/linux_cpu.h"
+
+namespace fastwake::hw {
+
+LoopbackNic::LoopbackNic(const Config& cfg, int nic_cpu) : cfg_(cfg), nic_cpu_(nic_cpu) {
+  const int n = cfg.threads();
+  for (int i = 0; i < n; ++i) {
+    auto cq = std::make_unique<Cq>();
+    cq->efd = eventfd(0, EFD_CLOEXEC);
+    if (cq->efd < 0) throw DeviceError(std::string("eventfd: ") + std::strerror(errno));
+    cqs_.push_back(std::move(cq));
+  }
+  vector_core_.assign(cfg.host.vectors, 0);
+}
+
+LoopbackNic::~LoopbackNic() {
+  shutdown_waiters();
+  if (thread_.joinable()) thread_.join();
+  for (auto& cq : cqs_)
+    if (cq->efd >= 0) close(cq->efd);
+}
+
+void LoopbackNic::arm(CqId cq) {
+  // seq_cst pairs with the NIC's exchange: either the NIC sees the arm and
+  // raises the event, or the owner's poll after arming sees the completion.
+  cqs_[cq]->armed.store(1, std::memory_order_seq_cst);
+}
+
+void LoopbackNic::post_reply(CqId cq, const Completion& c) {
+  while (!cqs_[cq]->replies.push(c)) {  // the NIC drains it continuously
+    if (shutdown_.load(std::memory_order_relaxed)) return;
+    cpu_relax();
+  }
+}
+
+bool LoopbackNic::wait_event(CqId cq) {
+  std::uint64_t v;
+  for (;;) {
+    const ssize_t r = read(cqs_[cq]->efd, &v, sizeof v);
+    if (r == static_cast<ssize_t>(sizeof v)) break;
+    if (r < 0 && errno == EINTR) continue;
+    return false;
+  }
+  return !shutdown_.load(std::memory_order_acquire);
+}
+
+void LoopbackNic::shutdown_waiters() {
+  shutdown_.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  for (auto& cq : cqs_)
+    if (cq->efd >= 0) [[maybe_unused]] auto w = write(cq->efd, &one, sizeof one);
+}
+
+void LoopbackNic::start(Nanos t0) {
+  thread_ = std::thread([this, t0] { nic_loop(t0); });
+}
+
+void LoopbackNic::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void LoopbackNic::nic_loop(Nanos t0) {
+  pin_self(nic_cpu_);
+  const auto& w = cfg_.workload;
+  const int n = static_cast<int>(cqs_.size());
+  const Nanos win_start = t0 + cfg_.run.warmup_ns;
+  const Nanos win_end = win_start + cfg_.run.duration_ns;
+  const Nanos drain_limit = win_end + 2'000'000'000;
+  const bool poisson = w.kind == "poisson";
+  constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
+
+  std::vector<std::mt19937_64> rng;
+  for (int c = 0; c < n; ++c) rng.emplace_back(cfg_.run.seed * 1'000'003 + c);
+  auto think = [&](int c) -> Nanos {
+    if (w.think_ns <= 0) return 0;
+    if (w.think_dist == "fixed") return w.think_ns;
+    return static_cast<Nanos>(std::exponential_distribution<double>(1.0 / w.think_ns)(rng[c]));
+  };
+  auto gap = [&](int c) -> Nanos {
+    return 1 + static_cast<Nanos>(std::exponential_distribution<double>(w.rate_rps / 1e9)(rng[c]));
+  };
+  std::vector<Nanos> next_send(n);
+  std::uniform_int_distribution<Nanos> offset(0, 10'000);
+  for (int c = 0; c < n; ++c) next_send[c] = t0 + (poisson ? gap(c) : offset(rng[c]));
+  std::vector<int> outstanding(n, 0);
+  std::uint64_t in_flight = 0, seq = 0;
+
+  while (mono_now() < t0) cpu_relax();
+  for (;;) {
+    const Nanos now = mono_now();
+    const bool sending = now < win_end;
+    for (int c = 0; c < n; ++c) {
+      Cq& cq = *cqs_[c];
+      Completion r;
+      while (cq.replies.pop(&r)) {
+        const Nanos done = mono_now();
+        ++stats_.completed;
+        --in_flight;
+        --outstanding[c];
+        if (r.t_sent >= win_start && r.t_sent < win_end) {
+          stats_.hist.record(done - r.t_sent);
+          ++stats_.measured;
+        }
+        if (done >= win_start && done < win_end) ++stats_.completed_in_window;
+        if (!poisson) next_send[c] = done + think(c);
+      }
+      if (sending && now >= next_send[c] && (poisson || outstanding[c] == 0)) {
+        const Completion cqe{seq++, mono_now()};
+        if (cq.ring.push(cqe)) {
+          ++stats_.sent;
+          ++in_flight;
+          ++outstanding[c];
+          // The "interrupt": only an armed CQ raises one (one-shot, like verbs).
+          if (cq.armed.exchange(0, std::memory_order_seq_cst)) {
+            ++stats_.interrupts;
+            const std::uint64_t one = 1;
+            [[maybe_unused]] auto wr = write(cq.efd, &one, sizeof one);
+          }
+        } else {
+          ++stats_.ring_full;
+        }
+        next_send[c] = poisson ? next_send[c] + gap(c) : kNever;
+      }
+    }
+    if (!sending && in_flight == 0) break;
+    if (now > drain_limit) {
+      stats_.drained = false;
+      break;
+    }
+    if (shutdown_.load(std::memory_order_relaxed)) {
+      stats_.drained = in_flight == 0;
+      break;
+    }
+  }
+}
+
+}  // namespace fastwake::hw

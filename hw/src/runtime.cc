@@ -1,0 +1,186 @@
+// Loopback runs: option checks, timing of the window, result assembly.
+#include "fastwake/hw/runtime.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "fastwake/errors.h"
+#include "fastwake/hw/linux_cpu.h"
+#include "fastwake/hw/loopback_nic.h"
+#include "fastwake/hw/thread_runtime.h"
+
+namespace fastwake::hw {
+
+namespace {
+
+void sleep_until(Nanos t) {
+  timespec ts{static_cast<time_t>(t / 1'000'000'000), static_cast<long>(t % 1'000'000'000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {}
+}
+
+constexpr int kMaxThreadsPerCore = 256;
+
+}  // namespace
+
+HwOptions resolve_options(const Config& cfg, HwOptions opt) {
+  const std::vector<int> usable = usable_cpus();
+  const std::set<int> ok(usable.begin(), usable.end());
+  const int need = cfg.host.app_cores + 1;
+  auto list = [&] {
+    std::string s;
+    for (int c : usable) s += (s.empty() ? "" : ",") + std::to_string(c);
+    return s;
+  };
+  if (opt.app_cpus.empty()) {
+    if (static_cast<int>(usable.size()) < need)
+      throw ConfigError("host.app_cores: the loopback needs app_cores + 1 CPUs (one for the NIC "
+                        "thread) = " + std::to_string(need) + ", this process may use " +
+                        std::to_string(usable.size()) + " (" + list() + ")");
+    opt.app_cpus.assign(usable.begin(), usable.begin() + cfg.host.app_cores);
+  }
+  if (static_cast<int>(opt.app_cpus.size()) != cfg.host.app_cores)
+    throw ConfigError("--cpus: " + std::to_string(opt.app_cpus.size()) +
+                      " CPUs given for host.app_cores = " + std::to_string(cfg.host.app_cores));
+  for (int c : opt.app_cpus)
+    if (!ok.count(c))
+      throw ConfigError("--cpus: no such CPU " + std::to_string(c) + " (usable: " + list() + ")");
+  if (std::set<int>(opt.app_cpus.begin(), opt.app_cpus.end()).size() != opt.app_cpus.size())
+    throw ConfigError("--cpus: a CPU is listed twice");
+  if (opt.nic_cpu < 0) {
+    for (int c : usable)
+      if (std::find(opt.app_cpus.begin(), opt.app_cpus.end(), c) == opt.app_cpus.end()) {
+        opt.nic_cpu = c;
+        break;
+      }
+    if (opt.nic_cpu < 0)
+      throw ConfigError("--nic-cpu: no CPU left for the loopback NIC thread (usable: " + list() + ")");
+  }
+  if (!ok.count(opt.nic_cpu))
+    throw ConfigError("--nic-cpu: no such CPU " + std::to_string(opt.nic_cpu) + " (usable: " + list() + ")");
+  if (std::find(opt.app_cpus.begin(), opt.app_cpus.end(), opt.nic_cpu) != opt.app_cpus.end())
+    throw ConfigError("--nic-cpu: CPU " + std::to_string(opt.nic_cpu) +
+                      " also runs application threads; the NIC thread needs its own CPU");
+  if (cfg.workload.threads_per_core > kMaxThreadsPerCore)
+    throw ConfigError("workload.threads_per_core: " + std::to_string(cfg.workload.threads_per_core) +
+                      " threads per core is too many for real threads (at most " +
+                      std::to_string(kMaxThreadsPerCore) + ")");
+  for (std::size_t i = 0; i < cfg.workload.migrations.size(); ++i)
+    if (cfg.workload.migrations[i].to_core >= cfg.host.app_cores)
+      throw ConfigError("workload.migrations[" + std::to_string(i) +
+                        "].to_core: the loopback can only move threads between app cores "
+                        "(0.." + std::to_string(cfg.host.app_cores - 1) + ")");
+  return opt;
+}
+
+HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& opt_in) {
+  const HwOptions opt = resolve_options(cfg, opt_in);
+  const auto wall0 = std::chrono::steady_clock::now();
+  LoopbackNic nic(cfg, opt.nic_cpu);
+  ThreadRuntime<LoopbackNic> rt(cfg, s, nic, opt);
+  rt.start();
+
+  const Nanos t0 = mono_now() + 20'000'000;  // let every thread settle into its wait
+  nic.start(t0);
+  std::vector<Migration> migs = cfg.workload.migrations;
+  std::sort(migs.begin(), migs.end(), [](auto& a, auto& b) { return a.at_ns < b.at_ns; });
+  const Nanos ws = t0 + cfg.run.warmup_ns, we = ws + cfg.run.duration_ns;
+  CpuTimes c0, c1;
+  std::optional<double> e0, e1;
+  bool window_read = false, end_read = false;
+  auto check_window = [&](Nanos upto) {
+    if (!window_read && ws <= upto) {
+      sleep_until(ws);
+      c0 = read_cpu_times();
+      e0 = read_rapl_energy_j();
+      window_read = true;
+    }
+    if (!end_read && we <= upto) {
+      sleep_until(we);
+      c1 = read_cpu_times();
+      e1 = read_rapl_energy_j();
+      end_read = true;
+    }
+  };
+  for (const Migration& m : migs) {
+    check_window(t0 + m.at_ns);
+    sleep_until(t0 + m.at_ns);
+    rt.migrate(m.thread, m.to_core);
+  }
+  check_window(we);
+  nic.join();
+  rt.stop();
+
+  const auto& st = nic.stats();
+  HwRun out;
+  StrategyResult& r = out.result;
+  r.strategy = s.name;
+  r.backend = "loopback";
+  r.platform = cfg.platform.name;
+  r.seed = cfg.run.seed;
+  r.requests = st.measured;
+  r.latency_us = LatencySummary::from(st.hist);
+  const double span = static_cast<double>(cfg.run.duration_ns) * 1e-9;
+  r.throughput_rps = static_cast<double>(st.completed_in_window) / span;
+  r.cpu_util = cpu_busy_fraction(c0, c1, opt.app_cpus);
+  const int nic_cpu[] = {opt.nic_cpu};
+  const double nic_util = cpu_busy_fraction(c0, c1, nic_cpu);
+  if (e0 && e1) {
+    r.power_w = (*e1 - *e0) / span;
+    r.power_estimated = false;
+  } else {
+    // No energy meter: utilisation x the profile's active power, the rest in
+    // the deepest C-state, plus the package constant. Labelled as estimated.
+    const auto& p = cfg.platform;
+    const double idle_w = p.cstates.empty() ? 0.0 : p.cstates.back().power_w;
+    const double busy_w = s.wait == WaitMode::kBlock ? p.work_w : p.poll_w;
+    r.power_w = p.package_w + static_cast<double>(opt.app_cpus.size()) *
+                                  (r.cpu_util * busy_w + (1 - r.cpu_util) * idle_w);
+    r.power_estimated = true;
+  }
+  r.energy_per_req_uj =
+      st.completed_in_window ? r.power_w * span * 1e6 / static_cast<double>(st.completed_in_window) : 0;
+  r.extra = {{"interrupts", st.interrupts},
+             {"handoffs", rt.handoffs()},
+             {"sent", st.sent},
+             {"completed", st.completed},
+             {"drained", st.drained},
+             {"ring_full", st.ring_full},
+             {"nic_cpu_util", nic_util},
+             {"app_cpus", opt.app_cpus},
+             {"nic_cpu", opt.nic_cpu},
+             {"handoff_mechanism", s.wait == WaitMode::kDispatcher ? "futex + SCHED_IDLE" : "-"},
+             {"power_source", r.power_estimated ? "estimate: /proc/stat utilisation x platform power model"
+                                                : "RAPL package energy"},
+             {"irq_affinity", "not emulated: the loopback raises every interrupt from the NIC CPU"},
+             {"machine", machine_description()}};
+  out.sent = st.sent;
+  out.completed = st.completed;
+  out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  if (!st.drained)
+    throw DeviceError("loopback run of " + s.name + " did not drain: " +
+                      std::to_string(st.sent - st.completed) + " requests unanswered 2 s after the window");
+  return out;
+}
+
+nlohmann::json run_loopback_all(const Config& cfg, const HwOptions& opt, std::ostream* progress) {
+  const HwOptions resolved = resolve_options(cfg, opt);
+  nlohmann::json doc;
+  doc["schema"] = "fastwake-result/1";
+  doc["config"] = to_json(cfg);
+  doc["results"] = nlohmann::json::array();
+  int i = 0;
+  for (const auto& name : cfg.strategies) {
+    ++i;
+    const HwRun run = run_loopback(cfg, find_strategy(name), resolved);
+    if (progress)
+      *progress << "[" << i << "/" << cfg.strategies.size() << "] " << name << ": "
+                << run.result.requests << " requests, " << run.wall_s << " s\n";
+    doc["results"].push_back(run.result.to_json());
+  }
+  return doc;
+}
+
+}  // namespace fastwake::hw
