@@ -720,6 +720,13 @@ nlohmann::json builtin_platform(std::string_view name) {
 
 nlohmann::json default_config() { return parse_embedded("default"); }
 
+nlohmann::json bundled_config(std::string_view name) {
+  const std::string key(name);
+  if (key.find('/') != std::string::npos || !detail::embedded_configs().count(key))
+    throw ConfigError("no bundled config '" + key + "'");
+  return parse_embedded(key);
+}
+
 void apply_set(nlohmann::json& doc, std::string_view assignment) {
   const std::string whole(assignment);
   const auto eq = assignment.find('=');

@@ -93,7 +93,16 @@ std::vector<std::pair<std::string, double>> fit_components(
       A[i][std::find(names.begin(), names.end(), c) - names.begin()] += 1;
     b.push_back(paths[i].median_ns);
   }
-  const std::vector<double> x = nnls(A, b);
+  // Relative errors: each row is scaled by 1/median, so a 20 us path with a
+  // few us of noise cannot drown a 200 ns syscall.
+  std::vector<std::vector<double>> Aw = A;
+  std::vector<double> bw = b;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    const double s = b[i] > 0 ? 1.0 / b[i] : 1.0;
+    for (double& a : Aw[i]) a *= s;
+    bw[i] *= s;
+  }
+  const std::vector<double> x = nnls(Aw, bw);
   if (residual) {
     residual->clear();
     for (std::size_t i = 0; i < paths.size(); ++i) {
@@ -330,7 +339,9 @@ double bench_empty_poll(int cpu) {
   return per;
 }
 
-std::string hostname() {
+}  // namespace
+
+std::string host_name() {
   char buf[256] = {};
   gethostname(buf, sizeof buf - 1);
   std::string h = buf;
@@ -338,6 +349,8 @@ std::string hostname() {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';
   return h.empty() ? "unknown" : h;
 }
+
+namespace {
 
 std::string today() {
   const std::time_t t = std::time(nullptr);
@@ -456,7 +469,7 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
     if (u.size() < 2) throw ConfigError("calibrate: needs two usable CPUs, this process has " + std::to_string(u.size()));
     opt.cpus = {u[0], u[1]};
   }
-  if (opt.name.empty()) opt.name = "host-" + hostname();
+  if (opt.name.empty()) opt.name = "host-" + host_name();
   if (opt.out.empty()) opt.out = opt.source_dir + "/configs/platforms/" + opt.name + ".json";
   const int A = opt.cpus[0], B = opt.cpus[1];
   const int n = opt.iterations;

@@ -94,6 +94,7 @@ void LoopbackNic::nic_loop(Nanos t0) {
   std::uniform_int_distribution<Nanos> offset(0, 10'000);
   for (int c = 0; c < n; ++c) next_send[c] = t0 + (poisson ? gap(c) : offset(rng[c]));
   std::vector<int> outstanding(n, 0);
+  std::vector<std::int64_t> last_id(n, -1);  // a CQ is FIFO: replies come in id order
   std::uint64_t in_flight = 0, seq = 0;
 
   while (mono_now() < t0) cpu_relax();
@@ -105,6 +106,11 @@ void LoopbackNic::nic_loop(Nanos t0) {
       Completion r;
       while (cq.replies.pop(&r)) {
         const Nanos done = mono_now();
+        if (static_cast<std::int64_t>(r.id) <= last_id[c] || outstanding[c] <= 0) {
+          ++stats_.bad_replies;  // a duplicate: never count it as a completion
+          continue;
+        }
+        last_id[c] = static_cast<std::int64_t>(r.id);
         ++stats_.completed;
         --in_flight;
         --outstanding[c];

@@ -148,6 +148,8 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
              {"completed", st.completed},
              {"drained", st.drained},
              {"ring_full", st.ring_full},
+             {"served", rt.served()},
+             {"bad_replies", st.bad_replies},
              {"nic_cpu_util", nic_util},
              {"app_cpus", opt.app_cpus},
              {"nic_cpu", opt.nic_cpu},
@@ -162,6 +164,10 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
   if (!st.drained)
     throw DeviceError("loopback run of " + s.name + " did not drain: " +
                       std::to_string(st.sent - st.completed) + " requests unanswered 2 s after the window");
+  if (st.bad_replies != 0 || rt.served() != st.completed)
+    throw DeviceError("loopback run of " + s.name + " lost or duplicated completions: " +
+                      std::to_string(st.completed) + " answered, " + std::to_string(rt.served()) +
+                      " served, " + std::to_string(st.bad_replies) + " bad replies");
   return out;
 }
 

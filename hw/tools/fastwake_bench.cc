@@ -10,7 +10,9 @@
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
 #include "fastwake/hw/calibrate.h"
+#include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
+#include "compare.h"
 
 namespace {
 
@@ -26,6 +28,10 @@ commands:
   calibrate                measure this host's wake-up paths, fit the model's
                            cost parameters (non-negative least squares) and
                            write a platform profile
+  compare [CONFIG.json]    predicted (simulator with this host's calibrated
+                           profile) vs measured (loopback) on the same config;
+                           default config: configs/compare.json. Calibrates
+                           first if this host has no profile yet
 
 options (loopback):
   --platform NAME          built-in or calibrated platform profile (power estimate)
@@ -34,6 +40,10 @@ options (loopback):
   --nic-cpu N              CPU of the loopback NIC thread (default: next usable)
   --json FILE|-            write the result document (to stdout with '-')
   -q, --quiet              no progress lines
+options (compare): as loopback, plus
+  --platform NAME|FILE     calibrated profile for the prediction
+                           (default configs/platforms/host-<hostname>.json)
+  --recalibrate            calibrate again before comparing
 options (calibrate):
   --out FILE               profile to write (default configs/platforms/host-<name>.json)
   --name NAME              profile name (default: host-<hostname>)
@@ -100,8 +110,64 @@ int cmd_loopback(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_compare(const std::vector<std::string>& args) {
+  std::optional<std::string> config, platform, json_out;
+  std::vector<std::string> sets;
+  fastwake::hw::HwOptions opt;
+  bool quiet = false, recalibrate = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
+      return args[++i];
+    };
+    if (a == "--platform") platform = value();
+    else if (a == "--set") sets.push_back(value());
+    else if (a == "--json") json_out = value();
+    else if (a == "--cpus") opt.app_cpus = parse_cpus(value(), "--cpus");
+    else if (a == "--nic-cpu") opt.nic_cpu = parse_cpus(value(), "--nic-cpu").at(0);
+    else if (a == "--recalibrate") recalibrate = true;
+    else if (a == "-q" || a == "--quiet") quiet = true;
+    else if (!a.empty() && a[0] == '-') throw fastwake::ConfigError("unknown option " + a);
+    else if (!config) config = a;
+    else throw fastwake::ConfigError("more than one config file given");
+  }
+  nlohmann::json doc = config ? fastwake::load_json_file(*config) : fastwake::bundled_config("compare");
+  for (const auto& s : sets) fastwake::apply_set(doc, s);
+  const fastwake::Config cfg = fastwake::parse_config(doc);
+  nlohmann::json profile;
+  if (platform && !recalibrate) {
+    profile = fastwake::builtin_platform(*platform);
+  } else {
+    fastwake::hw::CalibrateOptions copt;
+    copt.source_dir = FW_SOURCE_DIR;
+    const auto names = fastwake::builtin_platforms();
+    const std::string mine = "host-" + fastwake::hw::host_name();
+    if (!recalibrate && std::find(names.begin(), names.end(), mine) != names.end()) {
+      profile = fastwake::builtin_platform(mine);
+      if (!quiet) std::cerr << "compare: using calibrated profile " << mine << "\n";
+    } else {
+      if (!quiet) std::cerr << "compare: calibrating this host first (a few seconds)\n";
+      const auto rep = fastwake::hw::calibrate(copt, quiet ? nullptr : &std::cerr);
+      if (!quiet) std::cerr << rep.summary << "wrote " << rep.path << "\n";
+      profile = rep.profile;
+    }
+  }
+  const auto cmp = fastwake::tools::run_compare(cfg, profile, opt, quiet ? nullptr : &std::cerr);
+  const bool json_stdout = json_out && *json_out == "-";
+  fastwake::tools::print_compare_table(cmp, json_stdout ? std::cerr : std::cout);
+  if (json_stdout) {
+    std::cout << cmp.dump(2) << "\n";
+  } else if (json_out) {
+    fastwake::write_file_atomic(*json_out, cmp.dump(2) + "\n");
+    std::cout << "wrote " << *json_out << "\n";
+  }
+  return 0;
+}
+
 int cmd_calibrate(const std::vector<std::string>& args) {
   fastwake::hw::CalibrateOptions opt;
+  opt.source_dir = FW_SOURCE_DIR;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> std::string {
@@ -149,7 +215,8 @@ int main(int argc, char** argv) {
       }
     if (cmd == "loopback") return cmd_loopback(args);
     if (cmd == "calibrate") return cmd_calibrate(args);
-    throw fastwake::ConfigError("unknown command '" + cmd + "' (loopback, calibrate)");
+    if (cmd == "compare") return cmd_compare(args);
+    throw fastwake::ConfigError("unknown command '" + cmd + "' (loopback, calibrate, compare)");
   } catch (const fastwake::ConfigError& e) {
     std::cerr << "fastwake-bench: " << e.what() << "\n";
     return 2;

@@ -144,6 +144,9 @@ nlohmann::json builtin_platform(std::string_view name);
 
 /// The embedded default scenario (configs/default.json).
 nlohmann::json default_config();
+/// Another config shipped in configs/ (e.g. "compare" = configs/compare.json),
+/// embedded at build time. ConfigError if unknown.
+nlohmann::json bundled_config(std::string_view name);
 
 /// Applies one "--set path=value" assignment to a config document before
 /// validation. Path is dot-separated (array elements by index, e.g.

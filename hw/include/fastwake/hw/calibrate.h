@@ -25,7 +25,8 @@ struct PathMeasurement {
   std::vector<std::string> components;  ///< each appears once in the sum
 };
 
-/// Fits component costs (ns) to the paths' medians. Returns component ->
+/// Fits component costs (ns) to the paths' medians, minimising relative
+/// errors (rows scaled by 1/median). Returns component ->
 /// value and fills per-path residuals (measured - predicted) into `residual`.
 std::vector<std::pair<std::string, double>> fit_components(
     const std::vector<PathMeasurement>& paths, std::vector<double>* residual);
@@ -43,6 +44,9 @@ struct CalibrateReport {
   std::string summary;   ///< human-readable table (paths, fit, residuals)
   nlohmann::json profile;
 };
+
+/// This machine's host name, sanitised for a file name.
+std::string host_name();
 
 /// Runs the microbenchmarks (a few seconds), fits, writes the profile.
 CalibrateReport calibrate(const CalibrateOptions& opt, std::ostream* progress);

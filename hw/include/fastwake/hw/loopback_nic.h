@@ -60,6 +60,7 @@ class LoopbackNic final : public HwNic {
     std::uint64_t completed_in_window = 0;
     std::uint64_t interrupts = 0;        // eventfd writes
     std::uint64_t ring_full = 0;         // sends skipped because a CQ ring was full
+    std::uint64_t bad_replies = 0;       // duplicate or out-of-order replies (must stay 0)
     bool drained = true;
   };
   /// Valid after join().

@@ -80,12 +80,19 @@ class ThreadRuntime {
   }
 
   std::uint64_t handoffs() const { return handoffs_.load(); }
+  /// Completions the application threads took from their CQs (after stop()).
+  std::uint64_t served() const {
+    std::uint64_t n = 0;
+    for (int t = 0; t < n_; ++t) n += slots_[t].served;
+    return n;
+  }
 
  private:
   struct alignas(64) Slot {
     Futex fx;
     std::atomic<int> sleeping{0};
     CoreId core = 0;
+    std::uint64_t served = 0;  // written by the owner thread only
   };
   struct Op {
     bool add;
@@ -133,6 +140,7 @@ class ThreadRuntime {
       switch (step) {
         case Step::kPoll:
           found = nic_.poll(t, &cur);
+          me.served += found;
           break;
         case Step::kServe: {
           Nanos d = w.service_ns;

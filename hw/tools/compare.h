@@ -1,0 +1,28 @@
+// fastwake-bench compare: the model's prediction (calibrated profile) next to
+// the loopback measurement of the same config.
+#pragma once
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fastwake/config.h"
+#include "fastwake/hw/runtime.h"
+
+namespace fastwake::tools {
+
+/// The simulator's view of a loopback run: the app cores plus one core for
+/// the NIC thread, which takes every interrupt and never idles.
+Config sim_config_for_loopback(const Config& loopback_cfg, const nlohmann::json& profile);
+
+/// Runs both and returns {"schema":"fastwake-compare/1", "rows":[...],
+/// "measured":doc, "predicted":doc, "platform":name}.
+nlohmann::json run_compare(const Config& cfg, const nlohmann::json& profile,
+                           const hw::HwOptions& opt, std::ostream* progress);
+
+void print_compare_table(const nlohmann::json& cmp, std::ostream& out);
+
+}  // namespace fastwake::tools
