@@ -733,6 +733,13 @@ bool HostModel::should_preempt(const SimCore& c, const SimThread& cur, const Sim
 /// Decides what core c runs now that no kernel work is pending.
 void HostModel::reschedule(SimCore& c) {
   if (c.kbusy) return;
+  if (c.slice_due) {  // the slice ran out during kernel work
+    c.slice_due = false;
+    if (c.current >= 0 && !threads_[c.current].dispatcher && !c.runq.empty()) {
+      preempt_for_slice(c);
+      return;
+    }
+  }
   if (c.current >= 0) {
     SimThread& cur = threads_[c.current];
     if (!c.runq.empty() && should_preempt(c, cur, threads_[c.runq.front()])) {
