@@ -17,6 +17,7 @@
 #include "fastwake/nic.h"
 #include "fastwake/remapper.h"
 #include "fastwake/sim/engine.h"
+#include "fastwake/sim/fabric.h"
 #include "fastwake/sim/simulate.h"
 #include "fastwake/thread_loop.h"
 
@@ -170,13 +171,36 @@ std::uint32_t lo(std::uint64_t x) { return static_cast<std::uint32_t>(x); }
 // ---------------------------------------------------------------- the model
 class HostModel final : public Cpu {
  public:
-  HostModel(const Config& cfg, const StrategySpec& s)
+  /// `fabric` carries the client <-> server messages (null: the simple fabric).
+  HostModel(const Config& cfg, const StrategySpec& s, Fabric* fabric = nullptr, int host = 0)
       : cfg_(cfg), p_(cfg.platform), s_(s), loop_(s.wait), eng_(cfg.run.seed),
         power_(cfg.host.cores, static_cast<int>(cfg.platform.cstates.size())) {
+    if (!fabric) {
+      own_fabric_ = std::make_unique<SimpleFabric>(p_);
+      fabric = own_fabric_.get();
+    }
+    fabric_ = fabric;
+    port_.engine = &eng_;
+    port_.to_server = [](void* m, std::uint64_t id) { static_cast<HostModel*>(m)->nic_arrive(id); };
+    port_.to_client = [](void* m, std::uint64_t id) { static_cast<HostModel*>(m)->client_receive(id); };
+    port_.ctx = this;
+    port_.host = host;
     build();
   }
 
-  StrategyRun run();
+  StrategyRun run() {
+    start();
+    advance(kNever);
+    return finish();
+  }
+  // Stepwise, for co-simulation (HostSim): run() is these three.
+  void start();
+  bool advance(Nanos until);
+  StrategyRun finish();
+  std::uint64_t in_flight() const { return in_flight_; }
+  Nanos drain_limit() const { return win_end_ + 10'000'000'000LL; }
+  Engine& engine() { return eng_; }
+  FabricPort& port() { return port_; }
 
   // Cpu interface (the model's mechanisms, as core sees them).
   Nanos now() const override { return eng_.now(); }
@@ -194,7 +218,6 @@ class HostModel final : public Cpu {
   void nic_arrive(std::uint64_t req);
   void cqe_land(std::uint64_t req);
   void client_receive(std::uint64_t req);
-  Nanos wire_ns() const;
   // interrupts and kernel work
   void raise_event(CqId cq);
   void kernel_arrive(std::uint64_t packed);  // hi: core, lo: KWork index in pending_kw_
@@ -246,6 +269,11 @@ class HostModel final : public Cpu {
   const StrategySpec& s_;
   ThreadLoop loop_;
   Engine eng_;
+  std::unique_ptr<SimpleFabric> own_fabric_;
+  Fabric* fabric_ = nullptr;
+  FabricPort port_;
+  std::chrono::steady_clock::time_point t0_;
+  bool over_ = false;
   SimNic nic_;
   std::vector<SimThread> threads_;  // app threads first (id = index = CQ), then dispatchers
   int app_threads_ = 0;
@@ -323,8 +351,8 @@ int HostModel::add_dispatcher(CoreId c) {
   return d.id;
 }
 
-StrategyRun HostModel::run() {
-  const auto t0 = std::chrono::steady_clock::now();
+void HostModel::start() {
+  t0_ = std::chrono::steady_clock::now();
   const Nanos warm = cfg_.run.warmup_ns;
   win_start_ = warm;
   win_end_ = warm + cfg_.run.duration_ns;
@@ -366,15 +394,27 @@ StrategyRun HostModel::run() {
     eng_.at<&HostModel::migrate>(cfg_.workload.migrations[i].at_ns, this, i);
   eng_.at<&HostModel::window_open>(win_start_, this, 0);
   eng_.at<&HostModel::window_close>(win_end_, this, 0);
+}
 
+bool HostModel::advance(Nanos until) {
   // Run the window, then drain what is in flight. Time-slice timers keep
   // busy-polling cores alive forever, so stop once nothing is in flight.
-  const Nanos drain_limit = win_end_ + 10'000'000'000LL;
-  while (!eng_.empty() && eng_.next_time() <= drain_limit) {
+  // A fabric may lower port_.horizon while an event sends a message.
+  const Nanos limit = drain_limit();
+  while (!over_ && !eng_.empty() && eng_.next_time() <= limit && eng_.next_time() < until &&
+         eng_.next_time() < port_.horizon) {
     if (eng_.now() >= win_end_ && !in_window_ && in_flight_ == 0 && eng_.next_time() > win_end_)
-      break;
-    eng_.step();
+      over_ = true;
+    else
+      eng_.step();
   }
+  if (!over_ && in_flight_ == 0 && !in_window_ && eng_.now() >= win_end_ &&
+      (eng_.empty() || eng_.next_time() > limit))
+    over_ = true;
+  return over_;
+}
+
+StrategyRun HostModel::finish() {
   if (in_flight_ != 0)
     throw std::logic_error("simulation did not drain: " + std::to_string(in_flight_) +
                            " requests still in flight 10 s after the window (model bug)");
@@ -422,17 +462,12 @@ StrategyRun HostModel::run() {
   out.sent = sent_;
   out.completed = completed_;
   out.events = eng_.events_run();
-  out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
   r.extra["events"] = out.events;
   return out;
 }
 
 // ================================================================ clients
-
-Nanos HostModel::wire_ns() const {
-  const double ser = cfg_.workload.message_bytes * 8.0 / p_.link_gbps;  // ns at gbps
-  return p_.link_latency_ns + static_cast<Nanos>(std::llround(ser));
-}
 
 Nanos HostModel::think_time() {
   const Nanos t = cfg_.workload.think_ns;
@@ -469,7 +504,8 @@ void HostModel::client_send(std::uint64_t conn) {
   r.live = true;
   ++sent_;
   ++in_flight_;
-  eng_.at<&HostModel::nic_arrive>(now + p_.client_ns + wire_ns(), this, id);
+  fabric_->send(port_, Direction::kToServer, r.conn, cfg_.workload.message_bytes,
+                static_cast<std::uint64_t>(id), now + p_.client_ns);
   if (cfg_.workload.kind == "poisson") {
     std::exponential_distribution<double> gap(cfg_.workload.rate_rps / 1e9);
     eng_.at<&HostModel::client_send>(now + 1 + static_cast<Nanos>(gap(eng_.rng())), this, conn);
@@ -725,7 +761,10 @@ bool HostModel::should_preempt(const SimCore& c, const SimThread& cur, const Sim
   if (cur.dispatcher) return true;  // SCHED_IDLE yields to anything
   // Busy with a request: serving one, or completions wait in its CQ.
   const bool mid_request = cur.active >= 0 || !nic_.cqs_[cur.id].pending.empty();
-  if (s_.wake_path.head_of_runqueue && w.resume == Resume::kWokenWait && !mid_request)
+  // Already entering its wait: it leaves the CPU within block_ns anyway.
+  const bool blocking = cur.has_seg && cur.seg_end == SegEnd::kBlock;
+  if (s_.wake_path.head_of_runqueue && w.resume == Resume::kWokenWait && !mid_request &&
+      !blocking)
     return true;
   return eng_.now() - cur.ran_since >= p_.wakeup_granularity_ns;
 }
@@ -752,7 +791,11 @@ void HostModel::reschedule(SimCore& c) {
         cur.state = ThreadState::kRunnable;
         cur.resume = cur.has_seg ? Resume::kContinue : cur.resume;
         cur.queued_at = eng_.now();
-        c.runq.push_front(c.current);  // runs again right after the woken thread
+        // Runs again right after the woken thread, and stays in the run
+        // queue's head group: later fast wake-ups queue behind it, so a
+        // thread preempted by the fast path is not starved by the next ones.
+        cur.fast_queued = s_.wake_path.head_of_runqueue;
+        c.runq.push_front(c.current);
       }
       c.current = -1;
       switch_in(c, next, s_.wake_path.head_of_runqueue &&
@@ -1029,7 +1072,8 @@ void HostModel::finish_step(SimCore& c, SimThread& th) {
       const int id = th.active;
       th.active = -1;
       reqs_[id].enter(Stage::kTx, now);
-      eng_.at<&HostModel::client_receive>(now + p_.nic_tx_ns + wire_ns(), this, id);
+      fabric_->send(port_, Direction::kToClient, reqs_[id].conn, cfg_.workload.message_bytes,
+                    static_cast<std::uint64_t>(id), now + p_.nic_tx_ns);
       break;
     }
     case Step::kArm:
@@ -1274,9 +1318,29 @@ void HostModel::set_power(SimCore& c, int state) {
 }  // namespace
 
 StrategyRun simulate(const Config& cfg, const StrategySpec& strategy) {
+  // One SimGrid engine per process: the SimGrid fabric runs in a child.
+  if (cfg.fabric.kind == "simgrid") return simulate_in_child(cfg, strategy);
   HostModel m(cfg, strategy);
   return m.run();
 }
+
+// HostSim: the host model, stepwise (fabric.h).
+class HostSim::Impl {
+ public:
+  Impl(const Config& cfg, const StrategySpec& s, Fabric& f, int host) : m(cfg, s, &f, host) {}
+  HostModel m;
+};
+
+HostSim::HostSim(const Config& cfg, const StrategySpec& strategy, Fabric& fabric, int host)
+    : impl_(std::make_unique<Impl>(cfg, strategy, fabric, host)) {}
+HostSim::~HostSim() = default;
+void HostSim::start() { impl_->m.start(); }
+bool HostSim::advance(Nanos until) { return impl_->m.advance(until); }
+std::uint64_t HostSim::in_flight() const { return impl_->m.in_flight(); }
+Nanos HostSim::drain_limit() const { return impl_->m.drain_limit(); }
+Engine& HostSim::engine() { return impl_->m.engine(); }
+FabricPort& HostSim::port() { return impl_->m.port(); }
+StrategyRun HostSim::finish() { return impl_->m.finish(); }
 
 nlohmann::json simulate_all(const Config& cfg) {
   nlohmann::json doc;
