@@ -7,6 +7,9 @@ PKGS=(
   build-essential cmake pkg-config
   nlohmann-json3-dev libeigen3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # python/ (issue 3): pybind11 module, sweeps, Dask, plots, pytest
+  python3-dev python3-pybind11 pybind11-dev python3-numpy python3-pandas
+  python3-matplotlib python3-pytest python3-tqdm python3-dask python3-distributed
 )
 
 missing=()

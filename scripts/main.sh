@@ -4,6 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-# Main job: the paper-style default scenario, every strategy, result saved.
-mkdir -p results
-build/sim/fastwake-sim --json results/default.json "$@"
+# Main job: every paper-style figure and the headline table, x86 and arm, into
+# results/paper/ (arguments go to `fastwake paper`, e.g. --quick or --out DIR).
+FASTWAKE_BUILD_DIR="$PWD/${BUILD_DIR:-build}" ./fastwake paper "$@"

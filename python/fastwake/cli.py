@@ -1,0 +1,356 @@
+"""The `fastwake` command line (python3 -m fastwake, ./fastwake): run, sweep, plot, paper, list,
+and on real threads bench, calibrate, compare."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+_T0 = time.perf_counter()  # the command's start, before the heavy imports
+
+EPILOG = """examples:
+  fastwake paper                                 # every figure + headline table -> results/paper/
+  fastwake paper --quick --out /tmp/p            # small and fast
+  fastwake run --platform arm --set workload.threads_per_core=16
+  fastwake sweep --grid platform=x86,arm --grid workload.threads_per_core=1,4,16 --out sweep.csv
+  fastwake sweep --spec experiments/fig1_latency_vs_threads/sweep.json --executor dask \\
+                 --scheduler tcp://scheduler-host:8786 --out fig1.csv
+  fastwake plot latency-vs-threads sweep.csv --out fig
+  fastwake plot all results/paper                # redraw every paper figure from its data
+  fastwake bench configs/compare.json            # real threads, loopback NIC
+  fastwake calibrate                             # this host's costs -> configs/platforms/host-NAME.json
+  fastwake compare --out results/compare         # model (calibrated) vs loopback: table + figure
+exit status: 0 ok, 2 bad input (the message names the key), 1 other errors
+"""
+
+
+def _parse_grid_arg(text: str) -> tuple[str, list]:
+    """'PATH=V1,V2,...' or 'PATH=[json list]' -> (PATH, values); each
+    comma-separated value is JSON when it parses, else a string."""
+    from ._fastwake import ConfigError
+
+    if "=" not in text:
+        raise ConfigError(f"--grid '{text}': expected PATH=V1,V2,... or PATH=[JSON list]")
+    path, _, vals = text.partition("=")
+    vals = vals.strip()
+    if vals.startswith("["):
+        try:
+            values = json.loads(vals)
+        except ValueError as e:
+            raise ConfigError(f"--grid '{text}': not a JSON list: {e}") from None
+    else:
+        values = []
+        for v in vals.split(","):
+            v = v.strip()
+            if not v:
+                raise ConfigError(f"--grid '{text}': empty value")
+            try:
+                values.append(json.loads(v))
+            except ValueError:
+                values.append(v)
+    return path.strip(), values
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="config JSON file (default: configs/default.json, embedded)")
+    p.add_argument("--platform", help="built-in platform profile (x86, arm)")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="override one config value (repeatable; as fastwake-sim --set)")
+
+
+def _add_exec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local threads (default) or dask.distributed")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel simulations (local threads / LocalCluster workers); default: cores")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler (tcp://host:8786); default: a LocalCluster on loopback")
+    p.add_argument("--cache", metavar="DIR", help="result cache folder (default .cache/fastwake/ or $FASTWAKE_CACHE)")
+    p.add_argument("--no-cache", action="store_true", help="recompute every point, write no cache")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _cache_arg(a) -> object:
+    if a.no_cache:
+        return False
+    return a.cache if a.cache else True
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="fastwake",
+        description="FastWake toolkit: simulate interrupt-mode RDMA wake-up strategies, sweep configs "
+                    "(locally or on a Dask cluster) and draw the paper-style figures.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    p = sub.add_parser("paper", help="reproduce every figure and the headline table (main command)",
+                       description="Runs experiments/*/ (sweeps on x86 and arm), draws every figure as PNG "
+                                   "and PDF, writes the headline table (CSV, JSON, text) and prints it "
+                                   "with the wall time.")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default results/paper/)")
+    p.add_argument("--quick", action="store_true", help="small grids and 10 ms runs (a few seconds)")
+    p.add_argument("--only", action="append", metavar="EXPERIMENT", help="run only this experiment folder (repeatable)")
+    _add_exec_args(p)
+
+    p = sub.add_parser("run", help="simulate one config, print the table",
+                       description="Simulates a config with each of its strategies and prints p50/p99, "
+                                   "throughput, CPU, power, energy per request.")
+    _add_config_args(p)
+    p.add_argument("--json", metavar="FILE", help="write the result document (fastwake-result/1)")
+    p.add_argument("--csv", metavar="FILE", help="write the flat rows (one per strategy)")
+    p.add_argument("--samples", metavar="FILE.npz", help="record every request; save latencies etc. as .npz")
+
+    p = sub.add_parser("sweep", help="simulate a grid of configs, write a CSV",
+                       description="Runs every combination of the --grid values (or a sweep spec file) "
+                                   "applied to the config, with every strategy; one CSV row per point x strategy.")
+    _add_config_args(p)
+    p.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2,...",
+                   help="one sweep axis (repeatable): values comma-separated or a JSON list")
+    p.add_argument("--spec", type=Path, help="sweep spec file (an experiment's sweep.json); --grid adds axes")
+    p.add_argument("--quick", action="store_true", help="with --spec: use its quick settings")
+    p.add_argument("--out", type=Path, help="write the rows as CSV (default: print a summary only)")
+    p.add_argument("--json", type=Path, help="write the rows as JSON records")
+    _add_exec_args(p)
+
+    p = sub.add_parser("plot", help="draw a figure from result data (CSV)",
+                       description="Draws one figure from the CSV a sweep wrote, or with FIGURE=all "
+                                   "every paper figure from a `fastwake paper` output folder.")
+    p.add_argument("figure", choices=("latency-vs-threads", "cdf", "breakdown", "power-vs-load",
+                                      "power-vs-latency", "all"))
+    p.add_argument("data", type=Path, help="CSV file (a folder for 'all')")
+    p.add_argument("--out", type=Path, help="output stem (default: next to the data); .png and .pdf are written")
+
+    sub.add_parser("list", help="strategies, platforms, model version")
+
+    def hw_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("config", nargs="?", help="config JSON file")
+        p.add_argument("--platform", help="platform profile (name or .json file)")
+        p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                       help="override one config value (repeatable)")
+        p.add_argument("--cpus", help="CPU of each application core, e.g. 0 or 2,3")
+        p.add_argument("--nic-cpu", type=int, help="CPU of the loopback NIC thread")
+
+    p = sub.add_parser("bench", help="run the strategies on real threads (loopback NIC)",
+                       description="Every strategy of the config on real pinned threads with the "
+                                   "loopback NIC (fastwake-bench loopback): same schema, backend "
+                                   "\"loopback\". Needs app_cores + 1 CPUs.")
+    hw_args(p)
+    p.add_argument("--json", metavar="FILE", help="write the result document")
+
+    p = sub.add_parser("calibrate", help="fit this host's cost parameters into a platform profile",
+                       description="Measures wake-up paths on this host (futex, eventfd, yield, "
+                                   "dispatcher hand-off, cache-line hand-off, idle wake-ups), fits the "
+                                   "model's costs by non-negative least squares and writes "
+                                   "configs/platforms/host-<hostname>.json with residuals, date, machine.")
+    p.add_argument("--out", help="profile path")
+    p.add_argument("--iterations", type=int, help="round trips per microbenchmark (default 20000)")
+
+    p = sub.add_parser("compare", help="predicted (model, calibrated) vs measured (loopback)",
+                       description="Simulates the config (default configs/compare.json) with this "
+                                   "host's calibrated profile (calibrating first if there is none) "
+                                   "and measures it on the loopback NIC; prints p50/p99 side by side "
+                                   "with relative errors and draws OUT.png/.pdf.")
+    hw_args(p)
+    p.add_argument("--recalibrate", action="store_true", help="calibrate again first")
+    p.add_argument("--out", type=Path, default=Path("results/compare"),
+                   help="output stem for the figure and JSON (default results/compare)")
+    return ap
+
+
+def cmd_paper(a) -> int:
+    from .experiments import DEFAULT_OUT
+    from .paper import paper, print_report
+
+    out = a.out or DEFAULT_OUT
+    print(f"fastwake paper{' --quick' if a.quick else ''}: writing to {out}/", file=sys.stderr)
+    manifest = paper(out, quick=a.quick, executor=a.executor, jobs=a.jobs, scheduler=a.scheduler,
+                     cache=_cache_arg(a), progress=False if a.no_progress else None, only=a.only, t0=_T0)
+    print_report(out, manifest)
+    return 0
+
+
+def cmd_run(a) -> int:
+    from . import run
+    from .results import write_text_atomic
+
+    r = run(a.config, platform=a.platform, sets=a.set, samples=bool(a.samples))
+    print(r.table())
+    if a.json:
+        r.write_json(a.json)
+        print(f"result document: {a.json}", file=sys.stderr)
+    if a.csv:
+        write_text_atomic(a.csv, r.frame().to_csv(index=False))
+        print(f"rows: {a.csv}", file=sys.stderr)
+    if a.samples:
+        r.write_samples(a.samples)
+        print(f"samples: {a.samples}", file=sys.stderr)
+    return 0
+
+
+def cmd_sweep(a) -> int:
+    from . import sweep
+    from .experiments import load_spec
+    from .results import write_text_atomic
+
+    base, grid, sets = a.config, {}, list(a.set)
+    if a.spec:
+        spec = load_spec(a.spec, a.quick)
+        if a.config is None:
+            base = spec["base"]
+        grid.update(spec["grid"])
+        sets = [f"{k}={json.dumps(v)}" for k, v in spec["set"].items()] + sets
+    for g in a.grid:
+        k, v = _parse_grid_arg(g)
+        grid[k] = v
+    df = sweep(base, grid or None, platform=a.platform, sets=sets, executor=a.executor, jobs=a.jobs,
+               scheduler=a.scheduler, cache=_cache_arg(a), progress=False if a.no_progress else None)
+    cols = ["point", *[k for k in grid if k in df.columns and k != "platform"], "platform", "strategy",
+            "latency_us.p50", "latency_us.p99", "throughput_rps", "power_w"]
+    with_pd_opts(lambda: print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}")))
+    if a.out:
+        write_text_atomic(a.out, df.to_csv(index=False))
+        print(f"rows: {a.out}", file=sys.stderr)
+    if a.json:
+        write_text_atomic(a.json, df.to_json(orient="records", indent=1))
+        print(f"rows: {a.json}", file=sys.stderr)
+    at = df.attrs
+    print(f"{at['points']} points x strategies = {len(df)} rows; {at['computed']} simulated, "
+          f"{at['cached']} from cache{' (' + at['cache'] + ')' if at.get('cache') else ''}", file=sys.stderr)
+    return 0
+
+
+def with_pd_opts(fn) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        fn()
+
+
+FIGURES = {
+    "latency-vs-threads": "latency_vs_threads",
+    "breakdown": "breakdown",
+    "power-vs-load": "power_vs_load",
+    "power-vs-latency": "power_vs_latency",
+    "cdf": "latency_cdf",
+}
+
+
+def cmd_plot(a) -> int:
+    import pandas as pd
+
+    from . import plots
+    from ._fastwake import ConfigError
+    from .experiments import discover
+
+    if a.figure == "all":
+        if not a.data.is_dir():
+            raise ConfigError(f"{a.data}: expected the folder `fastwake paper` wrote")
+        for e in discover():
+            if not (a.data / f"{e.name}.csv").exists() and not (a.data / f"{e.name}_data.csv").exists():
+                print(f"  {e.name}: no data in {a.data}, skipped", file=sys.stderr)
+                continue
+            for p in e.plot(a.data):
+                print(p)
+        return 0
+    if not a.data.exists():
+        raise ConfigError(f"{a.data}: no such file")
+    df = pd.read_csv(a.data)
+    fn = getattr(plots, FIGURES[a.figure])
+    fig = fn(df, scenario=plots.sidecar_scenario(a.data)) if a.figure == "cdf" else fn(df)
+    for p in plots.save(fig, a.out or a.data.with_suffix("")):
+        print(p)
+    return 0
+
+
+def cmd_list(_a) -> int:
+    import fastwake
+
+    print("strategies:")
+    for s in fastwake.strategies():
+        print(f"  {s['name']:<28}{s['description']}")
+    print("platforms:")
+    for p in fastwake.platforms():
+        print(f"  {p}")
+    print(f"model version: {fastwake.MODEL_VERSION}")
+    print(f"cache: {fastwake.default_cache_dir()}")
+    return 0
+
+
+def _cpus(text):
+    return [int(c) for c in text.split(",")] if text else None
+
+
+def cmd_bench(a) -> int:
+    from . import hw
+    from .results import Result
+
+    doc = hw.bench(a.config, platform=a.platform, sets=a.set, cpus=_cpus(a.cpus),
+                   nic_cpu=a.nic_cpu, quiet=False)
+    print(Result(doc).table())
+    if a.json:
+        Path(a.json).write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {a.json}")
+    return 0
+
+
+def cmd_calibrate(a) -> int:
+    from . import hw
+
+    _profile, text = hw.calibrate(a.out, iterations=a.iterations)
+    print(text, end="")
+    return 0
+
+
+def cmd_compare(a) -> int:
+    from . import hw
+
+    cmp = hw.compare(a.config, platform=a.platform, sets=a.set, recalibrate=a.recalibrate,
+                     cpus=_cpus(a.cpus), nic_cpu=a.nic_cpu, quiet=False)
+    df = hw.compare_frame(cmp)
+    print(f"predicted (model, platform {cmp['platform']}) vs measured (loopback), round trip in us")
+    cols = ["measured_p50_us", "predicted_p50_us", "error_p50", "measured_p99_us",
+            "predicted_p99_us", "error_p99"]
+    print(df[cols].to_string(float_format=lambda v: f"{v:.2f}"))
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    hw.plot_compare(cmp, a.out)
+    a.out.with_suffix(".json").write_text(json.dumps(cmp, indent=2) + "\n")
+    for ext in ("png", "pdf", "json"):
+        print(f"wrote {a.out.with_suffix('.' + ext)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    if a.cmd is None:
+        ap.print_help()
+        return 2
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        import fastwake  # noqa: F401 - a missing build is reported here
+    except ImportError as e:
+        print(f"fastwake: {e}", file=sys.stderr)
+        return 1
+    from ._fastwake import ConfigError
+
+    try:
+        return {"paper": cmd_paper, "run": cmd_run, "sweep": cmd_sweep, "plot": cmd_plot,
+                "list": cmd_list, "bench": cmd_bench, "calibrate": cmd_calibrate,
+                "compare": cmd_compare}[a.cmd](a)
+    except ConfigError as e:
+        print(f"fastwake {a.cmd}: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # bad data for a plot
+        print(f"fastwake {a.cmd}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fastwake {a.cmd}: interrupted; finished points are cached, run again to resume",
+              file=sys.stderr)
+        return 130
+    except (FileNotFoundError, RuntimeError) as e:  # fastwake-bench missing or failed
+        print(f"fastwake {a.cmd}: {e}", file=sys.stderr)
+        return 1

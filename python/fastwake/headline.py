@@ -1,0 +1,114 @@
+"""The headline table: FastWake's latency reduction vs interrupt, the dispatcher's gap to busy polling, each strategy's power overhead."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from .plots import _platforms, _strategies
+
+BASELINE = "interrupt"
+IDEAL = "busy_poll"
+DISPATCHER = "fastwake_poll"
+TPC = "config.workload.threads_per_core"
+
+
+def _default_tpc() -> int:
+    """Threads per core of the paper scenario (configs/default.json), listed first."""
+    from . import _fastwake
+
+    return int(_fastwake.default_config()["workload"]["threads_per_core"])
+
+
+def _pct(new: float, old: float) -> float:
+    return 100.0 * (old - new) / old if old else math.nan
+
+
+def headline(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per platform x threads per core (the paper scenario's first) x strategy with:
+    p50/p99 (µs); p50_reduction_pct / p99_reduction_pct = how much lower than
+    `interrupt` (positive = faster); p50_above_busy_poll_ns and
+    p50_ratio_to_busy_poll; power_w, power_overhead_w and power_overhead_pct
+    against `interrupt` (positive = draws more)."""
+    need = ["platform", "strategy", TPC, "latency_us.p50", "latency_us.p99", "power_w"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise ValueError(f"headline: the data has no column {', '.join(missing)}")
+    rows = []
+    default_tpc = _default_tpc()
+    for plat in _platforms(df):
+        tpcs = sorted(df.loc[df.platform == plat, TPC].unique(), key=lambda t: (t != default_tpc, t))
+        for tpc in tpcs:
+            d = df[(df.platform == plat) & (df[TPC] == tpc)].set_index("strategy")
+            if d.index.duplicated().any():
+                raise ValueError(f"headline: several rows for one strategy at {plat}, {tpc} threads/core")
+            if BASELINE not in d.index or IDEAL not in d.index:
+                raise ValueError(f"headline: needs '{BASELINE}' and '{IDEAL}' results ({plat}, {tpc} threads/core)")
+            base, ideal = d.loc[BASELINE], d.loc[IDEAL]
+            for s in _strategies(d.reset_index()):
+                r = d.loc[s]
+                rows.append({
+                    "platform": plat,
+                    "threads_per_core": int(tpc),
+                    "strategy": s,
+                    "p50_us": r["latency_us.p50"],
+                    "p99_us": r["latency_us.p99"],
+                    "p50_reduction_pct": _pct(r["latency_us.p50"], base["latency_us.p50"]),
+                    "p99_reduction_pct": _pct(r["latency_us.p99"], base["latency_us.p99"]),
+                    "p50_above_busy_poll_ns": 1e3 * (r["latency_us.p50"] - ideal["latency_us.p50"]),
+                    "p50_ratio_to_busy_poll": r["latency_us.p50"] / ideal["latency_us.p50"],
+                    "throughput_rps": r.get("throughput_rps", math.nan),
+                    "power_w": r["power_w"],
+                    "power_overhead_w": r["power_w"] - base["power_w"],
+                    "power_overhead_pct": 100.0 * (r["power_w"] - base["power_w"]) / base["power_w"],
+                })
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per platform and thread count: the dispatcher's gap to busy polling and
+    the best FastWake reductions (the sentence-sized findings)."""
+    out = []
+    for (plat, tpc), d in table.groupby(["platform", "threads_per_core"], sort=False):
+        d = d.set_index("strategy")
+        item: dict[str, Any] = {"platform": plat, "threads_per_core": int(tpc)}
+        if DISPATCHER in d.index:
+            item["dispatcher_p50_above_busy_poll_ns"] = float(d.loc[DISPATCHER, "p50_above_busy_poll_ns"])
+            item["dispatcher_p50_ratio_to_busy_poll"] = float(d.loc[DISPATCHER, "p50_ratio_to_busy_poll"])
+        for s in d.index:
+            if s.startswith("fastwake"):
+                item[f"{s}_p50_reduction_pct"] = float(d.loc[s, "p50_reduction_pct"])
+                item[f"{s}_p99_reduction_pct"] = float(d.loc[s, "p99_reduction_pct"])
+        out.append(item)
+    return out
+
+
+def _cut(r, p: str) -> str:
+    """Reduction vs interrupt as text; a strategy far slower shows as ×N."""
+    if r.strategy == BASELINE:
+        return "—"
+    pct = r[f"{p}_reduction_pct"]
+    if pct < -100:
+        return f"×{1 - pct / 100:.0f} slower"
+    return f"{pct:.0f}%"
+
+
+def format_table(table: pd.DataFrame, default_tpc: int | None = None) -> str:
+    """The headline table as text, one block per platform and thread count."""
+    lines = []
+    for (plat, tpc), d in table.groupby(["platform", "threads_per_core"], sort=False):
+        tag = " (default scenario)" if default_tpc is not None and tpc == default_tpc else ""
+        lines.append(f"{plat}, {tpc} thread{'s' if tpc != 1 else ''} per core{tag}")
+        lines.append(f"  {'strategy':<28}{'p50 µs':>9}{'p99 µs':>10}{'p50 cut':>12}{'p99 cut':>12}"
+                     f"{'p50 - busy_poll p50':>23}{'power W':>9}{'power vs irq':>18}")
+        for _, r in d.iterrows():
+            gap = ("—" if r.strategy == IDEAL
+                   else f"{r.p50_above_busy_poll_ns:+,.0f} ns (×{r.p50_ratio_to_busy_poll:.2f})")
+            dp = "—" if r.strategy == BASELINE else f"{r.power_overhead_w:+.2f} W ({r.power_overhead_pct:+.1f}%)"
+            lines.append(f"  {r.strategy:<28}{r.p50_us:>9.2f}{r.p99_us:>10.2f}"
+                         f"{_cut(r, 'p50'):>12}{_cut(r, 'p99'):>12}{gap:>23}{r.power_w:>9.2f}{dp:>18}")
+        lines.append("")
+    lines.append("p50/p99 cut: latency reduction vs interrupt (positive = faster); p50 - busy_poll p50: the\n"
+                 "gap to busy polling (ns, ratio); power vs irq: host power minus interrupt's (model estimate)")
+    return "\n".join(lines)

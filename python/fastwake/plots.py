@@ -1,0 +1,437 @@
+"""Paper-style figures drawn from sweep DataFrames / result files (matplotlib Figure objects; save as PNG and PDF)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from .results import STAGES
+
+#: Legend text and line style per strategy: FastWake solid, baselines dashed, ablations dotted.
+STRATEGY_STYLE: dict[str, dict] = {
+    "busy_poll": dict(color="#4d4d4d", ls="--", marker="s",
+                      desc="each thread spins on its CQ (baseline)"),
+    "fastwake_poll": dict(color="#1f77b4", ls="-", marker="o",
+                          desc="FastWake dispatcher + switch-to"),
+    "fastwake_irq": dict(color="#2ca02c", ls="-", marker="^",
+                         desc="FastWake IRQ remap + trimmed wake path"),
+    "fastwake_irq_affinity_only": dict(color="#8c9f3d", ls=":", marker="v",
+                                       desc="ablation: IRQ remap only"),
+    "fastwake_irq_wakepath_only": dict(color="#17becf", ls=":", marker="D",
+                                       desc="ablation: trimmed wake path only"),
+    "interrupt": dict(color="#d62728", ls="--", marker="x",
+                      desc="stock interrupt mode (baseline)"),
+}
+_EXTRA_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#ff7f0e"]
+
+#: Colour and legend text per request stage (core/include/fastwake/types.h).
+STAGE_STYLE: dict[str, tuple[str, str]] = {
+    "wire": ("#c7c7c7", "wire: client + link to server NIC"),
+    "nic_rx": ("#9edae5", "nic_rx: NIC receive + CQE DMA"),
+    "irq": ("#d62728", "irq: MSI-X, C-state exit, hardirq, softirq"),
+    "handler": ("#ff9896", "handler: completion handler"),
+    "wakeup": ("#9467bd", "wakeup: try-to-wake-up, IPI"),
+    "wait_cpu": ("#8c564b", "wait_cpu: runnable, waiting for the CPU"),
+    "sched": ("#e377c2", "sched: scheduler pick + context switch"),
+    "read": ("#ff7f0e", "read: return from read() on channel"),
+    "rearm": ("#ffbb78", "rearm: ack + re-arm CQ"),
+    "poll": ("#1f77b4", "poll: finding the CQE by polling"),
+    "queue": ("#dbdb8d", "queue: CQE waits for its busy thread"),
+    "service": ("#2ca02c", "service: application work"),
+    "tx": ("#7f7f7f", "tx: post reply, NIC tx, link back"),
+}
+
+PLATFORM_TITLE = {"x86": "x86 profile", "arm": "ARM profile"}
+PLATFORM_ORDER = ("x86", "arm")
+
+
+def style(strategy: str, index: int = 0) -> dict:
+    s = STRATEGY_STYLE.get(strategy)
+    if s is None:
+        s = dict(color=_EXTRA_COLORS[index % len(_EXTRA_COLORS)], ls="-.", marker="P", desc="")
+    return s
+
+
+def legend_label(strategy: str) -> str:
+    d = style(strategy)["desc"]
+    return f"{strategy} — {d}" if d else strategy
+
+
+def _platforms(df: pd.DataFrame) -> list[str]:
+    have = list(dict.fromkeys(df["platform"]))
+    return [p for p in PLATFORM_ORDER if p in have] + sorted(p for p in have if p not in PLATFORM_ORDER)
+
+
+def _strategies(df: pd.DataFrame) -> list[str]:
+    have = list(dict.fromkeys(df["strategy"]))
+    known = [s for s in STRATEGY_STYLE if s in have]
+    return known + [s for s in have if s not in STRATEGY_STYLE]
+
+
+def _need(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: the data has no column {', '.join(missing)}")
+    if df.empty:
+        raise ValueError(f"{what}: no rows to plot")
+
+
+def _one(df: pd.DataFrame, column: str):
+    """The value of a column that is the same on every row (else None)."""
+    if column not in df.columns:
+        return None
+    vals = df[column].dropna().unique()
+    return vals[0] if len(vals) == 1 else None
+
+
+def scenario_text(df: pd.DataFrame) -> str:
+    """What the rows share, in words: workload kind, threads, service, think time."""
+    parts = []
+    kind = _one(df, "config.workload.kind")
+    if kind == "pingpong":
+        parts.append("closed-loop ping-pong")
+    elif kind == "poisson":
+        parts.append("open-loop Poisson arrivals")
+    cores, tpc = _one(df, "config.host.app_cores"), _one(df, "config.workload.threads_per_core")
+    if tpc is not None:
+        n = int(cores) if cores is not None else None
+        where = "one core" if n == 1 else f"each of {n} cores" if n else "each app core"
+        parts.append(f"{int(tpc)} thread{'s' if tpc != 1 else ''} sharing {where}")
+    svc = _one(df, "config.workload.service_ns")
+    if svc is not None:
+        parts.append(f"{svc / 1e3:g} µs service")
+    think, tdist = _one(df, "config.workload.think_ns"), _one(df, "config.workload.think_dist")
+    if kind == "pingpong" and think:
+        parts.append(f"{think / 1e3:g} µs {'mean ' if tdist == 'exp' else ''}think time")
+    return ", ".join(parts)
+
+
+def _us_formatter():
+    def fmt(v, _pos):
+        if v >= 1000:
+            return f"{v / 1000:g} ms"
+        return f"{v:g}"
+    return FuncFormatter(fmt)
+
+
+def _log_us_axis(axis) -> None:
+    """Log axis in µs labelled at 1-2-5 steps (ms above 1000 µs)."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
+    axis.set_major_formatter(_us_formatter())
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _legend_below(fig: Figure, handles, labels, ncol: int = 2) -> None:
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, fontsize=9,
+               bbox_to_anchor=(0.5, 0.0))
+
+
+def _strategy_handles(ax) -> tuple[list, list]:
+    handles, labels = ax.get_legend_handles_labels()
+    return handles, labels
+
+
+# ------------------------------------------------------------ figure 1
+
+def latency_vs_threads(df: pd.DataFrame, percentiles: Sequence[str] = ("p50", "p99"),
+                       x: str = "config.workload.threads_per_core") -> Figure:
+    """p50 and p99 round-trip latency vs application threads per core, one
+    line per strategy; a column of panels per platform (x86 | arm), a row
+    per percentile; log-log axes."""
+    cols = [f"latency_us.{p}" for p in percentiles]
+    _need(df, ["platform", "strategy", x, *cols], "latency_vs_threads")
+    plats, strats = _platforms(df), _strategies(df)
+    fig = Figure(figsize=(6.2 * len(plats), 3.9 * len(percentiles) + 1.6), layout="constrained")
+    axes = fig.subplots(len(percentiles), len(plats), squeeze=False, sharey="row", sharex=True)
+    xs = sorted(df[x].unique())
+    for j, plat in enumerate(plats):
+        for i, (p, col) in enumerate(zip(percentiles, cols)):
+            ax = axes[i][j]
+            for k, s in enumerate(strats):
+                d = df[(df.platform == plat) & (df.strategy == s)].sort_values(x)
+                st = style(s, k)
+                line, = ax.plot(d[x], d[col], color=st["color"], ls=st["ls"], marker=st["marker"],
+                                ms=5, lw=1.8, label=legend_label(s))
+                line.set_gid(s)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xticks(xs)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.tick_params(labelbottom=True)
+            _log_us_axis(ax.yaxis)
+            ax.grid(True, which="major", alpha=0.35)
+            ax.grid(True, which="minor", axis="y", alpha=0.12)
+            name = {"p50": "median (p50)", "p99": "tail (p99)", "p999": "p99.9"}.get(p, p)
+            ax.set_title(f"{PLATFORM_TITLE.get(plat, plat)}: {name} latency")
+            ax.set_xlabel("application threads per core")
+            ax.set_ylabel(f"{p} round-trip latency (µs)")
+    handles, labels = _strategy_handles(axes[0][0])
+    fig.suptitle("Request latency as more threads share one core\n"
+                 f"(simulated; {scenario_text(df.drop(columns=[x, 'config.workload.threads_per_core'], errors='ignore'))})",
+                 fontsize=12)
+    _legend_below(fig, handles, labels, ncol=2)
+    _reserve_bottom(fig, len(labels), 2)
+    return fig
+
+
+def _reserve_bottom(fig: Figure, n_labels: int, ncol: int) -> None:
+    """Leaves room under the panels for a figure legend of n_labels entries."""
+    rows = -(-n_labels // ncol)
+    inches = 0.25 * rows + 0.25
+    frac = min(0.45, inches / fig.get_figheight())
+    fig.get_layout_engine().set(rect=(0, frac, 1, 1 - frac))
+
+
+# ------------------------------------------------------------ figure 2
+
+def cdf_frame(samples_by_platform: Mapping[str, Mapping[str, np.ndarray]],
+              points: int = 1000) -> pd.DataFrame:
+    """A compact CDF table (platform, strategy, quantile, latency_us) from
+    per-request latencies in µs: `points` evenly spaced quantiles plus the
+    far tail (p99.9, p99.99, max)."""
+    qs = np.unique(np.concatenate([np.linspace(0, 1, points + 1), [0.999, 0.9995, 0.9999, 1.0]]))
+    rows = []
+    for plat, by_strategy in samples_by_platform.items():
+        for s, lat in by_strategy.items():
+            lat = np.asarray(lat, dtype=float)
+            if lat.size == 0:
+                continue
+            vals = np.quantile(lat, qs, method="inverted_cdf")
+            rows.append(pd.DataFrame({"platform": plat, "strategy": s, "quantile": np.round(qs, 6),
+                                      "latency_us": np.round(vals, 4)}))
+    if not rows:
+        raise ValueError("cdf_frame: no samples")
+    return pd.concat(rows, ignore_index=True)
+
+
+def sidecar_scenario(csv_path: str | os.PathLike) -> str | None:
+    """The "scenario" text of the JSON file next to a CDF table (NAME.json), if any."""
+    import json
+
+    p = Path(csv_path).with_suffix(".json")
+    try:
+        return json.loads(p.read_text()).get("scenario")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def latency_cdf(cdf: pd.DataFrame, scenario: str | None = None) -> Figure:
+    """CDF of per-request round-trip latency, one line per strategy, one
+    panel per platform; log latency axis; p50 and p99 marked."""
+    _need(cdf, ["platform", "strategy", "quantile", "latency_us"], "latency_cdf")
+    plats, strats = _platforms(cdf), _strategies(cdf)
+    fig = Figure(figsize=(6.2 * len(plats), 5.6), layout="constrained")
+    axes = fig.subplots(1, len(plats), squeeze=False, sharey=True, sharex=True)[0]
+    for j, plat in enumerate(plats):
+        ax = axes[j]
+        for k, s in enumerate(strats):
+            d = cdf[(cdf.platform == plat) & (cdf.strategy == s)].sort_values("quantile")
+            st = style(s, k)
+            line, = ax.step(d["latency_us"], d["quantile"], where="post", color=st["color"], ls=st["ls"],
+                            lw=1.8, label=legend_label(s))
+            line.set_gid(s)
+        ax.set_xscale("log")
+        _log_us_axis(ax.xaxis)
+        for q, txt in ((0.5, "p50"), (0.99, "p99")):
+            ax.axhline(q, color="k", lw=0.7, ls=(0, (2, 3)), alpha=0.6)
+            ax.annotate(txt, xy=(0.62, q), xycoords=("axes fraction", "data"), xytext=(0, -3),
+                        textcoords="offset points", ha="center", va="top", fontsize=8, alpha=0.8)
+        _annotate_slice_wait(ax, cdf[cdf.platform == plat])
+        ax.set_ylim(0, 1.02)
+        ax.grid(True, which="major", alpha=0.35)
+        ax.set_title(PLATFORM_TITLE.get(plat, plat))
+        ax.set_xlabel("round-trip latency (µs, log scale)")
+        ax.set_ylabel("fraction of requests with latency ≤ x")
+    handles, labels = _strategy_handles(axes[0])
+    fig.suptitle("Distribution of per-request latency (CDF)" + (f"\n(simulated; {scenario})" if scenario else ""),
+                 fontsize=12)
+    _legend_below(fig, handles, labels, ncol=2)
+    _reserve_bottom(fig, len(labels), 2)
+    return fig
+
+
+def _annotate_slice_wait(ax, cdf: pd.DataFrame) -> None:
+    """Explains busy_poll's step: most requests at the polling minimum, the
+    rest waiting for their thread's next time slice (milliseconds)."""
+    d = cdf[cdf.strategy == "busy_poll"].sort_values("quantile")
+    if d.empty:
+        return
+    lat, q = d["latency_us"].to_numpy(), d["quantile"].to_numpy()
+    lo = lat[0]
+    jump = np.nonzero(lat > 20 * lo)[0]
+    if not len(jump) or lat[-1] < 100 * lo:
+        return
+    frac = q[jump[0] - 1] if jump[0] > 0 else 0.0
+    ax.annotate(f"busy_poll: {100 * frac:.0f}% answered at once;\nthe rest wait for their thread's\n"
+                f"time slice (up to {lat[-1] / 1e3:.0f} ms)",
+                xy=(np.sqrt(lo * lat[-1]), frac), xytext=(0, -12), textcoords="offset points",
+                ha="center", va="top", fontsize=8, color=style("busy_poll")["color"])
+
+
+# ------------------------------------------------------------ figure 3
+
+def breakdown(df: pd.DataFrame, clip_ratio: float = 3.0) -> Figure:
+    """Stacked horizontal bars: where a request's mean round trip goes, stage
+    by stage, per strategy; a panel per platform. A bar far longer than the
+    others (busy_poll with threads sharing a core) is cut at the axis edge and
+    labelled with its total."""
+    stage_cols = [f"breakdown_us.{s}" for s in STAGES if f"breakdown_us.{s}" in df.columns]
+    _need(df, ["platform", "strategy", "latency_us.mean"], "breakdown")
+    if not stage_cols:
+        raise ValueError("breakdown: the data has no breakdown_us.* columns")
+    plats, strats = _platforms(df), _strategies(df)
+    if df.groupby(["platform", "strategy"]).size().max() > 1:
+        raise ValueError("breakdown: expected one row per platform and strategy (select one scenario first)")
+    totals = df[stage_cols].sum(axis=1).sort_values(ascending=False).to_numpy()
+    xmax = totals[0] * 1.12
+    clipped_limit = None
+    others = [t for t in totals if t < totals[0] / clip_ratio]
+    if others and totals[0] > clip_ratio * max(others):
+        clipped_limit = max(others) * 1.35
+        xmax = clipped_limit
+    fig = Figure(figsize=(6.4 * len(plats), 0.55 * len(strats) + 3.6), layout="constrained")
+    axes = fig.subplots(1, len(plats), squeeze=False, sharex=True, sharey=True)[0]
+    y = np.arange(len(strats))[::-1]
+    for j, plat in enumerate(plats):
+        ax = axes[j]
+        for yi, s in zip(y, strats):
+            row = df[(df.platform == plat) & (df.strategy == s)]
+            if row.empty:
+                continue
+            left = 0.0
+            for c in stage_cols:
+                stage = c.split(".", 1)[1]
+                w = float(row[c].iloc[0])
+                color, text = STAGE_STYLE.get(stage, ("#bbbbbb", stage))
+                ax.barh(yi, w, left=left, color=color, edgecolor="white", lw=0.4, height=0.7,
+                        label=text, gid=f"{s}:{stage}")
+                left += w
+            if clipped_limit is not None and left > clipped_limit:
+                ax.annotate(f"mean {left:,.0f} µs (bar cut) ▸", xy=(clipped_limit, yi), xytext=(-4, 0),
+                            textcoords="offset points", ha="right", va="center", fontsize=8,
+                            color="white", fontweight="bold")
+            else:
+                ax.annotate(f"{left:.1f} µs", xy=(left, yi), xytext=(3, 0), textcoords="offset points",
+                            va="center", fontsize=8)
+        ax.set_yticks(y, strats)
+        ax.set_xlim(0, xmax)
+        ax.grid(True, axis="x", alpha=0.35)
+        ax.set_title(PLATFORM_TITLE.get(plat, plat))
+        ax.set_xlabel("mean round-trip time per request (µs), split by stage")
+        if j == 0:
+            ax.set_ylabel("strategy")
+    # One legend entry per stage that appears.
+    handles, labels = axes[0].get_legend_handles_labels()
+    seen = dict()
+    for h, l in zip(handles, labels):
+        seen.setdefault(l, h)
+    fig.suptitle("Where the microseconds go: mean latency per request, by stage\n"
+                 f"(simulated; {scenario_text(df)})", fontsize=12)
+    _legend_below(fig, list(seen.values()), list(seen.keys()), ncol=3)
+    _reserve_bottom(fig, len(seen), 3)
+    return fig
+
+
+# ------------------------------------------------------------ figures 4 and 5
+
+def offered_load_rps(df: pd.DataFrame) -> pd.Series:
+    """Offered load of open-loop rows: rate per connection x connections."""
+    _need(df, ["config.workload.rate_rps", "config.workload.threads_per_core", "config.host.app_cores"],
+          "offered load")
+    return df["config.workload.rate_rps"] * df["config.workload.threads_per_core"] * df["config.host.app_cores"]
+
+
+def power_vs_load(df: pd.DataFrame) -> Figure:
+    """Host power (model estimate) vs offered load, one line per strategy,
+    a panel per platform."""
+    _need(df, ["platform", "strategy", "power_w"], "power_vs_load")
+    d0 = df.assign(_load=offered_load_rps(df) / 1e3)
+    plats, strats = _platforms(d0), _strategies(d0)
+    fig = Figure(figsize=(6.2 * len(plats), 5.8), layout="constrained")
+    axes = fig.subplots(1, len(plats), squeeze=False, sharex=True)[0]
+    for j, plat in enumerate(plats):
+        ax = axes[j]
+        for k, s in enumerate(strats):
+            d = d0[(d0.platform == plat) & (d0.strategy == s)].sort_values("_load")
+            st = style(s, k)
+            line, = ax.plot(d["_load"], d["power_w"], color=st["color"], ls=st["ls"], marker=st["marker"],
+                            ms=5, lw=1.8, label=legend_label(s))
+            line.set_gid(s)
+        ax.grid(True, alpha=0.35)
+        ax.set_xlim(left=0)
+        ax.set_title(PLATFORM_TITLE.get(plat, plat))
+        ax.set_xlabel("offered load (thousand requests/s)")
+        ax.set_ylabel("host power (W, model estimate)")
+    handles, labels = _strategy_handles(axes[0])
+    fig.suptitle("Power drawn by the server host as load grows\n"
+                 f"(simulated; {scenario_text(df)}; package constant included, y axes do not start at 0)",
+                 fontsize=12)
+    _legend_below(fig, handles, labels, ncol=2)
+    _reserve_bottom(fig, len(labels), 2)
+    return fig
+
+
+def power_vs_latency(df: pd.DataFrame, percentile: str = "p99") -> Figure:
+    """Host power vs tail latency: one line per strategy through its
+    offered-load points, marker area growing with the load; a panel per
+    platform. Down and to the left is better."""
+    col = f"latency_us.{percentile}"
+    _need(df, ["platform", "strategy", "power_w", col], "power_vs_latency")
+    d0 = df.assign(_load=offered_load_rps(df) / 1e3)
+    plats, strats = _platforms(d0), _strategies(d0)
+    lo, hi = float(d0["_load"].min()), float(d0["_load"].max())
+
+    def area(load):
+        return 8 + 110 * (np.asarray(load, dtype=float) - lo) / (hi - lo if hi > lo else 1.0)
+
+    fig = Figure(figsize=(6.2 * len(plats), 5.8), layout="constrained")
+    axes = fig.subplots(1, len(plats), squeeze=False, sharex=True)[0]
+    for j, plat in enumerate(plats):
+        ax = axes[j]
+        for k, s in enumerate(strats):
+            d = d0[(d0.platform == plat) & (d0.strategy == s)].sort_values("_load")
+            if d.empty:
+                continue
+            st = style(s, k)
+            line, = ax.plot(d[col], d["power_w"], color=st["color"], ls=st["ls"], marker=st["marker"],
+                            ms=4, lw=1.4, label=legend_label(s))
+            line.set_gid(s)
+            ax.scatter(d[col], d["power_w"], s=area(d["_load"]), color=st["color"], marker=st["marker"],
+                       alpha=0.75, linewidths=0.6, zorder=3, gid=f"{s}:loads")
+        ax.set_xscale("log")
+        _log_us_axis(ax.xaxis)
+        ax.grid(True, which="major", alpha=0.35)
+        ax.set_title(PLATFORM_TITLE.get(plat, plat))
+        ax.set_xlabel(f"{percentile} round-trip latency (µs, log scale)")
+        ax.set_ylabel("host power (W, model estimate)")
+    handles, labels = _strategy_handles(axes[0])
+    fig.suptitle(f"Power vs {percentile} latency: each point is one offered load, marker size grows with "
+                 f"the load ({lo:g}k → {hi:g}k requests/s)\n"
+                 f"(simulated; {scenario_text(df)}; lower left is better)", fontsize=12)
+    _legend_below(fig, handles, labels, ncol=2)
+    _reserve_bottom(fig, len(labels), 2)
+    return fig
+
+
+# ------------------------------------------------------------ saving
+
+def save(fig: Figure, stem: str | os.PathLike, formats: Sequence[str] = ("png", "pdf"), dpi: int = 150) -> list[Path]:
+    """Writes STEM.png and STEM.pdf (fonts embedded as TrueType); returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    import matplotlib
+
+    with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
+        for f in formats:
+            p = stem.with_suffix("." + f)
+            fig.savefig(p, dpi=dpi, metadata={"Creator": "fastwake"} if f == "png" else None)
+            out.append(p)
+    return out

@@ -1,0 +1,302 @@
+"""Parameter sweeps (fastwake.sweep): grid points -> resolved configs -> simulations (local threads or Dask) -> one DataFrame, cached by config hash."""
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from . import _fastwake
+from ._fastwake import ConfigError
+from .cache import ResultCache, default_cache_dir
+from .config import ConfigLike, config_hash, load_config, plain, set_value
+from .results import rows_of
+
+EXECUTORS = ("local", "dask")
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot run the sweep (no workers, workers without the
+    fastwake package, or running a different model version)."""
+
+
+@dataclass
+class Point:
+    """One grid point: its overrides, resolved config and cache key."""
+
+    index: int
+    overrides: dict
+    config: dict
+    key: str
+
+
+def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None) -> list[dict]:
+    """The grid's points as override dicts. A dict {PATH: [values…]} gives
+    every combination (first key outermost); a list of dicts gives exactly
+    those points; None or {} gives the base config alone."""
+    if grid is None:
+        return [{}]
+    if isinstance(grid, Mapping):
+        keys = list(grid)
+        values = []
+        for k in keys:
+            if not isinstance(k, str) or not k:
+                raise ConfigError(f"grid: keys are config paths such as 'workload.threads_per_core', got {k!r}")
+            v = plain(grid[k])
+            if isinstance(v, (str, bytes)) or not isinstance(v, list):
+                raise ConfigError(f"grid['{k}']: expected a list of values, got {v!r} "
+                                  f"(write [{json.dumps(v) if not isinstance(v, bytes) else '...'}] for one value)")
+            if not v:
+                raise ConfigError(f"grid['{k}']: empty list of values (the sweep would have no points)")
+            values.append(v)
+        return [dict(zip(keys, combo)) for combo in itertools.product(*values)] if keys else [{}]
+    if isinstance(grid, (list, tuple)):
+        points = []
+        for i, p in enumerate(grid):
+            if not isinstance(p, Mapping):
+                raise ConfigError(f"grid[{i}]: expected a dict of PATH: value overrides, got {p!r}")
+            points.append(plain(dict(p)))
+        if not points:
+            raise ConfigError("grid: empty list of points")
+        return points
+    raise ConfigError(f"grid: expected a dict {{PATH: [values…]}} or a list of {{PATH: value}} dicts, "
+                      f"got {type(grid).__name__}")
+
+
+def _describe(overrides: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items()) or "base config"
+
+
+def make_points(base: ConfigLike, grid, *, platform: str | None = None, sets: Iterable[str] = ()) -> list[Point]:
+    """Resolves every grid point (all validated before anything runs, so a bad
+    grid fails at once with the point and the key named)."""
+    doc = load_config(base, platform=platform, sets=sets)
+    points = []
+    for i, overrides in enumerate(expand_grid(grid)):
+        try:
+            d = doc
+            for path, value in overrides.items():
+                d = set_value(d, path, value)
+            resolved = _fastwake.resolve_config(d)
+        except ConfigError as e:
+            raise ConfigError(f"grid point {i} ({_describe(overrides)}): {e}") from None
+        points.append(Point(i, overrides, resolved, config_hash(resolved)))
+    return points
+
+
+def simulate_point(config: dict, model_version: str) -> dict:
+    """Runs one resolved config (every strategy) and returns its result
+    document. This is the task a Dask worker runs: it needs the fastwake
+    package importable and built at the same MODEL_VERSION as the client."""
+    from fastwake import _fastwake as native  # resolved on the worker
+
+    if native.MODEL_VERSION != model_version:
+        raise ClusterError(f"worker runs model {native.MODEL_VERSION}, the client expects {model_version}: "
+                           "build the same source tree on every machine")
+    doc, _samples, _wall = native.simulate(config)
+    return doc
+
+
+def _progress_bar(total: int, initial: int, desc: str, enabled: bool | None):
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, desc=desc, unit="point", disable=not enabled,
+                file=sys.stderr, dynamic_ncols=True, leave=True)
+
+
+def _default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _run_local(todo: list[Point], jobs: int, done: Callable[[Point, dict], None]) -> None:
+    if jobs == 1 or len(todo) == 1:
+        for p in todo:
+            done(p, simulate_point(p.config, _fastwake.MODEL_VERSION))
+        return
+    # Threads are enough: the module releases the GIL while it simulates.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fastwake-sweep")
+    try:
+        futures = {pool.submit(simulate_point, p.config, _fastwake.MODEL_VERSION): p for p in todo}
+        for f in concurrent.futures.as_completed(futures):
+            done(futures[f], f.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_PROBE = "__import__('fastwake').MODEL_VERSION"
+
+
+def _check_workers(client, address: str) -> None:
+    """Every connected worker must import fastwake at the client's model version."""
+    try:
+        versions = client.run(eval, _PROBE)
+    except Exception as e:  # noqa: BLE001 - whatever the worker raised
+        raise ClusterError(
+            f"a Dask worker of {address} cannot import the fastwake package ({type(e).__name__}: {e}). "
+            "Start each worker with the repository's python/ on PYTHONPATH and a build of the same "
+            "source tree, e.g. `PYTHONPATH=$REPO/python dask-worker SCHEDULER` (see docs/python.md)") from None
+    wrong = {w: v for w, v in versions.items() if v != _fastwake.MODEL_VERSION}
+    if wrong:
+        raise ClusterError(f"Dask workers run another model version than this client "
+                           f"({_fastwake.MODEL_VERSION}): {wrong}; build the same source tree everywhere")
+
+
+def start_local_cluster(jobs: int):
+    """A dask.distributed LocalCluster on loopback with `jobs` single-threaded
+    worker processes, and a Client to it: returns (cluster, client)."""
+    from dask.distributed import Client, LocalCluster
+
+    from . import _native
+
+    # Worker processes search for the build like this process did; pin it.
+    os.environ.setdefault("FASTWAKE_BUILD_DIR", _native.module_dir(_fastwake))
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None, silence_logs=logging.ERROR)
+    return cluster, Client(cluster)
+
+
+def _run_dask(todo: list[Point], jobs: int, scheduler, done: Callable[[Point, dict], None],
+              worker_timeout_s: float) -> None:
+    from dask.distributed import Client, as_completed
+
+    cluster, owned = None, True
+    if scheduler is not None and not isinstance(scheduler, str):
+        client, owned = scheduler, False  # a dask.distributed.Client the caller manages
+        address = str(getattr(client, "scheduler", None) and client.scheduler.address)
+    elif scheduler:
+        client = Client(scheduler, timeout=worker_timeout_s)
+        address = scheduler
+    else:
+        cluster, client = start_local_cluster(jobs)
+        address = "LocalCluster"
+    try:
+        try:
+            client.wait_for_workers(1, timeout=worker_timeout_s)
+        except Exception:  # noqa: BLE001 - dask raises TimeoutError or its own
+            raise ClusterError(f"no Dask worker connected to {address} within {worker_timeout_s:.0f} s") from None
+        _check_workers(client, address)
+        # Only plain data goes to the workers (resolved configs, platform
+        # inlined): no file paths, no shared disk. Results come back as data
+        # and are cached here, by the client.
+        futures = {}
+        for p in todo:
+            f = client.submit(simulate_point, p.config, _fastwake.MODEL_VERSION,
+                              key=f"fastwake-point-{p.key}", pure=False, retries=1)
+            futures[f] = p
+        try:
+            for f in as_completed(list(futures)):
+                done(futures[f], f.result())
+        finally:
+            for f in futures:
+                f.cancel()
+    finally:
+        if owned:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _resolve_cache(cache) -> ResultCache:
+    if isinstance(cache, ResultCache):
+        return cache
+    if cache is True or cache is None:
+        return ResultCache(default_cache_dir())
+    if cache is False:
+        return ResultCache(None)
+    if isinstance(cache, (str, os.PathLike)):
+        return ResultCache(cache)
+    raise ConfigError(f"cache: expected True, False, a directory or a ResultCache, got {cache!r}")
+
+
+def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: int | None = None,
+          scheduler=None, cache=True, progress: bool | None = None,
+          platform: str | None = None, sets: Iterable[str] = (), desc: str = "sweep",
+          worker_timeout_s: float = 60.0) -> pd.DataFrame:
+    """Simulates every point of `grid` applied to `base` and returns a
+    DataFrame with one row per grid point x strategy.
+
+    base      config dict, JSON file path, or None for configs/default.json
+    grid      {PATH: [values…]} (every combination, first key outermost) or a
+              list of {PATH: value} points; PATH as in `fastwake-sim --set`,
+              e.g. {"platform": ["x86", "arm"], "workload.threads_per_core": [1, 8]}
+    executor  "local" (threads in this process) or "dask" (dask.distributed)
+    jobs      local: worker threads; dask without scheduler: LocalCluster
+              worker processes (default: the usable cores). Ignored with a
+              scheduler address (the cluster decides).
+    scheduler Dask scheduler address (tcp://host:8786), or a connected
+              dask.distributed.Client (left open); None starts a LocalCluster
+    cache     True (.cache/fastwake/ or $FASTWAKE_CACHE), a directory, a
+              ResultCache, or False (nothing on disk). Finished points are
+              stored as they complete, so an interrupted sweep resumes.
+    progress  tqdm bar on stderr (None: only when stderr is a terminal)
+
+    Columns: `point` (grid index), one column per grid key (values as given;
+    lists/dicts as JSON text), `config_hash`, config.* (name and the scalar
+    keys of host/workload/remapper/run), then the result schema flattened
+    with dots (strategy, latency_us.p50, breakdown_us.irq, power_w, ...). A
+    result field wins over a grid column of the same name (e.g. `platform`
+    holds the platform's name). df.attrs holds computed/cached point counts.
+    Raises fastwake.ConfigError for a bad grid, config or argument.
+    """
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if jobs is None:
+        jobs = _default_jobs()
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs: expected a positive integer, got {jobs!r}")
+    if scheduler is not None and executor != "dask":
+        raise ConfigError("scheduler: only used with executor='dask'")
+    store = _resolve_cache(cache)
+    points = make_points(base, grid, platform=platform, sets=sets)
+
+    docs: dict[str, dict] = {}
+    for p in points:
+        if p.key not in docs:
+            hit = store.get(p.key)
+            if hit is not None:
+                docs[p.key] = hit
+    cached = len(docs)
+    todo, seen = [], set(docs)
+    for p in points:
+        if p.key not in seen:
+            seen.add(p.key)
+            todo.append(p)
+
+    bar = _progress_bar(len(todo) + cached, cached, desc, progress)
+    try:
+        def done(p: Point, doc: dict) -> None:
+            store.put(p.key, doc)
+            docs[p.key] = doc
+            bar.update(1)
+
+        if todo:
+            if executor == "local":
+                _run_local(todo, jobs, done)
+            else:
+                _run_dask(todo, jobs, scheduler, done, worker_timeout_s)
+    finally:
+        bar.close()
+
+    rows = []
+    for p in points:
+        head = {"point": p.index}
+        for k, v in p.overrides.items():
+            head[k] = v if not isinstance(v, (list, dict)) else json.dumps(v, sort_keys=True)
+        head["config_hash"] = p.key[:16]
+        rows.extend(rows_of(docs[p.key], head))
+    df = pd.DataFrame(rows)
+    df.attrs.update({"points": len(points), "computed": len(todo), "cached": cached,
+                     "model_version": _fastwake.MODEL_VERSION,
+                     "cache": str(store.directory) if store.directory else None})
+    return df

@@ -1,0 +1,69 @@
+"""fastwake.hw and the bench/calibrate/compare commands: real threads through fastwake-bench."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fastwake
+from fastwake import hw
+
+pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
+                                reason="the loopback needs 2 CPUs (app core + NIC thread)")
+
+SHORT = ["run.duration_ms=50", "run.warmup_ms=5", "workload.threads_per_core=2"]
+
+
+def test_bench_returns_the_result_schema_with_backend_loopback():
+    doc = hw.bench(None, sets=SHORT + ['strategies=["fastwake_poll","interrupt"]'])
+    assert [r["strategy"] for r in doc["results"]] == ["fastwake_poll", "interrupt"]
+    for r in doc["results"]:
+        assert r["backend"] == "loopback"
+        assert r["requests"] > 0
+        assert r["extra"]["sent"] == r["extra"]["completed"] == r["extra"]["served"]
+        assert r["latency_us"]["p50"] > 0
+
+
+def test_bench_bad_cpu_is_a_config_error():
+    with pytest.raises(fastwake.ConfigError, match="no such CPU 4096"):
+        hw.bench(None, sets=SHORT, cpus=[4096])
+
+
+def test_compare_rows_and_plot(tmp_path):
+    cmp = hw.compare(None, platform="x86", sets=["run.duration_ms=60", "run.warmup_ms=5"])
+    df = hw.compare_frame(cmp)
+    assert list(df.index) == ["busy_poll", "fastwake_poll", "interrupt"]
+    assert (df["measured_p50_us"] > 0).all() and (df["predicted_p50_us"] > 0).all()
+    fig = hw.plot_compare(cmp, tmp_path / "cmp")
+    assert (tmp_path / "cmp.png").exists() and (tmp_path / "cmp.pdf").exists()
+    ax50, ax99 = fig.axes
+    assert "p50" in ax50.get_ylabel() and "µs" in ax50.get_ylabel()
+    labels = [t.get_text() for t in ax50.get_legend().get_texts()]
+    assert labels == ["measured (loopback)", "predicted (model)"]
+    assert len(ax99.patches) == 2 * len(df)
+
+
+def test_cli_compare_writes_table_figure_and_json(tmp_path):
+    out = tmp_path / "c"
+    proc = subprocess.run([sys.executable, "-m", "fastwake", "compare", "--platform", "x86",
+                           "--set", "run.duration_ms=60", "--set", "run.warmup_ms=5",
+                           "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "predicted" in proc.stdout and "error_p50" in proc.stdout
+    assert json.loads(out.with_suffix(".json").read_text())["schema"] == "fastwake-compare/1"
+    assert out.with_suffix(".png").exists()
+
+
+def test_cli_calibrate_writes_a_valid_profile(tmp_path):
+    prof = tmp_path / "host-t.json"
+    proc = subprocess.run([sys.executable, "-m", "fastwake", "calibrate", "--out", str(prof),
+                           "--iterations", "600"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "fitted components" in proc.stdout
+    doc = json.loads(prof.read_text())
+    assert doc["calibration"]["paths"]
+    # The profile is usable by the simulator as it stands.
+    r = fastwake.run({"platform": doc, "run": {"duration_ms": 2, "warmup_ms": 0.5},
+                      "strategies": ["interrupt"]})
+    assert r.result("interrupt")["platform"] == doc["name"]

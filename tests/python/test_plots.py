@@ -1,0 +1,171 @@
+"""Each plot function: the expected series per panel, labelled axes with units, legends (matplotlib objects, not pixels)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastwake
+from fastwake import plots
+from fastwake.results import STAGES
+
+STRATS = ["busy_poll", "fastwake_poll", "fastwake_irq", "interrupt"]
+
+
+@pytest.fixture(scope="module")
+def base():
+    doc = fastwake.default_config()
+    doc["run"].update({"duration_ms": 5, "warmup_ms": 1})
+    doc["strategies"] = STRATS
+    return doc
+
+
+@pytest.fixture(scope="module")
+def threads_df(base):
+    return fastwake.sweep(base, {"platform": ["x86", "arm"], "workload.threads_per_core": [1, 4, 16]},
+                          cache=False, progress=False)
+
+
+@pytest.fixture(scope="module")
+def load_df(base):
+    b = dict(base, workload=dict(base["workload"], kind="poisson", think_ns=0, think_dist="fixed"))
+    return fastwake.sweep(b, {"platform": ["x86", "arm"], "workload.rate_rps": [2000, 10000]},
+                          cache=False, progress=False)
+
+
+def _series(ax):
+    return {line.get_gid(): line for line in ax.get_lines() if line.get_gid()}
+
+
+def _check_axes(ax, xunit, yunit):
+    assert xunit in ax.get_xlabel(), ax.get_xlabel()
+    assert yunit in ax.get_ylabel(), ax.get_ylabel()
+    assert ax.get_title()
+
+
+def _legend_texts(fig):
+    return [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+
+
+def test_latency_vs_threads(threads_df, tmp_path):
+    fig = plots.latency_vs_threads(threads_df)
+    axes = fig.get_axes()
+    assert len(axes) == 4  # (p50, p99) x (x86, arm)
+    titles = [ax.get_title() for ax in axes]
+    assert titles == ["x86 profile: median (p50) latency", "ARM profile: median (p50) latency",
+                      "x86 profile: tail (p99) latency", "ARM profile: tail (p99) latency"]
+    for ax, (plat, pct) in zip(axes, [("x86", "p50"), ("arm", "p50"), ("x86", "p99"), ("arm", "p99")]):
+        _check_axes(ax, "threads per core", "(µs)")
+        assert pct in ax.get_ylabel()
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+        series = _series(ax)
+        assert list(series) == STRATS
+        for s, line in series.items():
+            d = threads_df[(threads_df.platform == plat) & (threads_df.strategy == s)]
+            assert list(line.get_xdata()) == [1, 4, 16]
+            np.testing.assert_allclose(line.get_ydata(), d[f"latency_us.{pct}"])
+    legend = _legend_texts(fig)
+    assert len(legend) == len(STRATS) and all(t.startswith(s) for t, s in zip(legend, STRATS))
+    assert "threads share one core" in fig._suptitle.get_text()
+    png, pdf = plots.save(fig, tmp_path / "f1")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_latency_cdf(base):
+    samples = {}
+    for plat in ("x86", "arm"):
+        r = fastwake.run(base, platform=plat, samples=True)
+        samples[plat] = {s: r.latencies_us(s) for s in r.samples}
+    cdf = plots.cdf_frame(samples, points=200)
+    assert set(cdf.columns) >= {"platform", "strategy", "quantile", "latency_us"}
+    fig = plots.latency_cdf(cdf, scenario="test scenario")
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["x86 profile", "ARM profile"]
+    for ax, plat in zip(axes, ("x86", "arm")):
+        _check_axes(ax, "(µs", "fraction of requests")
+        assert ax.get_xscale() == "log"
+        series = _series(ax)
+        assert list(series) == STRATS
+        for s, line in series.items():
+            x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+            assert y[0] == 0 and y[-1] == 1 and np.all(np.diff(y) >= 0) and np.all(np.diff(x) >= 0)
+            lat = samples[plat][s]
+            assert x[0] == lat.min() and x[-1] == lat.max()
+            # the curve's median is the samples' median
+            assert np.interp(0.5, y, x) == pytest.approx(np.median(lat), rel=0.05)
+    assert "test scenario" in fig._suptitle.get_text()
+
+
+def test_breakdown(threads_df):
+    one = threads_df[threads_df["workload.threads_per_core"] == 4]
+    fig = plots.breakdown(one)
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["x86 profile", "ARM profile"]
+    for ax, plat in zip(axes, ("x86", "arm")):
+        _check_axes(ax, "(µs)", "strategy" if ax is axes[0] else "")
+        labels = {t.get_text(): t.get_position()[1] for t in axes[0].get_yticklabels()}
+        assert sorted(labels, key=labels.get, reverse=True) == STRATS  # top to bottom
+        bars = [p for p in ax.patches if p.get_gid()]
+        assert len(bars) == len(STRATS) * len(STAGES)
+        for s in STRATS:
+            width = sum(p.get_width() for p in bars if p.get_gid().startswith(s + ":"))
+            mean = one[(one.platform == plat) & (one.strategy == s)]["latency_us.mean"].iloc[0]
+            assert width == pytest.approx(mean, rel=1e-9)
+    legend = _legend_texts(fig)
+    assert [t.split(":")[0] for t in legend] == list(STAGES)
+    with pytest.raises(ValueError, match="one row per platform and strategy"):
+        plots.breakdown(threads_df)
+
+
+def test_breakdown_cuts_an_outlier_bar(threads_df):
+    one = threads_df[threads_df["workload.threads_per_core"] == 16]  # busy_poll waits for slices: ms
+    fig = plots.breakdown(one)
+    ax = fig.get_axes()[0]
+    bp = one[(one.platform == "x86") & (one.strategy == "busy_poll")]["latency_us.mean"].iloc[0]
+    assert ax.get_xlim()[1] < bp
+    assert any("bar cut" in t.get_text() for t in ax.texts)
+
+
+def test_power_vs_load(load_df):
+    fig = plots.power_vs_load(load_df)
+    axes = fig.get_axes()
+    assert len(axes) == 2
+    for ax, plat in zip(axes, ("x86", "arm")):
+        _check_axes(ax, "offered load (thousand requests/s)", "power (W")
+        series = _series(ax)
+        assert list(series) == STRATS
+        for s, line in series.items():
+            assert list(line.get_xdata()) == [16.0, 80.0]  # 8 connections x 2k / 10k per s
+            d = load_df[(load_df.platform == plat) & (load_df.strategy == s)]
+            np.testing.assert_allclose(line.get_ydata(), d["power_w"])
+    assert len(_legend_texts(fig)) == len(STRATS)
+
+
+def test_power_vs_latency(load_df):
+    fig = plots.power_vs_latency(load_df)
+    for ax, plat in zip(fig.get_axes(), ("x86", "arm")):
+        _check_axes(ax, "p99 round-trip latency (µs", "power (W")
+        assert ax.get_xscale() == "log"
+        series = _series(ax)
+        assert list(series) == STRATS
+        d = load_df[(load_df.platform == plat) & (load_df.strategy == "interrupt")]
+        np.testing.assert_allclose(series["interrupt"].get_xdata(), d["latency_us.p99"])
+        sizes = {c.get_gid(): c.get_sizes() for c in ax.collections}
+        assert sizes["interrupt:loads"][0] < sizes["interrupt:loads"][1]  # bigger marker = more load
+
+
+def test_plots_read_back_from_csv(threads_df, tmp_path):
+    """Figures are drawn from result files: a CSV round trip draws the same series."""
+    path = tmp_path / "sweep.csv"
+    threads_df.to_csv(path, index=False)
+    fig = plots.latency_vs_threads(pd.read_csv(path))
+    line = _series(fig.get_axes()[0])["interrupt"]
+    d = threads_df[(threads_df.platform == "x86") & (threads_df.strategy == "interrupt")]
+    np.testing.assert_allclose(line.get_ydata(), d["latency_us.p50"])
+
+
+def test_bad_data_is_a_clear_error(threads_df):
+    with pytest.raises(ValueError, match=r"latency_vs_threads: the data has no column latency_us.p99"):
+        plots.latency_vs_threads(threads_df.drop(columns=["latency_us.p99"]))
+    with pytest.raises(ValueError, match="no rows"):
+        plots.latency_vs_threads(threads_df.iloc[0:0])
+    with pytest.raises(ValueError, match="rate_rps"):
+        plots.power_vs_load(threads_df.drop(columns=["config.workload.rate_rps"]))
