@@ -10,7 +10,26 @@ PKGS=(
   # python/ (issue 3): pybind11 module, sweeps, Dask, plots, pytest
   python3-dev python3-pybind11 pybind11-dev python3-numpy python3-pandas
   python3-matplotlib python3-pytest python3-tqdm python3-dask python3-distributed
+  # hw/testbed (issue 5): QEMU + Soft-RoCE guest (the guest kernel's headers are added below)
+  qemu-system-x86 busybox-static rdma-core ibverbs-utils ibverbs-providers perftest
+  libibverbs-dev librdmacm-dev cpio kmod iproute2 xz-utils
 )
+
+# hw/testbed: the headers of the kernel the testbed guest boots (the ABI that
+# Debian's linux-image-amd64 points at, as hw/testbed/build-guest.sh resolves
+# it), so out-of-tree modules load there. A fresh machine has no apt lists yet.
+fw_guest_headers() {
+  local tb v
+  tb="$(dirname "$0")/../hw/testbed/build-guest.sh"
+  v=$(bash "$tb" --print-kernel-version 2>/dev/null) || v=""
+  if [ -z "$v" ]; then
+    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq >/dev/null 2>&1 || true
+    elif command -v sudo >/dev/null; then sudo apt-get update -qq >/dev/null 2>&1 || true; fi
+    v=$(bash "$tb" --print-kernel-version 2>/dev/null) || v=""
+  fi
+  echo "linux-headers-${v:-amd64}"
+}
+PKGS+=("$(fw_guest_headers)")
 
 missing=()
 for p in "${PKGS[@]}"; do
