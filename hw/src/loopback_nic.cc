@@ -1,6 +1,7 @@
 // Loopback NIC: client emulation, CQ rings, eventfd "interrupts".
 #include "fastwake/hw/loopback_nic.h"
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -53,6 +54,13 @@ bool LoopbackNic::wait_event(CqId cq) {
     return false;
   }
   return !shutdown_.load(std::memory_order_acquire);
+}
+
+void LoopbackNic::drain_channel(CqId cq) {
+  pollfd p{cqs_[cq]->efd, POLLIN, 0};
+  std::uint64_t v;
+  if (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
+    [[maybe_unused]] auto r = read(cqs_[cq]->efd, &v, sizeof v);
 }
 
 void LoopbackNic::shutdown_waiters() {

@@ -153,7 +153,8 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
              {"nic_cpu_util", nic_util},
              {"app_cpus", opt.app_cpus},
              {"nic_cpu", opt.nic_cpu},
-             {"handoff_mechanism", s.wait == WaitMode::kDispatcher ? "futex + SCHED_IDLE" : "-"},
+             {"handoff_mechanism", rt.handoff_mechanism()},
+             {"wait_mechanism", rt.wait_mechanism()},
              {"power_source", r.power_estimated ? "estimate: /proc/stat utilisation x platform power model"
                                                 : "RAPL package energy"},
              {"irq_affinity", "not emulated: the loopback raises every interrupt from the NIC CPU"},

@@ -29,6 +29,10 @@ class HwNic : public Nic {
   virtual int channel_fd(CqId cq) const = 0;
   /// Makes every wait_event() return false (shutdown). Any thread.
   virtual void shutdown_waiters() = 0;
+  /// Consumes pending channel events without blocking. With fastwake.ko's
+  /// attached channel the waiter never read()s, so the runtime calls this now
+  /// and then, off the latency path. Owner thread only.
+  virtual void drain_channel(CqId /*cq*/) {}
 };
 
 }  // namespace fastwake::hw

@@ -45,6 +45,7 @@ class LoopbackNic final : public HwNic {
   bool wait_event(CqId cq) override;
   int channel_fd(CqId cq) const override { return cqs_[cq]->efd; }
   void shutdown_waiters() override;
+  void drain_channel(CqId cq) override;
 
   /// Starts the NIC thread; clients send from `t0` (CLOCK_MONOTONIC ns) on.
   /// The measurement window is [t0 + warmup, t0 + warmup + duration).

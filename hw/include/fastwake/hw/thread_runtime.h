@@ -2,21 +2,31 @@
 // connection running ThreadLoop, plus (dispatcher mode) one SCHED_IDLE
 // dispatcher per core running Dispatcher::poll_once. A template over the NIC
 // type so the dispatcher's scan calls a final class without virtual dispatch.
+//
+// Mechanisms: with /dev/fastwake present (fastwake.ko, ABI checked on open)
+// the dispatcher hands over with the module's switch-to and the trimmed wake
+// path waits on the module with the CQ's channel attached (no read()); without
+// it, futex + SCHED_IDLE and the channel's read(). FASTWAKE_NO_KMOD=1 forces
+// the fallback (to compare both on one machine).
 #pragma once
 
 #include <pthread.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "fastwake/config.h"
 #include "fastwake/dispatcher.h"
 #include "fastwake/errors.h"
+#include "fastwake/hw/fastwake_dev.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
 #include "fastwake/strategy.h"
@@ -31,6 +41,24 @@ class ThreadRuntime {
       : cfg_(cfg), s_(s), nic_(nic), opt_(opt), n_(cfg.threads()) {
     slots_ = std::make_unique<Slot[]>(n_);
     for (int t = 0; t < n_; ++t) slots_[t].core = t / cfg.workload.threads_per_core;
+    module_switch_ = s.wait == WaitMode::kDispatcher;
+    module_wait_ = s.wait == WaitMode::kBlock && !s.wake_path.vfs_read;
+    const char* off = std::getenv("FASTWAKE_NO_KMOD");
+    if ((module_switch_ || module_wait_) && !(off && *off && std::string(off) != "0"))
+      dev_ = FastwakeDevice::open_if_present();  // throws on a wrong module/ABI
+    if (!dev_) module_switch_ = module_wait_ = false;
+  }
+
+  /// How hand-offs and trimmed waits are done in this run (for results).
+  std::string handoff_mechanism() const {
+    if (s_.wait != WaitMode::kDispatcher) return "-";
+    return module_switch_ ? "fastwake.ko switch-to" : "futex + SCHED_IDLE";
+  }
+  std::string wait_mechanism() const {
+    if (s_.wait != WaitMode::kBlock) return "-";
+    if (module_wait_) return "fastwake.ko wait, channel attached";
+    return s_.wake_path.vfs_read ? "read() on the completion channel"
+                                 : "read() on the completion channel (no fastwake.ko)";
   }
   ~ThreadRuntime() { stop(); }
 
@@ -72,6 +100,7 @@ class ThreadRuntime {
     for (int t = 0; t < n_; ++t) {
       slots_[t].fx.word.store(1);
       slots_[t].fx.wake_one();
+      if (dev_ && slots_[t].tid > 0) (void)dev_->wake(slots_[t].tid);
     }
     for (auto& th : threads_)
       if (th.joinable()) th.join();
@@ -91,6 +120,7 @@ class ThreadRuntime {
   struct alignas(64) Slot {
     Futex fx;
     std::atomic<int> sleeping{0};
+    std::atomic<pid_t> tid{0};  // set when registered with fastwake.ko
     CoreId core = 0;
     std::uint64_t served = 0;  // written by the owner thread only
   };
@@ -133,6 +163,13 @@ class ThreadRuntime {
     std::mt19937_64 rng(cfg_.run.seed * 7919 + t);
     const auto& w = cfg_.workload;
     bool announced = false;
+    const bool use_module = module_switch_ || module_wait_;
+    if (use_module) {
+      dev_->register_thread();
+      me.tid.store(FastwakeDevice::current_tid());
+      if (module_wait_ && nic_.channel_fd(t) >= 0) dev_->attach(nic_.channel_fd(t));
+    }
+    unsigned waits = 0;
     Completion cur{};
     Step step = loop.first();
     while (!stop_.load(std::memory_order_relaxed)) {
@@ -157,7 +194,15 @@ class ThreadRuntime {
           break;
         case Step::kWait:
           announce(announced);
-          if (!nic_.wait_event(t)) return;
+          if (module_wait_) {
+            // Token semantics: an event after the arm and before this wait
+            // leaves the token set, so the wait returns at once (no loss).
+            while (dev_->wait() == std::errc::interrupted) {}
+            if (stop_.load()) return;
+            if ((++waits & 63) == 0) nic_.drain_channel(t);  // off the latency path
+          } else if (!nic_.wait_event(t)) {
+            return;
+          }
           break;
         case Step::kSpin:
           announce(announced);
@@ -171,7 +216,13 @@ class ThreadRuntime {
           me.fx.word.store(0, std::memory_order_relaxed);
           me.sleeping.store(1, std::memory_order_seq_cst);
           announce(announced);
-          while (me.fx.word.load(std::memory_order_acquire) == 0) me.fx.wait(0);
+          while (me.fx.word.load(std::memory_order_acquire) == 0) {
+            if (module_switch_) {
+              (void)dev_->wait();  // the dispatcher's switch-to sets our token
+            } else {
+              me.fx.wait(0);
+            }
+          }
           if (stop_.load()) return;
           break;
       }
@@ -203,7 +254,11 @@ class ThreadRuntime {
         Slot& s = slots_[h->thread];
         if (s.sleeping.exchange(0, std::memory_order_acq_rel)) {
           s.fx.word.store(1, std::memory_order_release);
-          s.fx.wake_one();  // a normal thread preempts this SCHED_IDLE one at once
+          if (module_switch_) {
+            (void)dev_->switch_to(s.tid.load());  // runs it now on this CPU
+          } else {
+            s.fx.wake_one();  // a normal thread preempts this SCHED_IDLE one at once
+          }
           handoffs_.fetch_add(1, std::memory_order_relaxed);
         }
       }
@@ -222,6 +277,8 @@ class ThreadRuntime {
   std::atomic<int> ready_{0};
   std::atomic<std::uint64_t> handoffs_{0};
   bool stopped_ = false;
+  std::optional<FastwakeDevice> dev_;
+  bool module_switch_ = false, module_wait_ = false;
 };
 
 }  // namespace fastwake::hw
