@@ -1,5 +1,7 @@
-// fastwake-bench: run the strategies on real threads (loopback NIC) and
-// calibrate the model's platform profile on this host.
+// fastwake-bench: run the strategies on real threads (loopback NIC, or a real
+// RDMA NIC as replay server + client) and calibrate the model's platform
+// profile on this host.
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -13,6 +15,9 @@
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
 #include "compare.h"
+#ifdef FW_HAVE_VERBS
+#include "fastwake/hw/verbs_replay.h"
+#endif
 
 namespace {
 
@@ -32,6 +37,15 @@ commands:
                            profile) vs measured (loopback) on the same config;
                            default config: configs/compare.json. Calibrates
                            first if this host has no profile yet
+  server [CONFIG.json]     replay on a real RDMA NIC, server side: T threads
+                           per app core, one RC connection each, running the
+                           strategy each client session asks for
+  client SERVER [CONFIG.json]
+                           replay client: drives closed-loop ping-pong or
+                           Poisson load per connection for every strategy of
+                           the config, measures RTT (and RTT/2 like perftest);
+                           both sides print the table and write the result
+                           schema (backend "verbs")
 
 options (loopback):
   --platform NAME          built-in or calibrated platform profile (power estimate)
@@ -44,6 +58,32 @@ options (compare): as loopback, plus
   --platform NAME|FILE     calibrated profile for the prediction
                            (default configs/platforms/host-<hostname>.json)
   --recalibrate            calibrate again before comparing
+options (server and client; perftest's letters where they fit):
+  -d, --device DEV         RDMA device (default: the only one there is)
+  -i, --ib-port N          device port (default 1)
+  -x, --gid-index N        GID index (RoCE; default: a RoCE v2 IPv4 GID)
+  -p, --port N             side-channel TCP port (default 18515)
+  -s, --size BYTES         message size (= --set workload.message_bytes=BYTES;
+                           at least 16 go on the wire: request id + timestamp)
+  --rx-depth N, --tx-depth N   receive buffers / send queue per connection (64)
+  --platform, --set, --json, -q   as loopback
+options (server only):
+  --cpus A,B,...           CPU of each application core (default: the first usable)
+  -X, --comp-vector N      create every CQ on completion vector N (default: CQ i
+                           on vector i % min(host.vectors, device vectors))
+  --irqs A,B,...           IRQ of completion vector 0,1,... (default: found in
+                           /proc/interrupts + /sys/class/infiniband/DEV/device/msi_irqs)
+  --no-irq-repin           never write /proc/irq/N/smp_affinity_list
+  --bind ADDR              side-channel listen address (default: any)
+  --forever                keep serving clients (default: exit after a client's last strategy)
+  -e, --events             accepted for perftest symmetry (the client picks strategies)
+options (client only):
+  --cpu N                  CPU of the load thread (default: the last usable)
+  --strategy A,B,...       strategies to run (= --set strategies=[...])
+  -e, --events             only the stock event path (= --strategy interrupt)
+  -n, --iters N            measure N requests per strategy instead of run.duration
+  --connect-timeout S      wait this long for the server (default 30)
+
 options (calibrate):
   --out FILE               profile to write (default configs/platforms/host-<name>.json)
   --name NAME              profile name (default: host-<hostname>)
@@ -51,9 +91,11 @@ options (calibrate):
   --cpus A,B               the two CPUs to measure on (default: first two usable)
 
 Latency on the loopback is the round trip the NIC thread sees (completion
-written -> reply read). Needs app_cores + 1 CPUs. Timings on a shared or
-virtualised machine are that machine's, not bare metal's.
-exit status: 0 ok, 2 bad input, 1 run failed
+written -> reply read). Needs app_cores + 1 CPUs. On a real NIC it is the
+client's round trip (post send -> reply polled). Timings on a shared or
+virtualised machine are that machine's, not bare metal's; Soft-RoCE (rxe)
+timings are functional only. Step by step: README "Replay on a real RDMA NIC".
+exit status: 0 ok, 2 bad input, 1 run failed (or a request lost/duplicated)
 )";
 
 std::vector<int> parse_cpus(const std::string& s, const char* flag) {
@@ -197,6 +239,132 @@ int cmd_calibrate(const std::vector<std::string>& args) {
   return 0;
 }
 
+#ifdef FW_HAVE_VERBS
+int parse_int_arg(const std::string& v, const std::string& flag, long min, long max) {
+  try {
+    std::size_t used = 0;
+    const long x = std::stol(v, &used);
+    if (used != v.size() || x < min || x > max) throw std::invalid_argument("x");
+    return static_cast<int>(x);
+  } catch (...) {
+    throw fastwake::ConfigError(flag + ": expected an integer in " + std::to_string(min) + ".." +
+                                std::to_string(max) + ", got '" + v + "'");
+  }
+}
+
+/// Writes/prints a verbs result document like the loopback's.
+void emit_verbs(const nlohmann::json& doc, const std::optional<std::string>& json_out) {
+  const bool json_stdout = json_out && *json_out == "-";
+  std::ostream& table = json_stdout ? std::cerr : std::cout;
+  if (!doc["results"].empty()) {
+    fastwake::print_result_table(doc, table);
+    fastwake::hw::print_verbs_summary(doc, table);
+  }
+  if (json_stdout) {
+    std::cout << doc.dump(2) << "\n";
+  } else if (json_out) {
+    fastwake::write_file_atomic(*json_out, doc.dump(2) + "\n");
+    std::cout << "wrote " << *json_out << "\n";
+  }
+}
+
+/// Options both sides share; returns true if `a` was one of them.
+bool common_verbs_option(const std::string& a, const std::function<std::string()>& value,
+                         fastwake::hw::VerbsDeviceOptions& dev, int& port, int& rx, int& tx,
+                         std::vector<std::string>& sets, std::optional<std::string>& platform,
+                         std::optional<std::string>& json_out, bool& quiet) {
+  if (a == "-d" || a == "--device" || a == "--ib-dev") dev.device = value();
+  else if (a == "-i" || a == "--ib-port") dev.ib_port = parse_int_arg(value(), a, 1, 255);
+  else if (a == "-x" || a == "--gid-index") dev.gid_index = parse_int_arg(value(), a, 0, 65535);
+  else if (a == "-p" || a == "--port") port = parse_int_arg(value(), a, 1, 65535);
+  else if (a == "-s" || a == "--size")
+    sets.push_back("workload.message_bytes=" + std::to_string(parse_int_arg(value(), a, 1, 1 << 20)));
+  else if (a == "--rx-depth") rx = parse_int_arg(value(), a, 2, 8192);
+  else if (a == "--tx-depth") tx = parse_int_arg(value(), a, 32, 8192);
+  else if (a == "--platform") platform = value();
+  else if (a == "--set") sets.push_back(value());
+  else if (a == "--json") json_out = value();
+  else if (a == "-q" || a == "--quiet") quiet = true;
+  else return false;
+  return true;
+}
+#endif
+
+int cmd_server(const std::vector<std::string>& args) {
+#ifndef FW_HAVE_VERBS
+  (void)args;
+  throw fastwake::DeviceError("server: this fastwake-bench was built without libibverbs (install libibverbs-dev, rebuild)");
+#else
+  std::optional<std::string> config, platform, json_out;
+  std::vector<std::string> sets;
+  fastwake::hw::ReplayServerOptions o;
+  bool quiet = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const std::function<std::string()> value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
+      return args[++i];
+    };
+    if (common_verbs_option(a, value, o.dev, o.port, o.nic.rx_depth, o.nic.tx_depth, sets, platform, json_out, quiet)) continue;
+    if (a == "--cpus") o.app_cpus = parse_cpus(value(), "--cpus");
+    else if (a == "-X" || a == "--comp-vector") o.nic.comp_vector = parse_int_arg(value(), a, 0, 4095);
+    else if (a == "--irqs") o.nic.irqs = parse_cpus(value(), "--irqs");
+    else if (a == "--no-irq-repin") o.nic.repin_irqs = false;
+    else if (a == "--bind") o.bind = value();
+    else if (a == "--forever") o.forever = true;
+    else if (a == "-e" || a == "--events") {}
+    else if (!a.empty() && a[0] == '-') throw fastwake::ConfigError("unknown option " + a);
+    else if (!config) config = a;
+    else throw fastwake::ConfigError("more than one config file given");
+  }
+  const fastwake::Config cfg = fastwake::parse_config(fastwake::compose_config(config, platform, sets));
+  const auto doc = fastwake::hw::run_verbs_server(cfg, o, quiet ? nullptr : &std::cerr);
+  emit_verbs(doc, json_out);
+  return 0;
+#endif
+}
+
+int cmd_client(const std::vector<std::string>& args) {
+#ifndef FW_HAVE_VERBS
+  (void)args;
+  throw fastwake::DeviceError("client: this fastwake-bench was built without libibverbs (install libibverbs-dev, rebuild)");
+#else
+  std::optional<std::string> config, platform, json_out, strategies;
+  std::vector<std::string> sets;
+  fastwake::hw::ReplayClientOptions o;
+  bool quiet = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const std::function<std::string()> value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
+      return args[++i];
+    };
+    if (common_verbs_option(a, value, o.dev, o.port, o.rx_depth, o.tx_depth, sets, platform, json_out, quiet)) continue;
+    if (a == "--cpu") o.cpu = parse_cpus(value(), "--cpu").at(0);
+    else if (a == "-n" || a == "--iters") o.iterations = parse_int_arg(value(), a, 1, 2'000'000'000);
+    else if (a == "-e" || a == "--events") strategies = "interrupt";
+    else if (a == "--strategy") strategies = value();
+    else if (a == "--connect-timeout") o.connect_timeout_s = parse_int_arg(value(), a, 1, 86400);
+    else if (!a.empty() && a[0] == '-') throw fastwake::ConfigError("unknown option " + a);
+    else if (o.server.empty()) o.server = a;
+    else if (!config) config = a;
+    else throw fastwake::ConfigError("more than one config file given");
+  }
+  if (o.server.empty()) throw fastwake::ConfigError("client: give the server's address: fastwake-bench client SERVER [CONFIG.json]");
+  if (strategies) {
+    nlohmann::json list = nlohmann::json::array();
+    std::stringstream in(*strategies);
+    std::string tok;
+    while (std::getline(in, tok, ',')) list.push_back(tok);
+    sets.push_back("strategies=" + list.dump());
+  }
+  const fastwake::Config cfg = fastwake::parse_config(fastwake::compose_config(config, platform, sets));
+  const auto doc = fastwake::hw::run_verbs_client(cfg, o, quiet ? nullptr : &std::cerr);
+  emit_verbs(doc, json_out);
+  return 0;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,7 +384,9 @@ int main(int argc, char** argv) {
     if (cmd == "loopback") return cmd_loopback(args);
     if (cmd == "calibrate") return cmd_calibrate(args);
     if (cmd == "compare") return cmd_compare(args);
-    throw fastwake::ConfigError("unknown command '" + cmd + "' (loopback, calibrate, compare)");
+    if (cmd == "server") return cmd_server(args);
+    if (cmd == "client") return cmd_client(args);
+    throw fastwake::ConfigError("unknown command '" + cmd + "' (loopback, calibrate, compare, server, client)");
   } catch (const fastwake::ConfigError& e) {
     std::cerr << "fastwake-bench: " << e.what() << "\n";
     return 2;

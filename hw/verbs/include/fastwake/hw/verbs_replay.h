@@ -1,0 +1,64 @@
+// The replay tool on real RDMA NICs (fastwake-bench server|client): the server
+// runs core's strategies with ThreadRuntime<VerbsNic> (T threads per app core,
+// one RC connection each); the client drives closed-loop ping-pong or Poisson
+// load per connection from one busy-polling thread and measures each round
+// trip with CLOCK_MONOTONIC. One session per strategy over a TCP side channel:
+//
+//   client -> hello {strategy, config, QP addresses}   server -> ready {QP addresses}
+//   client -> go (load starts), window_start, window_end, done {client counters}
+//   server -> stats {server counters}
+//
+// Both sides then build the same result record (backend "verbs") and check
+// that every request was answered exactly once: client sent == client
+// completed == server served == replies posted, events == acks, no error
+// completions. Any violation fails the run on both sides (DeviceError).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "fastwake/config.h"
+#include "fastwake/hw/verbs_device.h"
+#include "fastwake/hw/verbs_nic.h"
+
+namespace fastwake::hw {
+
+inline constexpr int kReplayPort = 18515;  ///< perftest's default port, as a default
+inline constexpr int kReplayProto = 1;
+
+struct ReplayServerOptions {
+  VerbsDeviceOptions dev;
+  VerbsNicOptions nic;
+  std::string bind;           ///< --bind: listen address ("" = any)
+  int port = kReplayPort;     ///< -p
+  std::vector<int> app_cpus;  ///< --cpus: CPU of each app core (default: first usable)
+  bool forever = false;       ///< keep serving clients (default: exit after one client's last session)
+};
+
+struct ReplayClientOptions {
+  VerbsDeviceOptions dev;
+  std::string server;  ///< host or address of the server's side channel
+  int port = kReplayPort;
+  int cpu = -1;         ///< CPU of the load thread (default: the last usable)
+  long iterations = 0;  ///< -n: measure this many requests per strategy instead of run.duration
+  double connect_timeout_s = 30;
+  int rx_depth = 64;
+  int tx_depth = 64;
+};
+
+/// Serves sessions until the client's last strategy (or forever). Returns the
+/// result document of the sessions served. Progress lines go to `progress`.
+/// Throws ConfigError (bad options, mismatched configs) or DeviceError.
+nlohmann::json run_verbs_server(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress);
+
+/// Runs every strategy of cfg against the server; returns the result document.
+nlohmann::json run_verbs_client(const Config& cfg, const ReplayClientOptions& o, std::ostream* progress);
+
+/// Extra lines under the result table: RTT/2 per strategy (perftest's
+/// t_typical is the median of RTT/2) and the counters that prove every
+/// completion was accounted for.
+void print_verbs_summary(const nlohmann::json& doc, std::ostream& out);
+
+}  // namespace fastwake::hw
