@@ -13,6 +13,8 @@ PKGS=(
   # hw/testbed (issue 5): QEMU + Soft-RoCE guest (the guest kernel's headers are added below)
   qemu-system-x86 busybox-static rdma-core ibverbs-utils ibverbs-providers perftest
   libibverbs-dev librdmacm-dev cpio kmod iproute2 xz-utils
+  # sim/ SimGrid fabric (issue 7): multi-host networks, co-simulated (pkg-config simgrid)
+  libsimgrid-dev
 )
 
 # hw/testbed: the headers of the kernel the testbed guest boots (the ABI that

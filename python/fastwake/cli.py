@@ -23,6 +23,7 @@ EPILOG = """examples:
   fastwake bench configs/compare.json            # real threads, loopback NIC
   fastwake calibrate                             # this host's costs -> configs/platforms/host-NAME.json
   fastwake compare --out results/compare         # model (calibrated) vs loopback: table + figure
+  fastwake incast                                # SimGrid fabric: 1..256 clients -> results/incast/
 exit status: 0 ok, 2 bad input (the message names the key), 1 other errors
 """
 
@@ -125,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output stem (default: next to the data); .png and .pdf are written")
 
     sub.add_parser("list", help="strategies, platforms, model version")
+
+    # --- issue 7 (SimGrid fabric): the incast experiment, experiments/incast/ ---
+    p = sub.add_parser("incast", help="incast of 1..256 clients on the SimGrid fabric: latency, power",
+                       description="Runs experiments/incast/ (needs a build with SimGrid): 1..256 clients "
+                                   "share the server's link; FastWake strategies vs interrupt on the "
+                                   "SimGrid and the simple fabric; writes incast.csv, .png and .pdf.")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default results/incast/)")
+    p.add_argument("--quick", action="store_true", help="3 client counts, 5 ms runs (a few seconds)")
+    _add_exec_args(p)
 
     def hw_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("config", nargs="?", help="config JSON file")
@@ -266,6 +276,25 @@ def cmd_plot(a) -> int:
     return 0
 
 
+def cmd_incast(a) -> int:
+    """issue 7: experiments/incast/incast.py (run + plot)."""
+    import importlib.util
+
+    from ._native import REPO
+
+    path = REPO / "experiments" / "incast" / "incast.py"
+    spec = importlib.util.spec_from_file_location("fastwake_experiment_incast", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = a.out or mod.DEFAULT_OUT
+    mod.run(out, a.quick, a.executor, a.jobs, a.scheduler, _cache_arg(a), False if a.no_progress else None)
+    for f in [Path(out) / "incast.csv", *mod.plot(out)]:
+        print(f)
+    print(f"fastwake incast{' --quick' if a.quick else ''}: wall time {time.perf_counter() - _T0:.1f} s",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_list(_a) -> int:
     import fastwake
 
@@ -340,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"paper": cmd_paper, "run": cmd_run, "sweep": cmd_sweep, "plot": cmd_plot,
                 "list": cmd_list, "bench": cmd_bench, "calibrate": cmd_calibrate,
-                "compare": cmd_compare}[a.cmd](a)
+                "compare": cmd_compare, "incast": cmd_incast}[a.cmd](a)
     except ConfigError as e:
         print(f"fastwake {a.cmd}: {e}", file=sys.stderr)
         return 2

@@ -476,7 +476,11 @@ TEST(ConfigDocs, EveryParameterIsDocumented) {
   for (const char* key : {"cores", "app_cores", "vectors", "irq_placement", "max_cstate", "kind",
                           "threads_per_core", "message_bytes", "service_ns", "service_dist",
                           "think_ns", "think_dist", "rate_rps", "migrations", "reaction_delay_us",
-                          "hysteresis_us", "seed", "duration_ms", "warmup_ms", "record_samples"})
+                          "hysteresis_us", "seed", "duration_ms", "warmup_ms", "record_samples",
+                          // fabric (issue 7)
+                          "fabric", "topology", "link_gbps", "link_latency_ns", "server_link_gbps",
+                          "server_link_latency_ns", "servers", "client_hosts", "fat_tree", "dragonfly", "file",
+                          "server", "clients"})
     EXPECT_NE(doc.find(std::string("`") + key + "`"), std::string::npos) << key;
 }
 #endif

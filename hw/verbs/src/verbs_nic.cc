@@ -2,6 +2,7 @@
 // for dispatcher peeks, batched acks, signal-based shutdown of blocked waiters.
 #include "fastwake/hw/verbs_nic.h"
 
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 
@@ -321,6 +322,19 @@ void VerbsNic::arm(CqId cq) {
   if (const int rc = ibv_req_notify_cq(c.cq, 0); rc != 0)
     record_error(c, std::string("ibv_req_notify_cq: ") + std::strerror(rc));
   ++c.arms;
+}
+
+void VerbsNic::drain_channel(CqId cq) {
+  Conn& c = *conns_[cq];
+  pollfd p{c.channel->fd, POLLIN, 0};
+  while (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+    ibv_cq* ev_cq = nullptr;
+    void* ev_ctx = nullptr;
+    if (ibv_get_cq_event(c.channel, &ev_cq, &ev_ctx) != 0) break;  // readable: does not block
+    ++c.events;
+    ibv_ack_cq_events(ev_cq, 1);
+    ++c.acks;
+  }
 }
 
 bool VerbsNic::wait_event(CqId cq) {

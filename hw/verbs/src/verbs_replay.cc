@@ -360,14 +360,10 @@ class Server {
         {"software_device", is_software_device(dev_.name())},
         {"nic", nic->describe()},
         {"remapper_moves", remap ? remap->moves_done() : 0},
-        {"handoff_mechanism", s.wait == WaitMode::kDispatcher ? "futex + SCHED_IDLE" : "-"},
-        // HOOK(kmod, issue 6): with /dev/fastwake present, fastwake_irq's
-        // trimmed wake path attaches each channel fd
-        // (FastwakeDevice::attach(channel_fd)) and waits in the module;
-        // the dispatcher hands over with switch_to(). Not wired yet.
-        {"wake_path", s.wake_path.kind == WakePathKind::kTrimmed
-                          ? "stock (trimmed path needs fastwake.ko; not wired into the verbs backend yet)"
-                          : "stock"},
+        // ThreadRuntime uses fastwake.ko when /dev/fastwake exists: switch-to
+        // for the dispatcher, the attached channel for the trimmed wake path.
+        {"handoff_mechanism", rt.handoff_mechanism()},
+        {"wait_mechanism", rt.wait_mechanism()},
         {"machine", machine_description()}};
     if (have0 && have1) {
       sv["cpu_util"] = cpu_busy_fraction(c0, c1, cpus_);

@@ -78,6 +78,9 @@ class VerbsNic final : public HwNic {
   bool wait_event(CqId cq) override;
   int channel_fd(CqId cq) const override { return conns_[cq]->channel->fd; }
   void shutdown_waiters() override;
+  /// With fastwake.ko's attached channel nobody read()s the channel: take and
+  /// ack the queued events without blocking (uverbs allocates one per event).
+  void drain_channel(CqId cq) override;
 
   /// This side's QP addresses, index = connection (for the side channel).
   std::vector<QpInfo> local_qps() const;
