@@ -926,14 +926,16 @@ std::vector<std::string> builtin_platforms() {
 
 nlohmann::json builtin_platform(std::string_view name) {
   const std::string key = "platforms/" + std::string(name);
-  if (detail::embedded_configs().count(key)) return parse_embedded(key);
   const std::string n(name);
   if (n.size() > 5 && n.substr(n.size() - 5) == ".json") return load_json_file(n);
-  if (n.find('/') == std::string::npos) {
+  // The profile on disk wins over the copy embedded at build time: a
+  // calibration rewrites host-*.json after the build.
+  if (n.find('/') == std::string::npos && !n.empty()) {
     const std::string file = platform_dir() + "/" + n + ".json";
     std::error_code ec;
     if (std::filesystem::exists(file, ec)) return load_json_file(file);
   }
+  if (detail::embedded_configs().count(key)) return parse_embedded(key);
   throw ConfigError("platform: unknown platform '" + n + "' (known: " + join(builtin_platforms()) +
                     "; or give a profile file ending in .json)");
 }

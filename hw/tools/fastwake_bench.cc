@@ -36,7 +36,9 @@ commands:
   compare [CONFIG.json]    predicted (simulator with this host's calibrated
                            profile) vs measured (loopback) on the same config;
                            default config: configs/compare.json. Calibrates
-                           first if this host has no profile yet
+                           right before measuring (a few seconds): wake-up
+                           costs on shared/virtual machines drift by tens of
+                           percent within minutes
   server [CONFIG.json]     replay on a real RDMA NIC, server side: T threads
                            per app core, one RC connection each, running the
                            strategy each client session asks for
@@ -55,9 +57,8 @@ options (loopback):
   --json FILE|-            write the result document (to stdout with '-')
   -q, --quiet              no progress lines
 options (compare): as loopback, plus
-  --platform NAME|FILE     calibrated profile for the prediction
-                           (default configs/platforms/host-<hostname>.json)
-  --recalibrate            calibrate again before comparing
+  --platform NAME|FILE     use this profile instead of calibrating now
+  --recalibrate            (the default; kept for scripts)
 options (server and client; perftest's letters where they fit):
   -d, --device DEV         RDMA device (default: the only one there is)
   -i, --ib-port N          device port (default 1)
@@ -178,22 +179,16 @@ int cmd_compare(const std::vector<std::string>& args) {
   for (const auto& s : sets) fastwake::apply_set(doc, s);
   const fastwake::Config cfg = fastwake::parse_config(doc);
   nlohmann::json profile;
-  if (platform && !recalibrate) {
+  (void)recalibrate;  // calibrating right before measuring is the default
+  if (platform) {
     profile = fastwake::builtin_platform(*platform);
   } else {
     fastwake::hw::CalibrateOptions copt;
     copt.source_dir = FW_SOURCE_DIR;
-    const auto names = fastwake::builtin_platforms();
-    const std::string mine = "host-" + fastwake::hw::host_name();
-    if (!recalibrate && std::find(names.begin(), names.end(), mine) != names.end()) {
-      profile = fastwake::builtin_platform(mine);
-      if (!quiet) std::cerr << "compare: using calibrated profile " << mine << "\n";
-    } else {
-      if (!quiet) std::cerr << "compare: calibrating this host first (a few seconds)\n";
-      const auto rep = fastwake::hw::calibrate(copt, quiet ? nullptr : &std::cerr);
-      if (!quiet) std::cerr << rep.summary << "wrote " << rep.path << "\n";
-      profile = rep.profile;
-    }
+    if (!quiet) std::cerr << "compare: calibrating this host first (a few seconds)\n";
+    const auto rep = fastwake::hw::calibrate(copt, quiet ? nullptr : &std::cerr);
+    if (!quiet) std::cerr << rep.summary << "wrote " << rep.path << "\n";
+    profile = rep.profile;
   }
   const auto cmp = fastwake::tools::run_compare(cfg, profile, opt, quiet ? nullptr : &std::cerr);
   const bool json_stdout = json_out && *json_out == "-";

@@ -161,11 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="predicted (model, calibrated) vs measured (loopback)",
                        description="Simulates the config (default configs/compare.json) with this "
-                                   "host's calibrated profile (calibrating first if there is none) "
+                                   "host's profile, calibrated right before measuring (costs drift on VMs) "
                                    "and measures it on the loopback NIC; prints p50/p99 side by side "
                                    "with relative errors and draws OUT.png/.pdf.")
     hw_args(p)
-    p.add_argument("--recalibrate", action="store_true", help="calibrate again first")
+    p.add_argument("--recalibrate", action="store_true", help="(the default: compare always calibrates first unless --platform)")
     p.add_argument("--out", type=Path, default=Path("results/compare"),
                    help="output stem for the figure and JSON (default results/compare)")
     return ap

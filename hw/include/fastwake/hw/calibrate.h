@@ -23,6 +23,9 @@ struct PathMeasurement {
   double median_ns = 0;
   double p10_ns = 0, p90_ns = 0;
   std::vector<std::string> components;  ///< each appears once in the sum
+  /// False: shown with its residual but left out of the fit (a path that
+  /// measures a different situation than the model's stage, see calibrate.cc).
+  bool fitted = true;
 };
 
 /// Fits component costs (ns) to the paths' medians, minimising relative
