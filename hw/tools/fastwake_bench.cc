@@ -118,87 +118,78 @@ std::vector<int> parse_cpus(const std::string& s, const char* flag) {
   return out;
 }
 
-int cmd_loopback(const std::vector<std::string>& args) {
+/// Options shared by `loopback` and `compare`.
+struct RunArgs {
   std::optional<std::string> config, platform, json_out;
   std::vector<std::string> sets;
   fastwake::hw::HwOptions opt;
   bool quiet = false;
+};
+
+RunArgs parse_run_args(const std::vector<std::string>& args, bool compare) {
+  RunArgs r;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> std::string {
       if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
       return args[++i];
     };
-    if (a == "--platform") platform = value();
-    else if (a == "--set") sets.push_back(value());
-    else if (a == "--json") json_out = value();
-    else if (a == "--cpus") opt.app_cpus = parse_cpus(value(), "--cpus");
-    else if (a == "--nic-cpu") opt.nic_cpu = parse_cpus(value(), "--nic-cpu").at(0);
-    else if (a == "-q" || a == "--quiet") quiet = true;
+    if (a == "--platform") r.platform = value();
+    else if (a == "--set") r.sets.push_back(value());
+    else if (a == "--json") r.json_out = value();
+    else if (a == "--cpus") r.opt.app_cpus = parse_cpus(value(), "--cpus");
+    else if (a == "--nic-cpu") r.opt.nic_cpu = parse_cpus(value(), "--nic-cpu").at(0);
+    else if (a == "-q" || a == "--quiet") r.quiet = true;
+    else if (compare && a == "--recalibrate") {}  // the default; accepted for scripts
     else if (!a.empty() && a[0] == '-') throw fastwake::ConfigError("unknown option " + a);
-    else if (!config) config = a;
+    else if (!r.config) r.config = a;
     else throw fastwake::ConfigError("more than one config file given");
   }
-  const fastwake::Config cfg =
-      fastwake::parse_config(fastwake::compose_config(config, platform, sets));
-  const auto doc = fastwake::hw::run_loopback_all(cfg, opt, quiet ? nullptr : &std::cerr);
+  return r;
+}
+
+/// Prints the table (to stderr when the JSON goes to stdout) and writes the JSON.
+template <class PrintTable>
+void emit(const nlohmann::json& doc, const std::optional<std::string>& json_out, PrintTable table) {
   const bool json_stdout = json_out && *json_out == "-";
-  fastwake::print_result_table(doc, json_stdout ? std::cerr : std::cout);
+  table(doc, json_stdout ? std::cerr : std::cout);
   if (json_stdout) {
     std::cout << doc.dump(2) << "\n";
   } else if (json_out) {
     fastwake::write_file_atomic(*json_out, doc.dump(2) + "\n");
     std::cout << "wrote " << *json_out << "\n";
   }
+}
+
+int cmd_loopback(const std::vector<std::string>& args) {
+  const RunArgs r = parse_run_args(args, false);
+  const fastwake::Config cfg =
+      fastwake::parse_config(fastwake::compose_config(r.config, r.platform, r.sets));
+  const auto doc = fastwake::hw::run_loopback_all(cfg, r.opt, r.quiet ? nullptr : &std::cerr);
+  emit(doc, r.json_out, fastwake::print_result_table);
   return 0;
 }
 
 int cmd_compare(const std::vector<std::string>& args) {
-  std::optional<std::string> config, platform, json_out;
-  std::vector<std::string> sets;
-  fastwake::hw::HwOptions opt;
-  bool quiet = false, recalibrate = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
-      return args[++i];
-    };
-    if (a == "--platform") platform = value();
-    else if (a == "--set") sets.push_back(value());
-    else if (a == "--json") json_out = value();
-    else if (a == "--cpus") opt.app_cpus = parse_cpus(value(), "--cpus");
-    else if (a == "--nic-cpu") opt.nic_cpu = parse_cpus(value(), "--nic-cpu").at(0);
-    else if (a == "--recalibrate") recalibrate = true;
-    else if (a == "-q" || a == "--quiet") quiet = true;
-    else if (!a.empty() && a[0] == '-') throw fastwake::ConfigError("unknown option " + a);
-    else if (!config) config = a;
-    else throw fastwake::ConfigError("more than one config file given");
-  }
-  nlohmann::json doc = config ? fastwake::load_json_file(*config) : fastwake::bundled_config("compare");
-  for (const auto& s : sets) fastwake::apply_set(doc, s);
+  const RunArgs r = parse_run_args(args, true);
+  // --platform names the profile of the prediction here, not the run's.
+  nlohmann::json doc = r.config ? fastwake::load_json_file(*r.config) : fastwake::bundled_config("compare");
+  for (const auto& s : r.sets) fastwake::apply_set(doc, s);
   const fastwake::Config cfg = fastwake::parse_config(doc);
   nlohmann::json profile;
-  (void)recalibrate;  // calibrating right before measuring is the default
-  if (platform) {
-    profile = fastwake::builtin_platform(*platform);
+  if (r.platform) {
+    profile = fastwake::builtin_platform(*r.platform);
   } else {
+    // Calibrate right before measuring: wake-up costs drift on shared VMs.
     fastwake::hw::CalibrateOptions copt;
     copt.source_dir = FW_SOURCE_DIR;
-    if (!quiet) std::cerr << "compare: calibrating this host first (a few seconds)\n";
-    const auto rep = fastwake::hw::calibrate(copt, quiet ? nullptr : &std::cerr);
-    if (!quiet) std::cerr << rep.summary << "wrote " << rep.path << "\n";
+    if (!r.quiet) std::cerr << "compare: calibrating this host first (a few seconds)\n";
+    const auto rep = fastwake::hw::calibrate(copt, r.quiet ? nullptr : &std::cerr);
+    if (!r.quiet) std::cerr << rep.summary << "wrote " << rep.path << "\n";
     profile = rep.profile;
   }
-  const auto cmp = fastwake::tools::run_compare(cfg, profile, opt, quiet ? nullptr : &std::cerr);
-  const bool json_stdout = json_out && *json_out == "-";
-  fastwake::tools::print_compare_table(cmp, json_stdout ? std::cerr : std::cout);
-  if (json_stdout) {
-    std::cout << cmp.dump(2) << "\n";
-  } else if (json_out) {
-    fastwake::write_file_atomic(*json_out, cmp.dump(2) + "\n");
-    std::cout << "wrote " << *json_out << "\n";
-  }
+  const auto cmp = fastwake::tools::run_compare(cfg, profile, r.opt, r.quiet ? nullptr : &std::cerr);
+  emit(cmp, r.json_out, fastwake::tools::print_compare_table);
   return 0;
 }
 
