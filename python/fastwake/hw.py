@@ -134,6 +134,7 @@ def plot_compare(cmp: Mapping[str, Any], out_prefix: str | os.PathLike | None = 
     if out_prefix is not None:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     import numpy as np
 
     df = compare_frame(cmp)
@@ -149,6 +150,10 @@ def plot_compare(cmp: Mapping[str, Any], out_prefix: str | os.PathLike | None = 
                         ha="center", va="bottom", fontsize=8)
         ax.set_xticks(x, df.index, rotation=15)
         ax.set_yscale("log")
+        # Readable numbers on the log axis (1, 2, 5, 10, 20, ...), not just powers of ten.
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_ylabel(f"{q} round trip (µs, log scale)")
         ax.set_title(f"{q} latency")
         ax.grid(axis="y", which="both", alpha=0.3)
