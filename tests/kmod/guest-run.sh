@@ -76,6 +76,28 @@ loopback_kmod() {
     { echo "loopback: FASTWAKE_NO_KMOD=1 did not fall back"; return 1; }
 }
 
+# The verbs strategies over rxe with the module: the replay tool's server
+# uses switch-to for fastwake_poll and the attached completion channel for
+# fastwake_irq (ThreadRuntime picks fastwake.ko up when /dev/fastwake exists).
+verbs_kmod() {
+  local dev=${FW_RDMA_DEV:-rxe0} ip=${FW_SERVER_IP:-198.18.0.1} rc
+  local sets=(--set 'strategies=["fastwake_poll","fastwake_irq","interrupt"]'
+              --set workload.threads_per_core=2 --set run.duration_ms=300 --set run.warmup_ms=30)
+  timeout 240 ./fastwake-bench server -d "$dev" -p 18600 --cpus 2 "${sets[@]}" \
+    --json "$OUT/verbs-kmod.server.json" >"$OUT/verbs-kmod.server.out" 2>&1 &
+  local sp=$!
+  sleep 1
+  timeout 240 ./fastwake-bench client "$ip" -d "$dev" -p 18600 --cpu 3 "${sets[@]}" \
+    --json "$OUT/verbs-kmod.client.json" >"$OUT/verbs-kmod.client.out" 2>&1
+  rc=$?
+  wait $sp || { echo "verbs-kmod: server failed"; tail -5 "$OUT/verbs-kmod.server.out"; return 1; }
+  [ $rc -eq 0 ] || { echo "verbs-kmod: client failed"; tail -5 "$OUT/verbs-kmod.client.out"; return 1; }
+  grep -q '"handoff_mechanism": "fastwake.ko switch-to"' "$OUT/verbs-kmod.server.json" ||
+    { echo "verbs-kmod: the dispatcher did not use the module"; return 1; }
+  grep -q '"wait_mechanism": "fastwake.ko wait, channel attached"' "$OUT/verbs-kmod.server.json" ||
+    { echo "verbs-kmod: fastwake_irq did not wait on the module"; return 1; }
+}
+
 if [ ! -c /dev/fastwake ]; then
   echo "/dev/fastwake is missing: fastwake.ko was not loaded" | tee -a "$RESULTS"
   exit 1
@@ -88,6 +110,7 @@ step fuzz ./fastwake_kmod_fuzz --calls "${FW_FUZZ_CALLS:-400000}" --threads 6 --
 step unload unload_test
 step bench ./fastwake_kmod_bench --json "$OUT/kmod-bench.json"
 step loopback-kmod loopback_kmod
+step verbs-kmod verbs_kmod
 # After everything: no registration may be left (the module reports it at unload).
 step final-rmmod rmmod fastwake
 exit $FAILED

@@ -78,6 +78,18 @@ for a, b in zip(k["results"], n["results"]):
           f'   fallback {b["latency_us"]["p50"]:8.1f} / {b["latency_us"]["p99"]:8.1f}   ({mech})')
 PY
 fi
+if [ -f "$OUT/verbs-kmod.client.json" ]; then
+  echo "==== verbs over rxe with fastwake.ko (emulated timings): client round trip p50 / p99 us"
+  /usr/bin/python3 - "$OUT/verbs-kmod.client.json" "$OUT/verbs-kmod.server.json" <<'PY' || true
+import json, sys
+c, s = (json.load(open(p)) for p in sys.argv[1:3])
+mech = {r["strategy"]: r.get("extra", {}).get("server", r.get("extra", {})) for r in s["results"]}
+for r in c["results"]:
+    e = mech.get(r["strategy"], {})
+    m = e.get("handoff_mechanism", "-") if e.get("handoff_mechanism", "-") != "-" else e.get("wait_mechanism", "-")
+    print(f'  {r["strategy"]:<16} {r["latency_us"]["p50"]:8.1f} / {r["latency_us"]["p99"]:8.1f}   ({m})')
+PY
+fi
 echo "==== summary (guest results in $OUT)"
 [ -f "$OUT/kmod-results.txt" ] && cat "$OUT/kmod-results.txt"
 if [ ! -f "$OUT/dmesg.txt" ]; then
