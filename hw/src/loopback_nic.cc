@@ -10,6 +10,7 @@
 #include <random>
 
 #include "fastwake/errors.h"
+#include "fastwake/hw/client_clock.h"
 #include "fastwake/hw/linux_cpu.h"
 
 namespace fastwake::hw {
@@ -85,22 +86,11 @@ void LoopbackNic::nic_loop(Nanos t0) {
   const Nanos win_start = t0 + cfg_.run.warmup_ns;
   const Nanos win_end = win_start + cfg_.run.duration_ns;
   const Nanos drain_limit = win_end + 2'000'000'000;
-  const bool poisson = w.kind == "poisson";
   constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
-
-  std::vector<std::mt19937_64> rng;
-  for (int c = 0; c < n; ++c) rng.emplace_back(cfg_.run.seed * 1'000'003 + c);
-  auto think = [&](int c) -> Nanos {
-    if (w.think_ns <= 0) return 0;
-    if (w.think_dist == "fixed") return w.think_ns;
-    return static_cast<Nanos>(std::exponential_distribution<double>(1.0 / w.think_ns)(rng[c]));
-  };
-  auto gap = [&](int c) -> Nanos {
-    return 1 + static_cast<Nanos>(std::exponential_distribution<double>(w.rate_rps / 1e9)(rng[c]));
-  };
+  ClientClock clock(w, cfg_.run.seed, n);
+  const bool poisson = clock.poisson();
   std::vector<Nanos> next_send(n);
-  std::uniform_int_distribution<Nanos> offset(0, 10'000);
-  for (int c = 0; c < n; ++c) next_send[c] = t0 + (poisson ? gap(c) : offset(rng[c]));
+  for (int c = 0; c < n; ++c) next_send[c] = clock.first_send(c, t0);
   std::vector<int> outstanding(n, 0);
   std::vector<std::int64_t> last_id(n, -1);  // a CQ is FIFO: replies come in id order
   std::uint64_t in_flight = 0, seq = 0;
@@ -127,7 +117,7 @@ void LoopbackNic::nic_loop(Nanos t0) {
           ++stats_.measured;
         }
         if (done >= win_start && done < win_end) ++stats_.completed_in_window;
-        if (!poisson) next_send[c] = done + think(c);
+        if (!poisson) next_send[c] = done + clock.think(c);
       }
       if (sending && now >= next_send[c] && (poisson || outstanding[c] == 0)) {
         const Completion cqe{seq++, mono_now()};
@@ -144,7 +134,7 @@ void LoopbackNic::nic_loop(Nanos t0) {
         } else {
           ++stats_.ring_full;
         }
-        next_send[c] = poisson ? next_send[c] + gap(c) : kNever;
+        next_send[c] = poisson ? next_send[c] + clock.gap(c) : kNever;
       }
     }
     if (!sending && in_flight == 0) break;

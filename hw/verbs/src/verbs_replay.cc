@@ -23,6 +23,7 @@
 
 #include "fastwake/errors.h"
 #include "fastwake/histogram.h"
+#include "fastwake/hw/client_clock.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/side_channel.h"
 #include "fastwake/hw/thread_runtime.h"
@@ -465,24 +466,14 @@ class ClientSide {
   /// when the window closes (time, or -n requests sent in it).
   void drive(Nanos t0, int max_outstanding, std::atomic<Nanos>* window_end, Stats* st) {
     const auto& w = cfg_.workload;
-    const bool poisson = w.kind == "poisson";
+    ClientClock clock(w, cfg_.run.seed, n_);
+    const bool poisson = clock.poisson();
     const Nanos ws = t0 + cfg_.run.warmup_ns;
     Nanos we = o_.iterations > 0 ? kNever : ws + cfg_.run.duration_ns;
     if (we != kNever) window_end->store(we);
     Nanos drain_limit = we == kNever ? kNever : we + 2'000'000'000;
-    std::vector<std::mt19937_64> rng;
-    for (int c = 0; c < n_; ++c) rng.emplace_back(cfg_.run.seed * 1'000'003 + c);
-    auto think = [&](int c) -> Nanos {
-      if (w.think_ns <= 0) return 0;
-      if (w.think_dist == "fixed") return w.think_ns;
-      return static_cast<Nanos>(std::exponential_distribution<double>(1.0 / w.think_ns)(rng[c]));
-    };
-    auto gap = [&](int c) -> Nanos {
-      return 1 + static_cast<Nanos>(std::exponential_distribution<double>(w.rate_rps / 1e9)(rng[c]));
-    };
     std::vector<Nanos> next_send(n_);
-    std::uniform_int_distribution<Nanos> offset(0, 10'000);
-    for (int c = 0; c < n_; ++c) next_send[c] = t0 + (poisson ? gap(c) : offset(rng[c]));
+    for (int c = 0; c < n_; ++c) next_send[c] = clock.first_send(c, t0);
     std::uint64_t in_flight = 0, sent_in_window = 0;
     Nanos last_progress = t0;
     ibv_wc wcs[32];
@@ -517,7 +508,7 @@ class ClientSide {
           ++st->measured;
         }
         if (done >= ws && done < we) ++st->completed_in_window;
-        if (!poisson) next_send[c] = done + think(c);
+        if (!poisson) next_send[c] = done + clock.think(c);
       }
       reap_sends(st);
       // Requests.
@@ -530,7 +521,7 @@ class ClientSide {
           if (k.outstanding >= max_outstanding ||
               k.send_posted - k.send_done >= static_cast<std::uint64_t>(o_.tx_depth - 1)) {
             ++st->skipped;  // Poisson beyond the receive depth: dropped like the loopback's full ring
-            next_send[c] = poisson ? next_send[c] + gap(c) : now + 1000;
+            next_send[c] = poisson ? next_send[c] + clock.gap(c) : now + 1000;
             continue;
           }
           const Nanos t = mono_now();
@@ -548,7 +539,7 @@ class ClientSide {
             window_end->store(we);
             drain_limit = we + 2'000'000'000;
           }
-          next_send[c] = poisson ? next_send[c] + gap(c) : kNever;
+          next_send[c] = poisson ? next_send[c] + clock.gap(c) : kNever;
         }
       }
       if (!sending && in_flight == 0) break;
