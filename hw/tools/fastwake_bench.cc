@@ -240,18 +240,11 @@ int parse_int_arg(const std::string& v, const std::string& flag, long min, long 
 
 /// Writes/prints a verbs result document like the loopback's.
 void emit_verbs(const nlohmann::json& doc, const std::optional<std::string>& json_out) {
-  const bool json_stdout = json_out && *json_out == "-";
-  std::ostream& table = json_stdout ? std::cerr : std::cout;
-  if (!doc["results"].empty()) {
-    fastwake::print_result_table(doc, table);
-    fastwake::hw::print_verbs_summary(doc, table);
-  }
-  if (json_stdout) {
-    std::cout << doc.dump(2) << "\n";
-  } else if (json_out) {
-    fastwake::write_file_atomic(*json_out, doc.dump(2) + "\n");
-    std::cout << "wrote " << *json_out << "\n";
-  }
+  emit(doc, json_out, [](const nlohmann::json& d, std::ostream& table) {
+    if (d["results"].empty()) return;
+    fastwake::print_result_table(d, table);
+    fastwake::hw::print_verbs_summary(d, table);
+  });
 }
 
 /// Options both sides share; returns true if `a` was one of them.
