@@ -442,8 +442,9 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
   const std::string path = "workload";
   check_keys(j, path,
              {"kind", "threads_per_core", "message_bytes", "service_ns", "service_dist",
-              "think_ns", "think_dist", "rate_rps", "migrations"});
-  if (j.contains("kind")) w.kind = read_choice(j.at("kind"), "workload.kind", {"pingpong", "poisson"});
+              "think_ns", "think_dist", "rate_rps", "migrations", "script"});
+  if (j.contains("kind"))
+    w.kind = read_choice(j.at("kind"), "workload.kind", {"pingpong", "poisson", "script"});
   if (j.contains("threads_per_core"))
     w.threads_per_core =
         static_cast<int>(read_int(j.at("threads_per_core"), "workload.threads_per_core", 1, 4096));
@@ -489,6 +490,37 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
                                           "), got " + std::to_string(m.to_core));
       w.migrations.push_back(m);
     }
+  }
+
+  const int threads = host.app_cores * w.threads_per_core;
+  if (w.kind == "script") {
+    const std::string spath = "workload.script";
+    if (!j.contains("script")) fail(spath, "required when workload.kind is \"script\"");
+    const json& ss = j.at("script");
+    if (!ss.is_array() || ss.empty()) fail(spath, "expected a non-empty array of steps, got " + describe(ss));
+    w.script.clear();
+    for (std::size_t i = 0; i < ss.size(); ++i) {
+      const std::string epath = element(spath, i);
+      const json& e = ss[i];
+      require_object(e, epath);
+      check_keys(e, epath, {"after_us", "conn", "migrate", "to_core"});
+      ScriptStep st;
+      st.after_ns = e.contains("after_us") ? read_time(e.at("after_us"), child(epath, "after_us"), kNsPerUs, false) : 0;
+      const bool mig = e.contains("migrate");
+      if (mig == e.contains("conn"))
+        fail(epath, "expected either \"conn\" (a request) or \"migrate\" + \"to_core\" (a migration)");
+      const std::string tkey = child(epath, mig ? "migrate" : "conn");
+      st.conn = static_cast<ThreadId>(read_int(e.at(mig ? "migrate" : "conn"), tkey, 0, threads - 1));
+      if (mig) {
+        if (!e.contains("to_core")) fail(epath, "missing \"to_core\"");
+        st.migrate_to = static_cast<CoreId>(read_int(e.at("to_core"), child(epath, "to_core"), 0, host.cores - 1));
+      } else if (e.contains("to_core")) {
+        fail(child(epath, "to_core"), "only with \"migrate\"");
+      }
+      w.script.push_back(st);
+    }
+  } else if (j.contains("script")) {
+    fail("workload.script", "only with workload.kind \"script\"");
   }
 }
 
@@ -862,6 +894,20 @@ nlohmann::json to_json(const Config& c) {
         {"warmup_ms", ns_in(c.run.warmup_ns, kNsPerMs)},
         {"record_samples", c.run.record_samples}}},
   };
+  if (c.workload.kind == "script") {
+    json steps = json::array();
+    for (const ScriptStep& st : c.workload.script) {
+      json e = {{"after_us", ns_in(st.after_ns, kNsPerUs)}};
+      if (st.migrate_to == kNoCore) {
+        e["conn"] = st.conn;
+      } else {
+        e["migrate"] = st.conn;
+        e["to_core"] = st.migrate_to;
+      }
+      steps.push_back(std::move(e));
+    }
+    out["workload"]["script"] = std::move(steps);
+  }
   // The default simple fabric is left out, so single-host documents (and the
   // golden scenario) keep their shape; parse_config fills it in again.
   if (c.fabric.kind != "simple") out["fabric"] = fabric_json(c.fabric);

@@ -2,35 +2,89 @@
 #include "fastwake/hw/loopback_nic.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <random>
+#include <optional>
 
 #include "fastwake/errors.h"
-#include "fastwake/hw/client_clock.h"
+#include "fastwake/placement.h"
+#include "fastwake/workload.h"
 #include "fastwake/hw/linux_cpu.h"
 
 namespace fastwake::hw {
 
-LoopbackNic::LoopbackNic(const Config& cfg, int nic_cpu) : cfg_(cfg), nic_cpu_(nic_cpu) {
+LoopbackNic::LoopbackNic(const Config& cfg, const HwOptions& opt) : cfg_(cfg), opt_(opt) {
   const int n = cfg.threads();
+  const Placement place = Placement::of(cfg);
   for (int i = 0; i < n; ++i) {
     auto cq = std::make_unique<Cq>();
     cq->efd = eventfd(0, EFD_CLOEXEC);
     if (cq->efd < 0) throw DeviceError(std::string("eventfd: ") + std::strerror(errno));
     cqs_.push_back(std::move(cq));
   }
-  vector_core_.assign(cfg.host.vectors, 0);
+  cq_vector_ = place.cq_vector;
+  vector_core_ = std::vector<std::atomic<CoreId>>(place.vector_core.size());
+  for (std::size_t v = 0; v < place.vector_core.size(); ++v) vector_core_[v].store(place.vector_core[v]);
+  for (int c = 0; c < static_cast<int>(opt_.app_cpus.size()); ++c) {
+    irq_.push_back(std::make_unique<IrqCore>());
+    irq_.back()->thread = std::thread([this, c] { irq_main(c); });
+  }
 }
 
 LoopbackNic::~LoopbackNic() {
   shutdown_waiters();
   if (thread_.joinable()) thread_.join();
+  for (auto& q : irq_) {
+    q->fx.word.store(1, std::memory_order_release);
+    q->fx.wake_one();
+    if (q->thread.joinable()) q->thread.join();
+  }
   for (auto& cq : cqs_)
     if (cq->efd >= 0) close(cq->efd);
+}
+
+void LoopbackNic::irq_main(int core) {
+  pin_self(opt_.app_cpus[core]);
+  // Interrupt context preempts threads: SCHED_FIFO where allowed (root);
+  // otherwise a normal thread, woken with wake-up preemption.
+  sched_param sp{};
+  sp.sched_priority = 1;
+  (void)pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+  IrqCore& me = *irq_[core];
+  const std::uint64_t one = 1;
+  for (;;) {
+    int cq;
+    while (me.pending.pop(&cq)) {
+      [[maybe_unused]] auto w = write(cqs_[cq]->efd, &one, sizeof one);
+      me.signalled.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (shutdown_.load(std::memory_order_acquire)) return;
+    me.fx.word.store(0, std::memory_order_seq_cst);
+    if (me.pending.nonempty() || shutdown_.load(std::memory_order_acquire)) continue;
+    me.fx.wait(0);
+  }
+}
+
+/// The interrupt of CQ `cq`'s vector, taken on the vector's core.
+void LoopbackNic::raise(CqId cq) {
+  ++stats_.interrupts;
+  const CoreId core = vector_core_[cq_vector_[cq]].load(std::memory_order_relaxed);
+  trace(opt_.trace, Decision::Kind::kIrq, cq, core);
+  if (core >= 0 && core < static_cast<CoreId>(irq_.size())) {
+    IrqCore& q = *irq_[core];
+    if (q.pending.push(cq)) {
+      ++stats_.local_irqs;
+      if (q.fx.word.exchange(1, std::memory_order_seq_cst) == 0) q.fx.wake_one();
+      return;
+    }
+  }
+  const std::uint64_t one = 1;  // another core: the NIC thread's CPU takes it
+  [[maybe_unused]] auto wr = write(cqs_[cq]->efd, &one, sizeof one);
 }
 
 void LoopbackNic::arm(CqId cq) {
@@ -80,17 +134,27 @@ void LoopbackNic::join() {
 }
 
 void LoopbackNic::nic_loop(Nanos t0) {
-  pin_self(nic_cpu_);
-  const auto& w = cfg_.workload;
+  pin_self(opt_.nic_cpu);
   const int n = static_cast<int>(cqs_.size());
   const Nanos win_start = t0 + cfg_.run.warmup_ns;
   const Nanos win_end = win_start + cfg_.run.duration_ns;
   const Nanos drain_limit = win_end + 2'000'000'000;
   constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
-  ClientClock clock(w, cfg_.run.seed, n);
-  const bool poisson = clock.poisson();
-  std::vector<Nanos> next_send(n);
-  for (int c = 0; c < n; ++c) next_send[c] = clock.first_send(c, t0);
+  ClientClock clock(cfg_.workload, cfg_.run.seed, n);
+  const bool poisson = clock.open_loop(), scripted = clock.scripted();
+  std::vector<Nanos> next_send(n, kNever);
+  // Scripted: one request in flight host-wide; the next step is timed from
+  // the previous reply (or migration).
+  std::optional<ClientClock::Next> step;
+  auto next_step = [&](Nanos prev) {
+    step = clock.next_scripted(prev);
+    if (step && step->migrate_to == kNoCore) next_send[step->conn] = step->at;
+  };
+  if (scripted) {
+    next_step(t0);
+  } else {
+    for (int c = 0; c < n; ++c) next_send[c] = clock.first_send(c, t0);
+  }
   std::vector<int> outstanding(n, 0);
   std::vector<std::int64_t> last_id(n, -1);  // a CQ is FIFO: replies come in id order
   std::uint64_t in_flight = 0, seq = 0;
@@ -98,7 +162,13 @@ void LoopbackNic::nic_loop(Nanos t0) {
   while (mono_now() < t0) cpu_relax();
   for (;;) {
     const Nanos now = mono_now();
-    const bool sending = now < win_end;
+    const bool sending = now < win_end && (!scripted || step);
+    // A scripted migration step: carried out here, in script order.
+    if (scripted && step && step->migrate_to != kNoCore && in_flight == 0 && now >= step->at) {
+      if (migrate_) migrate_(step->conn, step->migrate_to);
+      next_step(mono_now());
+      continue;
+    }
     for (int c = 0; c < n; ++c) {
       Cq& cq = *cqs_[c];
       Completion r;
@@ -117,20 +187,21 @@ void LoopbackNic::nic_loop(Nanos t0) {
           ++stats_.measured;
         }
         if (done >= win_start && done < win_end) ++stats_.completed_in_window;
-        if (!poisson) next_send[c] = done + clock.think(c);
+        if (scripted) {
+          next_step(done);
+        } else if (!poisson) {
+          next_send[c] = done + clock.think(c);
+        }
       }
-      if (sending && now >= next_send[c] && (poisson || outstanding[c] == 0)) {
+      if (sending && now >= next_send[c] && (poisson || outstanding[c] == 0) &&
+          (!scripted || in_flight == 0)) {
         const Completion cqe{seq++, mono_now()};
         if (cq.ring.push(cqe)) {
           ++stats_.sent;
           ++in_flight;
           ++outstanding[c];
           // The "interrupt": only an armed CQ raises one (one-shot, like verbs).
-          if (cq.armed.exchange(0, std::memory_order_seq_cst)) {
-            ++stats_.interrupts;
-            const std::uint64_t one = 1;
-            [[maybe_unused]] auto wr = write(cq.efd, &one, sizeof one);
-          }
+          if (cq.armed.exchange(0, std::memory_order_seq_cst)) raise(c);
         } else {
           ++stats_.ring_full;
         }

@@ -5,12 +5,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
+#include <mutex>
+#include <optional>
 #include <set>
 
 #include "fastwake/errors.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/loopback_nic.h"
 #include "fastwake/hw/thread_runtime.h"
+#include "fastwake/migration_plan.h"
+#include "fastwake/placement.h"
+#include "fastwake/remap_driver.h"
 
 namespace fastwake::hw {
 
@@ -72,44 +78,76 @@ HwOptions resolve_options(const Config& cfg, HwOptions opt) {
       throw ConfigError("workload.migrations[" + std::to_string(i) +
                         "].to_core: the loopback can only move threads between app cores "
                         "(0.." + std::to_string(cfg.host.app_cores - 1) + ")");
+  for (std::size_t i = 0; i < cfg.workload.script.size(); ++i)
+    if (cfg.workload.script[i].migrate_to >= cfg.host.app_cores)
+      throw ConfigError("workload.script[" + std::to_string(i) +
+                        "].to_core: the loopback can only move threads between app cores "
+                        "(0.." + std::to_string(cfg.host.app_cores - 1) + ")");
   return opt;
 }
 
 HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& opt_in) {
   const HwOptions opt = resolve_options(cfg, opt_in);
   const auto wall0 = std::chrono::steady_clock::now();
-  LoopbackNic nic(cfg, opt.nic_cpu);
+  LoopbackNic nic(cfg, opt);
   ThreadRuntime<LoopbackNic> rt(cfg, s, nic, opt);
+  {
+    std::vector<CoreId> tc(cfg.threads());
+    std::vector<VectorId> cv(cfg.threads());
+    for (int t = 0; t < cfg.threads(); ++t) tc[t] = rt.thread_core(t), cv[t] = nic.cq_vector(t);
+    trace_setup(opt.trace, tc, cv, nic);
+  }
+  // The remapper runs on this control thread (and, for scripted
+  // migrations, on the NIC thread): one mutex keeps it single-threaded.
+  std::mutex control_mu;
+  std::optional<RemapDriver> remap;
+  if (s.remap_affinity) {
+    const Placement place = Placement::of(cfg);
+    remap.emplace(cfg.remapper, nic, place.cq_vector, place.thread_core, opt.trace);
+  }
+  RemapDriver* remap_p = remap ? &*remap : nullptr;
+  auto move = [&rt](ThreadId t, CoreId to) { rt.migrate(t, to); };
+  nic.on_migrate([&](ThreadId t, CoreId to) {
+    std::lock_guard<std::mutex> g(control_mu);
+    const Nanos now = mono_now();
+    carry_out_migration(t, to, now, move, remap_p, opt.trace);
+    if (remap_p) remap_p->run_due(now);
+  });
   rt.start();
 
   const Nanos t0 = mono_now() + 20'000'000;  // let every thread settle into its wait
   nic.start(t0);
-  std::vector<Migration> migs = cfg.workload.migrations;
-  std::sort(migs.begin(), migs.end(), [](auto& a, auto& b) { return a.at_ns < b.at_ns; });
+  MigrationPlan plan(cfg.workload.migrations);
   const Nanos ws = t0 + cfg.run.warmup_ns, we = ws + cfg.run.duration_ns;
   CpuTimes c0, c1;
   std::optional<double> e0, e1;
   bool window_read = false, end_read = false;
-  auto check_window = [&](Nanos upto) {
-    if (!window_read && ws <= upto) {
-      sleep_until(ws);
+  // Control loop: window readings, migrations, remap moves, in time order.
+  while (!end_read) {
+    Nanos next = window_read ? we : ws;
+    {
+      std::lock_guard<std::mutex> g(control_mu);
+      if (const auto m = plan.next_at()) next = std::min(next, t0 + *m);
+      if (remap_p)
+        if (const auto d = remap_p->next_deadline()) next = std::min(next, *d);
+    }
+    // Scripted migrations may add a remap deadline meanwhile: look again within 1 ms.
+    sleep_until(std::min(next, mono_now() + 1'000'000));
+    const Nanos now = mono_now();
+    if (!window_read && now >= ws) {
       c0 = read_cpu_times();
       e0 = read_rapl_energy_j();
       window_read = true;
     }
-    if (!end_read && we <= upto) {
-      sleep_until(we);
+    if (!end_read && now >= we) {
       c1 = read_cpu_times();
       e1 = read_rapl_energy_j();
       end_read = true;
     }
-  };
-  for (const Migration& m : migs) {
-    check_window(t0 + m.at_ns);
-    sleep_until(t0 + m.at_ns);
-    rt.migrate(m.thread, m.to_core);
+    std::lock_guard<std::mutex> g(control_mu);
+    plan.run_due(now - t0, now, move, remap_p, opt.trace);
+    if (remap_p) remap_p->run_due(now);
   }
-  check_window(we);
   nic.join();
   rt.stop();
 
@@ -157,7 +195,8 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
              {"wait_mechanism", rt.wait_mechanism()},
              {"power_source", r.power_estimated ? "estimate: /proc/stat utilisation x platform power model"
                                                 : "RAPL package energy"},
-             {"irq_affinity", "not emulated: the loopback raises every interrupt from the NIC CPU"},
+             {"irq_affinity", "emulated: a vector on an app core is signalled by that core's IRQ thread, "
+                              "any other vector by the NIC thread (docs/hw.md)"},
              {"machine", machine_description()}};
   out.sent = st.sent;
   out.completed = st.completed;

@@ -89,8 +89,21 @@ struct Migration {
   CoreId to_core = 0;
 };
 
+/// One step of a scripted workload (kind "script"): `after_ns` after the
+/// previous step ended (a reply came back, or a migration was made), either
+/// connection `conn` sends a request, or (migrate_to != kNoCore) thread
+/// `conn` moves to core `migrate_to`. One request in flight host-wide, so
+/// every backend takes its decisions in the same order (the cross-backend
+/// trace test, tests/hw/trace_test.cc).
+struct ScriptStep {
+  ThreadId conn = 0;
+  Nanos after_ns = 0;
+  CoreId migrate_to = kNoCore;
+  bool operator==(const ScriptStep&) const = default;
+};
+
 struct WorkloadConfig {
-  std::string kind = "pingpong";     ///< "pingpong" (closed loop) | "poisson" (open loop)
+  std::string kind = "pingpong";     ///< "pingpong" (closed loop) | "poisson" (open loop) | "script"
   int threads_per_core = 1;          ///< one connection (QP + CQ) per thread
   int message_bytes = 64;
   Nanos service_ns = 0;
@@ -99,6 +112,7 @@ struct WorkloadConfig {
   std::string think_dist = "fixed";  ///< "fixed" | "exp" (exponential: breaks lock-step convoys)
   double rate_rps = 0;               ///< per connection (poisson)
   std::vector<Migration> migrations;
+  std::vector<ScriptStep> script;    ///< kind "script" only
 };
 
 struct RunConfig {

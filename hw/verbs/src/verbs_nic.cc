@@ -16,6 +16,7 @@
 
 #include "fastwake/errors.h"
 #include "fastwake/hw/linux_cpu.h"
+#include "fastwake/placement.h"
 
 namespace fastwake::hw {
 
@@ -76,19 +77,16 @@ VerbsNic::VerbsNic(VerbsDevice& dev, const Config& cfg, const StrategySpec& s, c
   std::vector<VectorId> cq_vec(n);
   int lever1 = 0;
   for (int t = 0; t < n; ++t) {
-    const CoreId core = t / tpc;
+    const CoreId core = home_core(t, tpc);
     if (o.comp_vector >= 0) {
       cq_vec[t] = o.comp_vector;
       continue;
     }
-    cq_vec[t] = t % used;
+    cq_vec[t] = stock_cq_vector(t, used);
     if (s.remap_affinity && irq_map_.any()) {
       // Lever 1: a vector whose IRQ already sits on this thread's CPU.
-      std::vector<VectorId> here;
-      for (int v = 0; v < nv; ++v)
-        if (vector_core_[v] == core) here.push_back(v);
-      if (!here.empty()) {
-        cq_vec[t] = here[static_cast<std::size_t>(t % tpc) % here.size()];
+      if (const auto v = vector_on_core(vector_core_, core, t % tpc)) {
+        cq_vec[t] = *v;
         ++lever1;
       }
     }

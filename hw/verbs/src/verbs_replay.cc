@@ -23,12 +23,14 @@
 
 #include "fastwake/errors.h"
 #include "fastwake/histogram.h"
-#include "fastwake/hw/client_clock.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/side_channel.h"
 #include "fastwake/hw/thread_runtime.h"
 #include "fastwake/metrics.h"
-#include "fastwake/remapper.h"
+#include "fastwake/migration_plan.h"
+#include "fastwake/placement.h"
+#include "fastwake/remap_driver.h"
+#include "fastwake/workload.h"
 
 namespace fastwake::hw {
 
@@ -279,24 +281,21 @@ class Server {
     hw.app_cpus = cpus_;
     ThreadRuntime<VerbsNic> rt(cfg_, s, *nic, hw);
     rt.start();
-    std::unique_ptr<AffinityRemapper> remap;
+    std::optional<RemapDriver> remap;
     if (s.remap_affinity) {
-      std::vector<CoreId> vc;
-      for (int v = 0; v < nic->num_vectors(); ++v) vc.push_back(nic->vector_core(v));
-      remap = std::make_unique<AffinityRemapper>(cfg_.remapper, vc);
-      for (int t = 0; t < cfg_.threads(); ++t)
-        remap->add_cq(t, nic->cq_vector(t), t / cfg_.workload.threads_per_core);
-      for (const VectorMove& m : remap->place_initial()) nic->set_vector_core(m.vector, m.to);
+      std::vector<VectorId> cv(cfg_.threads());
+      for (int t = 0; t < cfg_.threads(); ++t) cv[t] = nic->cq_vector(t);
+      remap.emplace(cfg_.remapper, *nic, cv, Placement::of(cfg_).thread_core);
     }
+    RemapDriver* remap_p = remap ? &*remap : nullptr;
+    auto move = [&rt](ThreadId t, CoreId to) { rt.migrate(t, to); };
     json qps = json::array();
     for (const auto& q : nic->local_qps()) qps.push_back(q.to_json());
     ch.send({{"type", "ready"}, {"qps", qps}, {"rx_depth", o_.nic.rx_depth}, {"device", dev_.describe()}});
 
     ch.expect("go", 60'000);
     const Nanos t0 = mono_now();
-    std::vector<Migration> migs = cfg_.workload.migrations;
-    std::sort(migs.begin(), migs.end(), [](auto& a, auto& b) { return a.at_ns < b.at_ns; });
-    std::size_t mi = 0;
+    MigrationPlan plan(cfg_.workload.migrations);
     CpuTimes c0, c1;
     std::optional<double> e0, e1;
     bool have0 = false, have1 = false;
@@ -304,19 +303,15 @@ class Server {
     Nanos last_msg = mono_now();
     for (;;) {
       Nanos next = kNever;
-      if (mi < migs.size()) next = t0 + migs[mi].at_ns;
-      if (remap && remap->next_deadline()) next = std::min(next, *remap->next_deadline());
+      if (const auto m = plan.next_at()) next = t0 + *m;
+      if (remap_p && remap_p->next_deadline()) next = std::min(next, *remap_p->next_deadline());
       const Nanos now0 = mono_now();
       const int timeout =
           next == kNever ? 1000 : static_cast<int>(std::clamp<Nanos>((next - now0) / 1'000'000 + 1, 0, 1000));
       const auto m = ch.recv(timeout);
       const Nanos now = mono_now();
-      for (; mi < migs.size() && t0 + migs[mi].at_ns <= now; ++mi) {
-        rt.migrate(migs[mi].thread, migs[mi].to_core);
-        if (remap) remap->thread_at(migs[mi].thread, migs[mi].to_core, now);
-      }
-      if (remap)
-        for (const VectorMove& mv : remap->due(now)) nic->set_vector_core(mv.vector, mv.to);
+      plan.run_due(now - t0, now, move, remap_p, nullptr);
+      if (remap_p) remap_p->run_due(now);
       if (!m) {
         if (now - last_msg > 600'000'000'000LL)
           throw DeviceError("the client " + ch.peer() + " went silent for 10 minutes");
@@ -360,7 +355,7 @@ class Server {
         {"device_name", dev_.name()},
         {"software_device", is_software_device(dev_.name())},
         {"nic", nic->describe()},
-        {"remapper_moves", remap ? remap->moves_done() : 0},
+        {"remapper_moves", remap ? remap->moves() : 0},
         // ThreadRuntime uses fastwake.ko when /dev/fastwake exists: switch-to
         // for the dispatcher, the attached channel for the trimmed wake path.
         {"handoff_mechanism", rt.handoff_mechanism()},
@@ -467,7 +462,7 @@ class ClientSide {
   void drive(Nanos t0, int max_outstanding, std::atomic<Nanos>* window_end, Stats* st) {
     const auto& w = cfg_.workload;
     ClientClock clock(w, cfg_.run.seed, n_);
-    const bool poisson = clock.poisson();
+    const bool poisson = clock.open_loop();
     const Nanos ws = t0 + cfg_.run.warmup_ns;
     Nanos we = o_.iterations > 0 ? kNever : ws + cfg_.run.duration_ns;
     if (we != kNever) window_end->store(we);
@@ -735,11 +730,17 @@ json client_session(VerbsDevice& dev, const Config& cfg, const ReplayClientOptio
 }  // namespace
 
 json run_verbs_server(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress) {
+  if (cfg.workload.kind == "script")
+    throw ConfigError("workload.kind: \"script\" runs on the simulator and the loopback NIC only (the replay "
+                      "client drives pingpong or poisson)");
   Server s(cfg, o, progress);
   return s.run();
 }
 
 json run_verbs_client(const Config& cfg, const ReplayClientOptions& o, std::ostream* progress) {
+  if (cfg.workload.kind == "script")
+    throw ConfigError("workload.kind: \"script\" runs on the simulator and the loopback NIC only (the replay "
+                      "client drives pingpong or poisson)");
   if (o.server.empty())
     throw ConfigError("client: give the server's address (fastwake-bench client SERVER ...)");
   if (o.rx_depth < 2 || o.tx_depth < 32) throw ConfigError("client: --rx-depth >= 2 and --tx-depth >= 32");

@@ -1,4 +1,4 @@
-// A NIC that real threads use: core's Nic plus the data path (poll, reply)
+// A NIC that real threads use: core's IRQ lever plus the data path (poll, reply)
 // and the blocking wait on a CQ's completion channel. Implemented by the
 // loopback NIC (shared memory + eventfd) and the verbs NIC (rdma-core).
 #pragma once
@@ -15,8 +15,15 @@ struct Completion {
   Nanos t_sent = 0;      ///< when the NIC delivered it (CLOCK_MONOTONIC)
 };
 
-class HwNic : public Nic {
+class HwNic : public IrqLever {
  public:
+  /// Vector a CQ was created on (fixed for the CQ's life on stock drivers).
+  virtual VectorId cq_vector(CqId cq) const = 0;
+  /// True if the CQ holds a completion nobody has taken yet (the dispatcher's
+  /// probe; ThreadRuntime calls the final class's, without virtual dispatch).
+  virtual bool cq_ready(CqId cq) const = 0;
+  /// Arm the CQ: the next completion raises an event on its vector (one-shot).
+  virtual void arm(CqId cq) = 0;
   /// Takes one completion from the CQ. Owner thread only; never blocks.
   virtual bool poll(CqId cq, Completion* out) = 0;
   /// Sends the reply for a completion. Owner thread only; never blocks.

@@ -1,23 +1,33 @@
 // Loopback NIC: a NIC emulated by a thread on its own CPU for machines without
-// RDMA. It plays the clients (closed-loop ping-pong or Poisson per
-// connection), writes completions into shared-memory CQ rings, and raises the
+// RDMA. It plays the clients (closed-loop ping-pong, Poisson per connection,
+// or a script), writes completions into shared-memory CQ rings, and raises the
 // "interrupt" of an armed CQ by writing its eventfd — the same VFS read +
 // wait-queue path that the uverbs completion channel uses. Replies come back
 // through per-connection rings that the NIC thread polls and timestamps.
 //
-// Limitation (documented in docs/hw.md): every interrupt is raised from the
-// NIC thread's CPU, so vector placement (set_vector_core) is recorded but has
-// no effect — the loopback has no lever for the affinity remapper.
+// The IRQ lever (docs/hw.md): each vector's interrupt is "taken" by a core.
+// A vector on an application core is signalled by that core's IRQ thread
+// (pinned there, SCHED_FIFO where allowed): the NIC thread hands it the CQ
+// (a cross-CPU futex wake: the MSI-X message) and the IRQ thread writes the
+// eventfd on the application core, so the waiter's wake-up is local, as
+// after a real IRQ on that core. A vector on any other core is signalled by
+// the NIC thread itself (its CPU stands for every core that runs no
+// application thread): the wake-up is remote. The initial placement is
+// core's stock placement (host.irq_placement); the remap driver moves it.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "fastwake/config.h"
 #include "fastwake/histogram.h"
+#include "fastwake/decision_trace.h"
 #include "fastwake/hw/hw_nic.h"
+#include "fastwake/hw/linux_cpu.h"
+#include "fastwake/hw/runtime.h"
 #include "fastwake/hw/spsc_ring.h"
 
 namespace fastwake::hw {
@@ -25,17 +35,19 @@ namespace fastwake::hw {
 class LoopbackNic final : public HwNic {
  public:
   /// One CQ per application thread of `cfg`; the NIC thread will run on
-  /// `nic_cpu`. Throws DeviceError if eventfds cannot be created.
-  LoopbackNic(const Config& cfg, int nic_cpu);
+  /// opt.nic_cpu, the IRQ threads on opt.app_cpus (resolved options).
+  /// Throws DeviceError if eventfds cannot be created.
+  LoopbackNic(const Config& cfg, const HwOptions& opt);
   ~LoopbackNic() override;
   LoopbackNic(const LoopbackNic&) = delete;
   LoopbackNic& operator=(const LoopbackNic&) = delete;
 
   // Nic
   int num_vectors() const override { return static_cast<int>(vector_core_.size()); }
-  CoreId vector_core(VectorId v) const override { return vector_core_.at(v); }
-  void set_vector_core(VectorId v, CoreId c) override { vector_core_.at(v) = c; }
-  VectorId cq_vector(CqId cq) const override { return cq % num_vectors(); }
+  CoreId vector_core(VectorId v) const override { return vector_core_.at(v).load(std::memory_order_relaxed); }
+  /// Takes effect for the next interrupt of the vector (any thread).
+  void set_vector_core(VectorId v, CoreId c) override { vector_core_.at(v).store(c, std::memory_order_relaxed); }
+  VectorId cq_vector(CqId cq) const override { return cq_vector_[cq]; }
   bool cq_ready(CqId cq) const override { return cqs_[cq]->ring.nonempty(); }
   void arm(CqId cq) override;
 
@@ -47,6 +59,9 @@ class LoopbackNic final : public HwNic {
   void shutdown_waiters() override;
   void drain_channel(CqId cq) override;
 
+  /// Scripted workloads: how the NIC thread carries out a "migrate" step
+  /// (the run's migrate + remap). Set before start().
+  void on_migrate(std::function<void(ThreadId, CoreId)> f) { migrate_ = std::move(f); }
   /// Starts the NIC thread; clients send from `t0` (CLOCK_MONOTONIC ns) on.
   /// The measurement window is [t0 + warmup, t0 + warmup + duration).
   void start(Nanos t0);
@@ -60,6 +75,7 @@ class LoopbackNic final : public HwNic {
     std::uint64_t measured = 0;          // requests sent in the window and answered
     std::uint64_t completed_in_window = 0;
     std::uint64_t interrupts = 0;        // eventfd writes
+    std::uint64_t local_irqs = 0;        // of those, written by an app core's IRQ thread
     std::uint64_t ring_full = 0;         // sends skipped because a CQ ring was full
     std::uint64_t bad_replies = 0;       // duplicate or out-of-order replies (must stay 0)
     bool drained = true;
@@ -74,12 +90,24 @@ class LoopbackNic final : public HwNic {
     alignas(64) std::atomic<int> armed{0};
     int efd = -1;
   };
+  /// The thread that takes the interrupts of vectors placed on one app core.
+  struct alignas(64) IrqCore {
+    SpscRing<int> pending{1 << 14};  // CQs to signal; producer: the NIC thread
+    Futex fx;                        // word 1: work posted
+    std::thread thread;
+    std::atomic<std::uint64_t> signalled{0};
+  };
   void nic_loop(Nanos t0);
+  void irq_main(int core);
+  void raise(CqId cq);
 
   const Config& cfg_;
-  int nic_cpu_;
+  HwOptions opt_;
   std::vector<std::unique_ptr<Cq>> cqs_;
-  std::vector<CoreId> vector_core_;
+  std::vector<VectorId> cq_vector_;
+  std::vector<std::atomic<CoreId>> vector_core_;
+  std::vector<std::unique_ptr<IrqCore>> irq_;
+  std::function<void(ThreadId, CoreId)> migrate_;
   std::atomic<bool> shutdown_{false};
   std::thread thread_;
   Stats stats_;

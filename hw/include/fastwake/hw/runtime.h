@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fastwake/config.h"
+#include "fastwake/decision_trace.h"
 #include "fastwake/hw/hw_nic.h"
 #include "fastwake/metrics.h"
 #include "fastwake/strategy.h"
@@ -21,6 +22,8 @@ namespace fastwake::hw {
 struct HwOptions {
   std::vector<int> app_cpus;  ///< CPU of each app core (index = core); empty: first usable
   int nic_cpu = -1;           ///< loopback NIC thread's CPU; -1: next usable after the app CPUs
+  /// Records every policy decision (tests; nullptr: none). Not owned.
+  DecisionTrace* trace = nullptr;
 };
 
 /// Checks options against the config and this machine and fills defaults.

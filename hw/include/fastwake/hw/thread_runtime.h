@@ -18,29 +18,35 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
+#include <concepts>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "fastwake/config.h"
+#include "fastwake/decision_trace.h"
 #include "fastwake/dispatcher.h"
 #include "fastwake/errors.h"
 #include "fastwake/hw/fastwake_dev.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
+#include "fastwake/nic.h"
+#include "fastwake/placement.h"
 #include "fastwake/strategy.h"
 #include "fastwake/thread_loop.h"
+#include "fastwake/workload.h"
 
 namespace fastwake::hw {
 
 template <class NicT>
+  requires std::derived_from<NicT, HwNic> && ReadyProbe<NicT>
 class ThreadRuntime {
  public:
   ThreadRuntime(const Config& cfg, const StrategySpec& s, NicT& nic, const HwOptions& opt)
-      : cfg_(cfg), s_(s), nic_(nic), opt_(opt), n_(cfg.threads()) {
+      : cfg_(cfg), s_(s), nic_(nic), opt_(opt), n_(cfg.threads()), placement_(Placement::of(cfg)),
+        service_(cfg.workload, cfg.run.seed, cfg.threads()) {
     slots_ = std::make_unique<Slot[]>(n_);
-    for (int t = 0; t < n_; ++t) slots_[t].core = t / cfg.workload.threads_per_core;
+    for (int t = 0; t < n_; ++t) slots_[t].core = placement_.thread_core[t];
     module_switch_ = s.wait == WaitMode::kDispatcher;
     module_wait_ = s.wait == WaitMode::kBlock && !s.wake_path.vfs_read;
     const char* off = std::getenv("FASTWAKE_NO_KMOD");
@@ -109,6 +115,8 @@ class ThreadRuntime {
   }
 
   std::uint64_t handoffs() const { return handoffs_.load(); }
+  /// Core thread t is placed on now (control thread).
+  CoreId thread_core(ThreadId t) const { return slots_[t].core; }
   /// Completions the application threads took from their CQs (after stop()).
   std::uint64_t served() const {
     std::uint64_t n = 0;
@@ -133,15 +141,6 @@ class ThreadRuntime {
     std::vector<Op> ops;
     std::atomic<bool> has_ops{false};
   };
-  /// What the dispatcher's scan sees: a CQ is ready for a hand-off only while
-  /// its owner sleeps (an awake owner drains it itself).
-  struct ReadyView {
-    const NicT& nic;
-    const Slot* slots;
-    bool cq_ready(CqId cq) const {
-      return slots[cq].sleeping.load(std::memory_order_acquire) && nic.cq_ready(cq);
-    }
-  };
 
   void post_op(CoreId c, Op op) {
     std::lock_guard<std::mutex> g(cores_[c]->mu);
@@ -160,8 +159,6 @@ class ThreadRuntime {
     pin_self(opt_.app_cpus[slots_[t].core]);
     Slot& me = slots_[t];
     const ThreadLoop loop(s_.wait);
-    std::mt19937_64 rng(cfg_.run.seed * 7919 + t);
-    const auto& w = cfg_.workload;
     bool announced = false;
     const bool use_module = module_switch_ || module_wait_;
     if (use_module) {
@@ -180,9 +177,8 @@ class ThreadRuntime {
           me.served += found;
           break;
         case Step::kServe: {
-          Nanos d = w.service_ns;
-          if (d > 0 && w.service_dist == "exp")
-            d = static_cast<Nanos>(std::exponential_distribution<double>(1.0 / d)(rng));
+          const Nanos d = service_.draw(t);  // this thread's own stream
+          trace(opt_.trace, Decision::Kind::kServe, t, d);
           if (d > 0) spin_until(mono_now() + d);
           break;
         }
@@ -241,7 +237,10 @@ class ThreadRuntime {
     Dispatcher d(c);
     for (int t = 0; t < n_; ++t)
       if (slots_[t].core == c) d.add(t, t);
-    ReadyView view{nic_, slots_.get()};
+    const Slot* slots = slots_.get();
+    const ReadyWhileAsleep view{nic_, [slots](CqId cq) {
+                                  return slots[cq].sleeping.load(std::memory_order_acquire) != 0;
+                                }};
     CoreCtl& ctl = *cores_[c];
     while (!stop_.load(std::memory_order_relaxed)) {
       if (ctl.has_ops.load(std::memory_order_acquire)) {
@@ -253,6 +252,7 @@ class ThreadRuntime {
       if (const auto h = d.poll_once(view)) {
         Slot& s = slots_[h->thread];
         if (s.sleeping.exchange(0, std::memory_order_acq_rel)) {
+          trace(opt_.trace, Decision::Kind::kHandOff, h->cq, h->thread, c);
           s.fx.word.store(1, std::memory_order_release);
           if (module_switch_) {
             (void)dev_->switch_to(s.tid.load());  // runs it now on this CPU
@@ -270,6 +270,8 @@ class ThreadRuntime {
   NicT& nic_;
   HwOptions opt_;
   int n_;
+  Placement placement_;
+  ServiceClock service_;
   std::unique_ptr<Slot[]> slots_;
   std::vector<std::unique_ptr<CoreCtl>> cores_;
   std::vector<std::thread> threads_, dispatchers_;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fastwake/config.h"
+#include "fastwake/decision_trace.h"
 #include "fastwake/metrics.h"
 #include "fastwake/strategy.h"
 
@@ -33,7 +34,8 @@ struct StrategyRun {
 /// Simulates `cfg` with one strategy. Deterministic for cfg.run.seed.
 /// Clients stop sending at warmup+duration; the run then drains every request
 /// in flight, so sent == completed on return (tests check it).
-StrategyRun simulate(const Config& cfg, const StrategySpec& strategy);
+/// `trace`, if given, records every policy decision (the cross-backend test).
+StrategyRun simulate(const Config& cfg, const StrategySpec& strategy, DecisionTrace* trace = nullptr);
 
 /// Simulates every strategy of cfg; returns the result document of
 /// DESIGN.md: {"schema", "config": resolved, "results": [...]}.
