@@ -1,0 +1,52 @@
+// Host model, control: the affinity remapper's ticks, scheduled thread
+// migrations, the measurement window, and per-core power-state accounting.
+#include "host_model.h"
+
+#include <optional>
+
+namespace fastwake::sim::detail {
+
+// ================================================================ remapper, migrations, window
+
+void HostModel::schedule_remap() {
+  const std::optional<Nanos> nd = remapper_->next_deadline();
+  if (!nd || *nd == remap_at_) return;
+  remap_at_ = *nd;
+  eng_.at<&HostModel::remap_tick>(*nd, this, 0);
+}
+
+void HostModel::remap_tick(std::uint64_t) {
+  remap_at_ = -1;
+  for (const VectorMove& m : remapper_->due(eng_.now())) nic_.set_vector_core(m.vector, m.to);
+  schedule_remap();
+}
+
+void HostModel::migrate(std::uint64_t idx) {
+  const Migration& m = cfg_.workload.migrations[idx];
+  SimThread& th = threads_[m.thread];
+  th.migrate_to = m.to_core;
+  if (th.state == ThreadState::kBlocked && th.step != Step::kSpin)
+    apply_migration(cores_[th.core], th);
+  // Otherwise it moves at its next wait (block, yield or spin).
+}
+
+void HostModel::window_open(std::uint64_t) {
+  in_window_ = true;
+  const Nanos now = eng_.now();
+  for (auto& c : cores_) c.power_since = now;
+}
+
+void HostModel::window_close(std::uint64_t) {
+  for (auto& c : cores_) set_power(c, c.power);  // account up to the end
+  in_window_ = false;
+  sending_ = false;
+}
+
+void HostModel::set_power(SimCore& c, int state) {
+  const Nanos now = eng_.now();
+  if (in_window_) power_.add(c.id, c.power, now - c.power_since);
+  c.power = state;
+  c.power_since = now;
+}
+
+}  // namespace fastwake::sim::detail

@@ -1,0 +1,303 @@
+// Private to sim/src: the host model's entities (requests, NIC, threads,
+// cores, kernel work) and the HostModel class. Its methods are defined by
+// subsystem in host_model.cc and the host_*.cc files beside it.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "fastwake/cpu.h"
+#include "fastwake/dispatcher.h"
+#include "fastwake/errors.h"
+#include "fastwake/nic.h"
+#include "fastwake/remapper.h"
+#include "fastwake/sim/engine.h"
+#include "fastwake/sim/fabric.h"
+#include "fastwake/sim/simulate.h"
+#include "fastwake/thread_loop.h"
+
+namespace fastwake::sim::detail {
+
+inline constexpr int kPowerPoll = static_cast<int>(PowerState::kPoll);
+inline constexpr int kPowerWork = static_cast<int>(PowerState::kWork);
+inline constexpr int kPowerIrq = static_cast<int>(PowerState::kIrq);
+inline constexpr int kPowerC0 = static_cast<int>(PowerState::kCState0);
+
+// ---------------------------------------------------------------- requests
+struct Request {
+  ThreadId conn = 0;
+  Nanos sent = 0;
+  Nanos mark = 0;  // when the current stage began
+  Stage stage = Stage::kWire;
+  bool measured = false;  // sent inside the measurement window
+  bool live = false;      // sent and not yet completed
+  CoreId irq_core = kNoCore;
+  std::array<Nanos, kStageCount> st{};
+  void enter(Stage s, Nanos now) {
+    st[static_cast<std::size_t>(stage)] += now - mark;
+    stage = s;
+    mark = now;
+  }
+};
+
+// ---------------------------------------------------------------- NIC
+struct SimCq {
+  std::deque<int> pending;  // requests whose CQE landed and was not polled yet
+  bool armed = false;
+  VectorId vector = 0;
+};
+
+/// The simulated NIC as core's policies see it.
+class SimNic final : public Nic {
+ public:
+  std::vector<CoreId> vector_core_;
+  std::vector<SimCq> cqs_;
+
+  int num_vectors() const override { return static_cast<int>(vector_core_.size()); }
+  CoreId vector_core(VectorId v) const override { return vector_core_.at(v); }
+  void set_vector_core(VectorId v, CoreId c) override { vector_core_.at(v) = c; }
+  VectorId cq_vector(CqId cq) const override { return cqs_.at(cq).vector; }
+  bool cq_ready(CqId cq) const override { return !cqs_[cq].pending.empty(); }
+  void arm(CqId cq) override { cqs_[cq].armed = true; }
+};
+
+// ---------------------------------------------------------------- threads
+enum class ThreadState { kRunning, kRunnable, kBlocked };
+
+/// What a thread does when it next gets the CPU.
+enum class Resume {
+  kContinue,     // resume the saved (preempted) segment
+  kBegin,        // begin its current step
+  kWokenWait,    // woken from kWait: (stock) read() returns, then the loop goes on
+  kCheckSpin,    // spinning thread re-checks its CQ
+};
+
+/// What happens when a segment ends.
+enum class SegEnd { kStep, kSwitchIn, kReadReturn, kHandOff, kBlock };
+
+struct SimThread {
+  ThreadId id = 0;
+  CoreId core = 0;
+  bool dispatcher = false;  // the per-core dispatcher (SCHED_IDLE), not an app thread
+  ThreadState state = ThreadState::kBlocked;
+  Step step = Step::kPoll;
+  Resume resume = Resume::kBegin;
+  int active = -1;            // request being served
+  bool event_pending = false; // completion channel holds an event
+  bool waiting = false;       // blocked in kWait (an event wakes it)
+  CoreId migrate_to = kNoCore;
+  Nanos ran_since = 0;
+  // Current or saved segment.
+  bool has_seg = false;
+  Nanos seg_left = 0;
+  SegEnd seg_end = SegEnd::kStep;
+  Stage st_active = Stage::kService, st_pending = Stage::kQueue;
+  int power = kPowerWork;
+  bool found = false;  // result of the last kPoll
+  bool fast_queued = false;  // in the run queue's head group (trimmed wake path)
+  Nanos queued_at = 0;       // when it last entered a run queue
+  // A segment preempted by another thread, resumed after the switch back in.
+  bool saved = false;
+  Nanos saved_left = 0;
+  SegEnd saved_end = SegEnd::kStep;
+  Stage saved_a = Stage::kService, saved_p = Stage::kQueue;
+  int saved_power = kPowerWork;
+};
+
+// ---------------------------------------------------------------- cores
+enum class KType : std::uint8_t { kCStateExit, kHardirq, kSoftirq, kHandler, kTtwuLocal,
+                                  kTtwuRemote, kIpi };
+struct KWork {
+  KType type;
+  int id;  // vector, cq or thread
+};
+
+struct SimCore {
+  CoreId id = 0;
+  int current = -1;  // thread index (app or dispatcher) owning the CPU, -1 none
+  std::deque<int> runq;
+  std::deque<KWork> kq;
+  bool kbusy = false;    // a kernel work item is executing
+  bool idle = true;      // in a C-state
+  int cstate = 0;
+  Nanos idle_since = 0;
+  Nanos last_idle = std::numeric_limits<Nanos>::max() / 4;
+  int power = kPowerC0;
+  Nanos power_since = 0;
+  std::uint64_t token = 0;  // validates the one pending segment-end event
+  std::uint64_t slice_token = 0;
+  bool slice_armed = false;
+  Nanos seg_start = 0;      // start of the running segment (for pausing)
+  Nanos seg_end_t = 0;
+  bool running_seg = false; // a thread segment event is pending
+  // Dispatcher.
+  int disp_thread = -1;
+  std::unique_ptr<Dispatcher> disp;
+  Nanos scan_start = 0;     // dispatcher scanning since (cursor at that time)
+  bool scanning = false;
+  std::uint64_t scan_token = 0;
+  std::vector<CqId> ready;  // CQs with completions whose thread sleeps on this core
+  int handoff_to = -1;      // thread the dispatcher is switching to
+  bool slice_due = false;   // slice expired while in kernel work
+};
+
+// FASTWAKE_TRACE=1 prints the model's decisions to stderr (debugging aid).
+inline const bool kTrace = std::getenv("FASTWAKE_TRACE") != nullptr;
+#define FW_TRACE(...)                                                    \
+  do {                                                                   \
+    if (kTrace) {                                                        \
+      std::fprintf(stderr, "%10lld ", static_cast<long long>(eng_.now())); \
+      std::fprintf(stderr, __VA_ARGS__);                                 \
+      std::fputc('\n', stderr);                                          \
+    }                                                                    \
+  } while (0)
+
+/// Time the server threads get to start and reach their first wait before
+/// clients send; must be below any useful warm-up (configs use >= 1 ms).
+inline constexpr Nanos kSetupNs = 200'000;
+
+inline std::uint64_t pack(int a, std::uint64_t b) {
+  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | (b & 0xffffffffu);
+}
+inline int hi(std::uint64_t x) { return static_cast<int>(x >> 32); }
+inline std::uint32_t lo(std::uint64_t x) { return static_cast<std::uint32_t>(x); }
+
+// ---------------------------------------------------------------- the model
+class HostModel final : public Cpu {
+ public:
+  /// `fabric` carries the client <-> server messages (null: the simple fabric).
+  HostModel(const Config& cfg, const StrategySpec& s, Fabric* fabric = nullptr, int host = 0)
+      : cfg_(cfg), p_(cfg.platform), s_(s), loop_(s.wait), eng_(cfg.run.seed),
+        power_(cfg.host.cores, static_cast<int>(cfg.platform.cstates.size())) {
+    if (!fabric) {
+      own_fabric_ = std::make_unique<SimpleFabric>(p_);
+      fabric = own_fabric_.get();
+    }
+    fabric_ = fabric;
+    port_.engine = &eng_;
+    port_.to_server = [](void* m, std::uint64_t id) { static_cast<HostModel*>(m)->nic_arrive(id); };
+    port_.to_client = [](void* m, std::uint64_t id) { static_cast<HostModel*>(m)->client_receive(id); };
+    port_.ctx = this;
+    port_.host = host;
+    build();
+  }
+
+  StrategyRun run() {
+    start();
+    advance(kNever);
+    return finish();
+  }
+  // Stepwise, for co-simulation (HostSim): run() is these three.
+  void start();
+  bool advance(Nanos until);
+  StrategyRun finish();
+  std::uint64_t in_flight() const { return in_flight_; }
+  Nanos drain_limit() const { return win_end_ + 10'000'000'000LL; }
+  Engine& engine() { return eng_; }
+  FabricPort& port() { return port_; }
+
+  // Cpu interface (the model's mechanisms, as core sees them).
+  Nanos now() const override { return eng_.now(); }
+  int num_cores() const override { return static_cast<int>(cores_.size()); }
+  CoreId thread_core(ThreadId t) const override { return threads_.at(t).core; }
+  void wake(ThreadId t) override { wake_blocked(t, /*from_core=*/kNoCore); }
+  void switch_to(ThreadId t) override { hand_off(threads_.at(t).core, t); }
+
+ private:
+  // set-up
+  void build();
+  int add_dispatcher(CoreId c);
+  // clients
+  void client_send(std::uint64_t conn);
+  void nic_arrive(std::uint64_t req);
+  void cqe_land(std::uint64_t req);
+  void client_receive(std::uint64_t req);
+  // interrupts and kernel work
+  void raise_event(CqId cq);
+  void kernel_arrive(std::uint64_t packed);  // hi: core, lo: KWork index in pending_kw_
+  void post_kernel(CoreId c, KWork w, Nanos at);
+  void start_kernel(SimCore& c);
+  void kernel_done(std::uint64_t packed);
+  Nanos kernel_cost(const SimCore& c, const KWork& w) const;
+  void wake_blocked(ThreadId t, CoreId from_core);
+  void enqueue(SimCore& c, int t);
+  // scheduling
+  void reschedule(SimCore& c);
+  bool should_preempt(const SimCore& c, const SimThread& cur, const SimThread& w) const;
+  void switch_in(SimCore& c, int t, bool fast);
+  void pause_current(SimCore& c);
+  void go_idle(SimCore& c);
+  void arm_slice(SimCore& c);
+  void slice_expire(std::uint64_t packed);
+  // thread execution
+  void run_thread(SimCore& c, SimThread& th);
+  void begin_step(SimCore& c, SimThread& th);
+  void start_seg(SimCore& c, SimThread& th, Nanos dur, SegEnd end, Stage st_active,
+                 Stage st_pending, int power);
+  void seg_done(std::uint64_t packed);
+  void finish_step(SimCore& c, SimThread& th);
+  void thread_sleeps(SimCore& c, SimThread& th);
+  void mark(SimThread& th, Stage active, Stage pending);
+  void mark_paused(SimThread& th);
+  void launch_seg(SimCore& c, SimThread& th);
+  void preempt_for_slice(SimCore& c);
+  void kick(SimCore& c);
+  void apply_migration(SimCore& c, SimThread& th);
+  // dispatcher
+  void dispatcher_resume(SimCore& c);
+  void dispatcher_found(std::uint64_t packed);
+  void hand_off(CoreId core, ThreadId t);
+  void schedule_detection(SimCore& c);
+  // remapper, migrations, window
+  void remap_tick(std::uint64_t);
+  void schedule_remap();
+  void migrate(std::uint64_t idx);
+  void window_open(std::uint64_t);
+  void window_close(std::uint64_t);
+  void set_power(SimCore& c, int state);
+  Nanos service_time();
+  Nanos think_time();
+
+  const Config& cfg_;
+  const Platform& p_;
+  const StrategySpec& s_;
+  ThreadLoop loop_;
+  Engine eng_;
+  std::unique_ptr<SimpleFabric> own_fabric_;
+  Fabric* fabric_ = nullptr;
+  FabricPort port_;
+  std::chrono::steady_clock::time_point t0_;
+  bool over_ = false;
+  SimNic nic_;
+  std::vector<SimThread> threads_;  // app threads first (id = index = CQ), then dispatchers
+  int app_threads_ = 0;
+  std::vector<SimCore> cores_;
+  std::vector<Request> reqs_;
+  std::vector<int> free_reqs_;
+  std::vector<std::deque<CqId>> eq_;  // per vector: EQEs not yet scanned
+  std::vector<char> irq_inflight_;
+  std::vector<KWork> pending_kw_;     // kernel work in flight to a core
+  std::vector<int> free_kw_;
+  std::unique_ptr<AffinityRemapper> remapper_;
+  Nanos remap_at_ = -1;
+  PowerAccount power_;
+  bool in_window_ = false, sending_ = true;
+  Nanos win_start_ = 0, win_end_ = 0;
+  std::uint64_t in_flight_ = 0;
+  // results
+  Histogram hist_;
+  Breakdown breakdown_;
+  std::vector<Sample> samples_;
+  std::uint64_t sent_ = 0, completed_ = 0, measured_ = 0, completed_in_window_ = 0;
+  std::uint64_t n_irq_ = 0, n_ipi_ = 0, n_ctx_ = 0, n_handoff_ = 0, n_slice_ = 0,
+                n_remote_wake_ = 0, n_local_wake_ = 0;
+};
+
+}  // namespace fastwake::sim::detail

@@ -1,0 +1,67 @@
+// Host model, results: finish() assembles the StrategyRun (latency, throughput,
+// power, stage breakdown, state shares, counters) once the run has drained.
+#include "host_model.h"
+
+#include <chrono>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fastwake::sim::detail {
+
+StrategyRun HostModel::finish() {
+  if (in_flight_ != 0)
+    throw std::logic_error("simulation did not drain: " + std::to_string(in_flight_) +
+                           " requests still in flight 10 s after the window (model bug)");
+
+  StrategyRun out;
+  StrategyResult& r = out.result;
+  r.strategy = s_.name;
+  r.backend = "sim";
+  r.platform = p_.name;
+  r.seed = cfg_.run.seed;
+  r.requests = measured_;
+  r.latency_us = LatencySummary::from(hist_);
+  const double span_s = static_cast<double>(cfg_.run.duration_ns) * 1e-9;
+  r.throughput_rps = static_cast<double>(completed_in_window_) / span_s;
+  r.cpu_util = power_.busy_fraction(cfg_.run.duration_ns);
+  std::vector<double> w = {p_.poll_w, p_.work_w, p_.irq_w};
+  for (const auto& cs : p_.cstates) w.push_back(cs.power_w);
+  const double joules = power_.energy_j(w, p_.package_w, cfg_.run.duration_ns);
+  r.power_w = joules / span_s;
+  r.power_estimated = true;  // the model's power figures are always estimates
+  r.energy_per_req_uj =
+      completed_in_window_ ? joules * 1e6 / static_cast<double>(completed_in_window_) : 0.0;
+  for (std::size_t i = 0; i < kStageCount; ++i)
+    r.breakdown_us[std::string(kStageNames[i])] =
+        measured_ ? static_cast<double>(breakdown_.total[i]) / 1e3 / measured_ : 0.0;
+  const double core_time = static_cast<double>(cfg_.run.duration_ns) * power_.cores();
+  auto share = [&](int state) {
+    Nanos sum = 0;
+    for (int c = 0; c < power_.cores(); ++c) sum += power_.time(c, state);
+    return static_cast<double>(sum) / core_time;
+  };
+  r.state_share["poll"] = share(kPowerPoll);
+  r.state_share["work"] = share(kPowerWork);
+  r.state_share["irq"] = share(kPowerIrq);
+  for (std::size_t k = 0; k < p_.cstates.size(); ++k)
+    r.state_share[p_.cstates[k].name] = share(kPowerC0 + static_cast<int>(k));
+  r.extra = {{"interrupts", n_irq_},          {"ipis", n_ipi_},
+             {"context_switches", n_ctx_},    {"handoffs", n_handoff_},
+             {"slice_preemptions", n_slice_}, {"local_wakeups", n_local_wake_},
+             {"remote_wakeups", n_remote_wake_},
+             {"remaps", remapper_ ? remapper_->moves_done() : 0},
+             {"wait_mode", std::string(wait_mode_name(s_.wait))},
+             {"wake_path", std::string(wake_path_name(s_.wake_path.kind))}};
+  out.samples = std::move(samples_);
+  out.sent = sent_;
+  out.completed = completed_;
+  out.events = eng_.events_run();
+  out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  r.extra["events"] = out.events;
+  return out;
+}
+
+}  // namespace fastwake::sim::detail

@@ -1,0 +1,304 @@
+// Host model, thread execution: stage marks, segments of work, the steps of a
+// thread's loop (ThreadLoop), going to sleep, and thread migrations.
+#include "host_model.h"
+
+#include <string>
+#include <vector>
+
+namespace fastwake::sim::detail {
+
+// ================================================================ threads
+
+void HostModel::mark(SimThread& th, Stage active, Stage pending) {
+  if (th.dispatcher) return;
+  const Nanos now = eng_.now();
+  if (th.active >= 0) reqs_[th.active].enter(active, now);
+  for (int id : nic_.cqs_[th.id].pending) reqs_[id].enter(pending, now);
+}
+
+void HostModel::mark_paused(SimThread& th) {
+  if (th.dispatcher) return;
+  const Nanos now = eng_.now();
+  if (th.active >= 0) reqs_[th.active].enter(Stage::kWaitCpu, now);
+  for (int id : nic_.cqs_[th.id].pending) {
+    const Stage s = reqs_[id].stage;
+    // Requests waiting on the interrupt path keep their stage.
+    if (s != Stage::kIrq && s != Stage::kHandler && s != Stage::kWakeup)
+      reqs_[id].enter(Stage::kWaitCpu, now);
+  }
+}
+
+/// Thread th is current on c and should go on with whatever it was doing.
+void HostModel::run_thread(SimCore& c, SimThread& th) {
+  if (th.has_seg) {  // resume the segment kernel work interrupted
+    launch_seg(c, th);
+    return;
+  }
+  if (th.dispatcher) {
+    dispatcher_resume(c);
+    return;
+  }
+  if (th.step == Step::kSpin) {
+    begin_step(c, th);
+    return;
+  }
+  begin_step(c, th);
+}
+
+void HostModel::start_seg(SimCore& c, SimThread& th, Nanos dur, SegEnd end, Stage st_active,
+                          Stage st_pending, int power) {
+  th.has_seg = true;
+  th.seg_left = dur;
+  th.seg_end = end;
+  th.st_active = st_active;
+  th.st_pending = st_pending;
+  th.power = power;
+  launch_seg(c, th);
+}
+
+void HostModel::launch_seg(SimCore& c, SimThread& th) {
+  const Nanos now = eng_.now();
+  c.running_seg = true;
+  c.seg_start = now;
+  c.seg_end_t = now + th.seg_left;
+  ++c.token;
+  set_power(c, th.power);
+  if (th.seg_end == SegEnd::kHandOff) {
+    mark(threads_[c.handoff_to], Stage::kSched, Stage::kSched);
+  } else {
+    mark(th, th.st_active, th.st_pending);
+  }
+  eng_.at<&HostModel::seg_done>(c.seg_end_t, this, pack(c.id, c.token));
+}
+
+void HostModel::seg_done(std::uint64_t packed) {
+  SimCore& c = cores_[hi(packed)];
+  if (lo(packed) != static_cast<std::uint32_t>(c.token)) return;
+  c.running_seg = false;
+  SimThread& th = threads_[c.current];
+  th.has_seg = false;
+  switch (th.seg_end) {
+    case SegEnd::kStep:
+      finish_step(c, th);
+      return;
+    case SegEnd::kReadReturn:
+      finish_step(c, th);  // the wait step is over: read() returned the event
+      return;
+    case SegEnd::kBlock:
+      thread_sleeps(c, th);
+      return;
+    case SegEnd::kSwitchIn:
+      if (th.saved) {
+        th.saved = false;
+        th.has_seg = true;
+        th.seg_left = th.saved_left;
+        th.seg_end = th.saved_end;
+        th.st_active = th.saved_a;
+        th.st_pending = th.saved_p;
+        th.power = th.saved_power;
+        launch_seg(c, th);
+        return;
+      }
+      switch (th.resume) {
+        case Resume::kWokenWait:
+          th.resume = Resume::kBegin;
+          if (s_.wake_path.vfs_read) {
+            start_seg(c, th, p_.read_return_ns, SegEnd::kReadReturn, Stage::kRead, Stage::kRead,
+                      kPowerWork);
+          } else {
+            finish_step(c, th);  // the module's wait returns straight into the loop
+          }
+          return;
+        case Resume::kCheckSpin:
+        case Resume::kBegin:
+        case Resume::kContinue:
+          th.resume = Resume::kBegin;
+          begin_step(c, th);
+          return;
+      }
+      return;
+    case SegEnd::kHandOff: {
+      // The dispatcher's switch-to is done: the owner runs on this CPU now.
+      const int t = c.handoff_to;
+      c.handoff_to = -1;
+      th.state = ThreadState::kRunnable;  // the dispatcher waits for the CPU back
+      SimThread& app = threads_[t];
+      c.current = t;
+      app.state = ThreadState::kRunning;
+      app.ran_since = eng_.now();
+      finish_step(c, app);  // kYieldDispatcher ends: its CQ is ready
+      return;
+    }
+  }
+}
+
+void HostModel::finish_step(SimCore& c, SimThread& th) {
+  const Nanos now = eng_.now();
+  bool found = false;
+  SimCq& cq = nic_.cqs_[th.id];
+  switch (th.step) {
+    case Step::kPoll:
+      if (!cq.pending.empty()) {
+        th.active = cq.pending.front();
+        cq.pending.pop_front();
+        found = true;
+      }
+      break;
+    case Step::kServe:
+      break;
+    case Step::kPost: {
+      const int id = th.active;
+      th.active = -1;
+      reqs_[id].enter(Stage::kTx, now);
+      fabric_->send(port_, Direction::kToClient, reqs_[id].conn, cfg_.workload.message_bytes,
+                    static_cast<std::uint64_t>(id), now + p_.nic_tx_ns);
+      break;
+    }
+    case Step::kArm:
+      th.event_pending = false;  // acked
+      nic_.arm(th.id);
+      break;
+    case Step::kWait:
+      th.event_pending = false;  // consumed
+      break;
+    case Step::kSpin:
+    case Step::kYieldDispatcher:
+      break;
+  }
+  th.step = loop_.next(th.step, found);
+  begin_step(c, th);
+}
+
+void HostModel::begin_step(SimCore& c, SimThread& th) {
+  const SimCq& cq = nic_.cqs_[th.id];
+  FW_TRACE("core %d thread %d begins %s", c.id, th.id, std::string(step_name(th.step)).c_str());
+  switch (th.step) {
+    case Step::kPoll:
+      start_seg(c, th, p_.cq_poll_ns, SegEnd::kStep, Stage::kPoll, Stage::kPoll, kPowerWork);
+      return;
+    case Step::kServe:
+      start_seg(c, th, service_time(), SegEnd::kStep, Stage::kService, Stage::kQueue, kPowerWork);
+      return;
+    case Step::kPost:
+      start_seg(c, th, p_.post_send_ns, SegEnd::kStep, Stage::kTx, Stage::kQueue, kPowerWork);
+      return;
+    case Step::kArm:
+      start_seg(c, th, p_.rearm_ns, SegEnd::kStep, Stage::kRearm, Stage::kRearm, kPowerWork);
+      return;
+    case Step::kWait:
+      if (th.event_pending) {  // an event is already queued: the wait returns at once
+        start_seg(c, th, s_.wake_path.vfs_read ? p_.read_return_ns : p_.syscall_ns, SegEnd::kStep,
+                  Stage::kRead, Stage::kRead, kPowerWork);
+      } else {
+        start_seg(c, th, p_.block_ns, SegEnd::kBlock, Stage::kQueue, Stage::kQueue, kPowerWork);
+      }
+      return;
+    case Step::kSpin:
+      if (th.migrate_to != kNoCore) {
+        apply_migration(c, th);
+        return;
+      }
+      if (!cq.pending.empty()) {
+        th.step = Step::kPoll;
+        begin_step(c, th);
+        return;
+      }
+      set_power(c, kPowerPoll);  // spins until a CQE lands (cqe_land) or its slice ends
+      arm_slice(c);
+      return;
+    case Step::kYieldDispatcher:
+      start_seg(c, th, p_.fast_switch_ns, SegEnd::kBlock, Stage::kQueue, Stage::kQueue,
+                kPowerWork);
+      return;
+  }
+}
+
+/// th finished entering its wait (blocking syscall or yield to the dispatcher).
+void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
+  const Nanos now = eng_.now();
+  FW_TRACE("core %d thread %d sleeps (event_pending %d)", c.id, th.id, th.event_pending);
+  th.state = ThreadState::kBlocked;
+  c.current = -1;
+  if (th.migrate_to != kNoCore) {
+    apply_migration(c, th);
+    reschedule(c);
+    return;
+  }
+  if (s_.wait == WaitMode::kBlock) {
+    th.resume = Resume::kWokenWait;
+    if (remapper_) {
+      remapper_->thread_at(th.id, th.core, now);
+      schedule_remap();
+    }
+    if (th.event_pending) {
+      // An event arrived while it was entering the wait: it does not sleep.
+      th.state = ThreadState::kRunnable;
+      th.queued_at = now;
+      c.runq.push_front(th.id);
+    } else {
+      th.waiting = true;
+    }
+  } else if (s_.wait == WaitMode::kDispatcher) {
+    if (!nic_.cqs_[th.id].pending.empty()) c.ready.push_back(th.id);
+  }
+  reschedule(c);
+}
+
+void HostModel::apply_migration(SimCore& c, SimThread& th) {
+  const CoreId to = th.migrate_to;
+  th.migrate_to = kNoCore;
+  const Nanos now = eng_.now();
+  if (to == th.core) {
+    if (th.state == ThreadState::kRunning) begin_step(c, th);
+    return;
+  }
+  switch (s_.wait) {
+    case WaitMode::kBlock:
+      th.core = to;  // sleeps there from now on; wakes go to the new core
+      if (remapper_) {
+        remapper_->thread_at(th.id, to, now);
+        schedule_remap();
+      }
+      th.resume = Resume::kWokenWait;
+      th.waiting = !th.event_pending;
+      if (th.event_pending) {
+        th.state = ThreadState::kBlocked;
+        wake_blocked(th.id, kNoCore);
+      }
+      return;
+    case WaitMode::kDispatcher: {
+      SimCore& from = cores_[th.core];
+      from.disp->remove(th.id);
+      std::erase(from.ready, th.id);
+      SimCore& dst = cores_[to];
+      const bool fresh = !dst.disp;
+      add_dispatcher(to);
+      dst.disp->add(th.id, th.id);
+      th.core = to;
+      if (!nic_.cqs_[th.id].pending.empty()) {
+        dst.ready.push_back(th.id);
+        if (dst.scanning && dst.current == dst.disp_thread && !dst.kbusy) schedule_detection(dst);
+      }
+      if (fresh) {
+        if (dst.idle) {
+          kick(dst);  // the dispatcher starts after the C-state exit
+        } else if (dst.current < 0 && !dst.kbusy) {
+          reschedule(dst);
+        }
+      }
+      return;
+    }
+    case WaitMode::kSpin:
+      // Leave this core (it picks someone else) and get enqueued on the new one.
+      th.state = ThreadState::kBlocked;
+      th.resume = Resume::kCheckSpin;
+      c.current = -1;
+      th.core = to;
+      ++n_ipi_;
+      post_kernel(to, {KType::kIpi, th.id}, now + p_.ipi_latency_ns);
+      reschedule(c);
+      return;
+  }
+}
+
+}  // namespace fastwake::sim::detail
