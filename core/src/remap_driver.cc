@@ -43,9 +43,6 @@ void RemapDriver::apply(VectorId v, CoreId to) {
 
 }  // namespace fastwake
 
-// (migration_plan.h)
-#include "fastwake/migration_plan.h"
-
 namespace fastwake {
 
 void trace_setup(DecisionTrace* t, std::span<const CoreId> thread_core, std::span<const VectorId> cq_vector,

@@ -11,18 +11,19 @@ namespace fastwake::sim::detail {
 
 // ================================================================ clients
 
-Nanos HostModel::think_time() {
-  const Nanos t = cfg_.workload.think_ns;
-  if (t <= 0 || cfg_.workload.think_dist == "fixed") return t;
-  std::exponential_distribution<double> d(1.0 / static_cast<double>(t));
-  return static_cast<Nanos>(std::llround(d(eng_.rng())));
-}
+// When clients send is core's ClientClock (the same streams the loopback NIC
+// and the verbs client draw from); the model only carries the messages.
 
-Nanos HostModel::service_time() {
-  const Nanos s = cfg_.workload.service_ns;
-  if (s <= 0 || cfg_.workload.service_dist == "fixed") return s;
-  std::exponential_distribution<double> d(1.0 / static_cast<double>(s));
-  return static_cast<Nanos>(std::llround(d(eng_.rng())));
+/// Scripted workload: the step after `prev` (a reply's or migration's time).
+void HostModel::script_step(std::uint64_t prev) {
+  const auto next = clock_.next_scripted(static_cast<Nanos>(prev));
+  if (!next) return;
+  if (next->migrate_to != kNoCore) {
+    eng_.at<&HostModel::script_migrate>(next->at, this,
+                                        pack(next->conn, static_cast<std::uint64_t>(next->migrate_to)));
+  } else {
+    eng_.at<&HostModel::client_send>(next->at, this, static_cast<std::uint64_t>(next->conn));
+  }
 }
 
 void HostModel::client_send(std::uint64_t conn) {
@@ -48,10 +49,8 @@ void HostModel::client_send(std::uint64_t conn) {
   ++in_flight_;
   fabric_->send(port_, Direction::kToServer, r.conn, cfg_.workload.message_bytes,
                 static_cast<std::uint64_t>(id), now + p_.client_ns);
-  if (cfg_.workload.kind == "poisson") {
-    std::exponential_distribution<double> gap(cfg_.workload.rate_rps / 1e9);
-    eng_.at<&HostModel::client_send>(now + 1 + static_cast<Nanos>(gap(eng_.rng())), this, conn);
-  }
+  if (clock_.open_loop())
+    eng_.at<&HostModel::client_send>(now + clock_.gap(static_cast<int>(conn)), this, conn);
 }
 
 void HostModel::nic_arrive(std::uint64_t id) {
@@ -125,7 +124,12 @@ void HostModel::client_receive(std::uint64_t id) {
   }
   const ThreadId conn = r.conn;
   free_reqs_.push_back(static_cast<int>(id));
-  if (cfg_.workload.kind == "pingpong" && sending_) eng_.at<&HostModel::client_send>(now + think_time(), this, conn);
+  if (!sending_) return;
+  if (clock_.scripted()) {
+    script_step(static_cast<std::uint64_t>(now));
+  } else if (!clock_.open_loop()) {
+    eng_.at<&HostModel::client_send>(now + clock_.think(conn), this, conn);
+  }
 }
 
 }  // namespace fastwake::sim::detail

@@ -17,14 +17,24 @@ void HostModel::schedule_remap() {
 
 void HostModel::remap_tick(std::uint64_t) {
   remap_at_ = -1;
-  for (const VectorMove& m : remapper_->due(eng_.now())) nic_.set_vector_core(m.vector, m.to);
+  remapper_->run_due(eng_.now());
   schedule_remap();
 }
 
 void HostModel::migrate(std::uint64_t idx) {
   const Migration& m = cfg_.workload.migrations[idx];
-  SimThread& th = threads_[m.thread];
-  th.migrate_to = m.to_core;
+  move_thread(m.thread, m.to_core);
+}
+
+void HostModel::script_migrate(std::uint64_t packed) {
+  move_thread(hi(packed), static_cast<CoreId>(lo(packed)));
+  script_step(static_cast<std::uint64_t>(eng_.now()));
+}
+
+void HostModel::move_thread(ThreadId t, CoreId to) {
+  trace(trace_, Decision::Kind::kMigrate, t, to);
+  SimThread& th = threads_[t];
+  th.migrate_to = to;
   if (th.state == ThreadState::kBlocked && th.step != Step::kSpin)
     apply_migration(cores_[th.core], th);
   // Otherwise it moves at its next wait (block, yield or spin).

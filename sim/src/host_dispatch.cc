@@ -44,9 +44,13 @@ void HostModel::dispatcher_found(std::uint64_t packed) {
   const Nanos pe = std::max<Nanos>(p_.cq_poll_empty_ns, 1);
   const Nanos polls = (eng_.now() - c.scan_start) / pe;  // the last of these finds it
   c.disp->skip(static_cast<std::size_t>(polls - 1));
-  const std::optional<HandOff> h = c.disp->poll_once(nic_);
+  // Core's rule: a CQ is ready for a hand-off only while its owner sleeps.
+  const ReadyWhileAsleep view{
+      nic_, [this](CqId cq) { return threads_[cq].state == ThreadState::kBlocked; }};
+  const std::optional<HandOff> h = c.disp->poll_once(view);
   c.scanning = false;
   if (!h) throw std::logic_error("dispatcher model: scan did not find the ready CQ");
+  trace(trace_, Decision::Kind::kHandOff, h->cq, h->thread, c.id);
   hand_off(c.id, h->thread);
 }
 

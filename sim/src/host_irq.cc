@@ -8,6 +8,7 @@ namespace fastwake::sim::detail {
 
 void HostModel::raise_event(CqId cq) {
   const VectorId v = nic_.cqs_[cq].vector;
+  trace(trace_, Decision::Kind::kIrq, cq, nic_.vector_core(v));
   eq_[v].push_back(cq);
   if (irq_inflight_[v]) return;  // the pending IRQ's EQ scan will see this EQE
   irq_inflight_[v] = 1;

@@ -23,11 +23,9 @@ void HostModel::build() {
   cores_.resize(h.cores);
   for (int i = 0; i < h.cores; ++i) cores_[i].id = i;
 
-  nic_.vector_core_.resize(h.vectors);
-  for (int v = 0; v < h.vectors; ++v)
-    nic_.vector_core_[v] = h.irq_placement == "core0"  ? 0
-                           : h.irq_placement == "last" ? h.cores - 1
-                                                       : v % h.cores;
+  // Placement is core's (the same for every backend).
+  const Placement place = Placement::of(cfg_);
+  nic_.vector_core_ = place.vector_core;
   eq_.resize(h.vectors);
   irq_inflight_.assign(h.vectors, 0);
 
@@ -37,16 +35,18 @@ void HostModel::build() {
   for (int t = 0; t < app_threads_; ++t) {
     SimThread& th = threads_[t];
     th.id = t;
-    th.core = t / cfg_.workload.threads_per_core;
+    th.core = place.thread_core[t];
     th.step = loop_.first();
-    nic_.cqs_[t].vector = t % h.vectors;  // CQs round-robin over vectors, like comp_vector = i
+    nic_.cqs_[t].vector = place.cq_vector[t];
   }
-
-  if (s_.remap_affinity) {
-    remapper_ = std::make_unique<AffinityRemapper>(cfg_.remapper, nic_.vector_core_);
-    for (int t = 0; t < app_threads_; ++t)
-      remapper_->add_cq(t, nic_.cqs_[t].vector, threads_[t].core);
-    for (const VectorMove& m : remapper_->place_initial()) nic_.set_vector_core(m.vector, m.to);
+  {
+    std::vector<VectorId> cv(app_threads_);
+    for (int t = 0; t < app_threads_; ++t) cv[t] = nic_.cqs_[t].vector;
+    std::vector<CoreId> tc(app_threads_);
+    for (int t = 0; t < app_threads_; ++t) tc[t] = threads_[t].core;
+    trace_setup(trace_, tc, cv, nic_);
+    if (s_.remap_affinity)  // the initial placement happens here, through the lever
+      remapper_ = std::make_unique<RemapDriver>(cfg_.remapper, nic_, cv, tc, trace_);
   }
   if (s_.wait == WaitMode::kDispatcher) {
     for (int c = 0; c < h.app_cores; ++c) add_dispatcher(c);
@@ -98,14 +98,12 @@ void HostModel::start() {
   // Clients: closed loop starts each connection at a random offset in the
   // 10 us after set-up; open loop draws Poisson arrivals per connection.
   // Server threads are set up (armed and waiting) before clients connect.
-  const Nanos setup = kSetupNs;
-  std::uniform_int_distribution<Nanos> offset(setup, setup + 10'000);
-  for (int t = 0; t < app_threads_; ++t) {
-    const Nanos first = cfg_.workload.kind == "poisson"
-                            ? setup + static_cast<Nanos>(std::exponential_distribution<double>(
-                                  cfg_.workload.rate_rps / 1e9)(eng_.rng()))
-                            : offset(eng_.rng());
-    eng_.at<&HostModel::client_send>(first, this, t);
+  // A script sends one request at a time from its first step on.
+  if (clock_.scripted()) {
+    script_step(static_cast<std::uint64_t>(kSetupNs));
+  } else {
+    for (int t = 0; t < app_threads_; ++t)
+      eng_.at<&HostModel::client_send>(clock_.first_send(t, kSetupNs), this, t);
   }
   for (std::size_t i = 0; i < cfg_.workload.migrations.size(); ++i)
     eng_.at<&HostModel::migrate>(cfg_.workload.migrations[i].at_ns, this, i);
@@ -135,10 +133,10 @@ bool HostModel::advance(Nanos until) {
 
 namespace fastwake::sim {
 
-StrategyRun simulate(const Config& cfg, const StrategySpec& strategy) {
+StrategyRun simulate(const Config& cfg, const StrategySpec& strategy, DecisionTrace* trace) {
   // One SimGrid engine per process: the SimGrid fabric runs in a child.
   if (cfg.fabric.kind == "simgrid") return simulate_in_child(cfg, strategy);
-  detail::HostModel m(cfg, strategy);
+  detail::HostModel m(cfg, strategy, nullptr, 0, trace);
   return m.run();
 }
 

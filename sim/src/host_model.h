@@ -13,15 +13,17 @@
 #include <memory>
 #include <vector>
 
-#include "fastwake/cpu.h"
+#include "fastwake/decision_trace.h"
 #include "fastwake/dispatcher.h"
 #include "fastwake/errors.h"
 #include "fastwake/nic.h"
-#include "fastwake/remapper.h"
+#include "fastwake/placement.h"
+#include "fastwake/remap_driver.h"
 #include "fastwake/sim/engine.h"
 #include "fastwake/sim/fabric.h"
 #include "fastwake/sim/simulate.h"
 #include "fastwake/thread_loop.h"
+#include "fastwake/workload.h"
 
 namespace fastwake::sim::detail {
 
@@ -55,7 +57,7 @@ struct SimCq {
 };
 
 /// The simulated NIC as core's policies see it.
-class SimNic final : public Nic {
+class SimNic final : public IrqLever {
  public:
   std::vector<CoreId> vector_core_;
   std::vector<SimCq> cqs_;
@@ -63,9 +65,9 @@ class SimNic final : public Nic {
   int num_vectors() const override { return static_cast<int>(vector_core_.size()); }
   CoreId vector_core(VectorId v) const override { return vector_core_.at(v); }
   void set_vector_core(VectorId v, CoreId c) override { vector_core_.at(v) = c; }
-  VectorId cq_vector(CqId cq) const override { return cqs_.at(cq).vector; }
-  bool cq_ready(CqId cq) const override { return !cqs_[cq].pending.empty(); }
-  void arm(CqId cq) override { cqs_[cq].armed = true; }
+  VectorId cq_vector(CqId cq) const { return cqs_.at(cq).vector; }
+  bool cq_ready(CqId cq) const { return !cqs_[cq].pending.empty(); }
+  void arm(CqId cq) { cqs_[cq].armed = true; }
 };
 
 // ---------------------------------------------------------------- threads
@@ -170,11 +172,15 @@ inline int hi(std::uint64_t x) { return static_cast<int>(x >> 32); }
 inline std::uint32_t lo(std::uint64_t x) { return static_cast<std::uint32_t>(x); }
 
 // ---------------------------------------------------------------- the model
-class HostModel final : public Cpu {
+class HostModel final {
  public:
   /// `fabric` carries the client <-> server messages (null: the simple fabric).
-  HostModel(const Config& cfg, const StrategySpec& s, Fabric* fabric = nullptr, int host = 0)
+  /// `trace` records every policy decision (null: none).
+  HostModel(const Config& cfg, const StrategySpec& s, Fabric* fabric = nullptr, int host = 0,
+            DecisionTrace* trace = nullptr)
       : cfg_(cfg), p_(cfg.platform), s_(s), loop_(s.wait), eng_(cfg.run.seed),
+        clock_(cfg.workload, cfg.run.seed, cfg.threads()),
+        service_(cfg.workload, cfg.run.seed, cfg.threads()), trace_(trace),
         power_(cfg.host.cores, static_cast<int>(cfg.platform.cstates.size())) {
     if (!fabric) {
       own_fabric_ = std::make_unique<SimpleFabric>(p_);
@@ -203,12 +209,6 @@ class HostModel final : public Cpu {
   Engine& engine() { return eng_; }
   FabricPort& port() { return port_; }
 
-  // Cpu interface (the model's mechanisms, as core sees them).
-  Nanos now() const override { return eng_.now(); }
-  int num_cores() const override { return static_cast<int>(cores_.size()); }
-  CoreId thread_core(ThreadId t) const override { return threads_.at(t).core; }
-  void wake(ThreadId t) override { wake_blocked(t, /*from_core=*/kNoCore); }
-  void switch_to(ThreadId t) override { hand_off(threads_.at(t).core, t); }
 
  private:
   // set-up
@@ -259,17 +259,22 @@ class HostModel final : public Cpu {
   void remap_tick(std::uint64_t);
   void schedule_remap();
   void migrate(std::uint64_t idx);
+  void move_thread(ThreadId t, CoreId to);
+  void script_step(std::uint64_t prev);  // schedules the script's next step after `prev`
+  void script_migrate(std::uint64_t packed);  // hi: thread, lo: core
   void window_open(std::uint64_t);
   void window_close(std::uint64_t);
   void set_power(SimCore& c, int state);
-  Nanos service_time();
-  Nanos think_time();
+  Nanos service_time(ThreadId t) { return service_.draw(t); }
 
   const Config& cfg_;
   const Platform& p_;
   const StrategySpec& s_;
   ThreadLoop loop_;
   Engine eng_;
+  ClientClock clock_;      // core's client clock: think times, Poisson gaps, script
+  ServiceClock service_;   // core's per-thread service draws
+  DecisionTrace* trace_;
   std::unique_ptr<SimpleFabric> own_fabric_;
   Fabric* fabric_ = nullptr;
   FabricPort port_;
@@ -285,7 +290,7 @@ class HostModel final : public Cpu {
   std::vector<char> irq_inflight_;
   std::vector<KWork> pending_kw_;     // kernel work in flight to a core
   std::vector<int> free_kw_;
-  std::unique_ptr<AffinityRemapper> remapper_;
+  std::unique_ptr<RemapDriver> remapper_;
   Nanos remap_at_ = -1;
   PowerAccount power_;
   bool in_window_ = false, sending_ = true;

@@ -52,7 +52,7 @@ StrategyRun HostModel::finish() {
              {"context_switches", n_ctx_},    {"handoffs", n_handoff_},
              {"slice_preemptions", n_slice_}, {"local_wakeups", n_local_wake_},
              {"remote_wakeups", n_remote_wake_},
-             {"remaps", remapper_ ? remapper_->moves_done() : 0},
+             {"remaps", remapper_ ? remapper_->moves() : 0},
              {"wait_mode", std::string(wait_mode_name(s_.wait))},
              {"wake_path", std::string(wake_path_name(s_.wake_path.kind))}};
   out.samples = std::move(samples_);

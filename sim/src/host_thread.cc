@@ -176,9 +176,12 @@ void HostModel::begin_step(SimCore& c, SimThread& th) {
     case Step::kPoll:
       start_seg(c, th, p_.cq_poll_ns, SegEnd::kStep, Stage::kPoll, Stage::kPoll, kPowerWork);
       return;
-    case Step::kServe:
-      start_seg(c, th, service_time(), SegEnd::kStep, Stage::kService, Stage::kQueue, kPowerWork);
+    case Step::kServe: {
+      const Nanos d = service_time(th.id);
+      trace(trace_, Decision::Kind::kServe, th.id, d);
+      start_seg(c, th, d, SegEnd::kStep, Stage::kService, Stage::kQueue, kPowerWork);
       return;
+    }
     case Step::kPost:
       start_seg(c, th, p_.post_send_ns, SegEnd::kStep, Stage::kTx, Stage::kQueue, kPowerWork);
       return;

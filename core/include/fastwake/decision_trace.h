@@ -7,6 +7,7 @@
 #pragma once
 
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,12 @@ class DecisionTrace {
   mutable std::mutex mu_;
   std::vector<Decision> d_;
 };
+
+class IrqLever;
+/// Records the set-up decisions of a run from the backend's actual state:
+/// each thread's core, each CQ's vector, each vector's IRQ core.
+void trace_setup(DecisionTrace* t, std::span<const CoreId> thread_core, std::span<const VectorId> cq_vector,
+                 const IrqLever& lever);
 
 /// Records if `t` is not null.
 inline void trace(DecisionTrace* t, Decision::Kind k, long long a, long long b, long long c = 0) {

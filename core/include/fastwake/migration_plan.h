@@ -15,10 +15,6 @@
 
 namespace fastwake {
 
-/// Records the set-up decisions of a run from the backend's actual state.
-void trace_setup(DecisionTrace* t, std::span<const CoreId> thread_core, std::span<const VectorId> cq_vector,
-                 const IrqLever& lever);
-
 /// One migration carried out: the backend's `move(thread, core)`, then the
 /// remapper (if any) is told, then the decision is recorded.
 template <class Move>
