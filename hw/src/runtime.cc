@@ -17,6 +17,7 @@
 #include "fastwake/migration_plan.h"
 #include "fastwake/placement.h"
 #include "fastwake/remap_driver.h"
+#include "fastwake/wait_policy.h"
 
 namespace fastwake::hw {
 
@@ -101,7 +102,7 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
   // migrations, on the NIC thread): one mutex keeps it single-threaded.
   std::mutex control_mu;
   std::optional<RemapDriver> remap;
-  if (s.remap_affinity) {
+  if (WaitPolicy(s).remaps_irqs()) {
     const Placement place = Placement::of(cfg);
     remap.emplace(cfg.remapper, nic, place.cq_vector, place.thread_core, opt.trace);
   }
@@ -173,7 +174,7 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
     // the deepest C-state, plus the package constant. Labelled as estimated.
     const auto& p = cfg.platform;
     const double idle_w = p.cstates.empty() ? 0.0 : p.cstates.back().power_w;
-    const double busy_w = s.wait == WaitMode::kBlock ? p.work_w : p.poll_w;
+    const double busy_w = WaitPolicy(s).cores_poll() ? p.poll_w : p.work_w;
     r.power_w = p.package_w + static_cast<double>(opt.app_cpus.size()) *
                                   (r.cpu_util * busy_w + (1 - r.cpu_util) * idle_w);
     r.power_estimated = true;

@@ -78,8 +78,8 @@ void HostModel::cqe_land(std::uint64_t id) {
     return;
   }
   SimCore& c = cores_[th.core];
-  switch (s_.wait) {
-    case WaitMode::kSpin:
+  switch (wp_.on_unarmed_completion()) {
+    case WaitPolicy::Landing::kOwnerSpinsOnIt:
       if (th.state == ThreadState::kRunning && th.step == Step::kSpin && c.current == t &&
           !c.kbusy && !th.has_seg) {
         th.step = Step::kPoll;  // the spinning loop sees it on its next poll
@@ -88,7 +88,7 @@ void HostModel::cqe_land(std::uint64_t id) {
         r.enter(Stage::kWaitCpu, now);
       }
       break;
-    case WaitMode::kDispatcher:
+    case WaitPolicy::Landing::kOfferToDispatcher:
       if (th.state == ThreadState::kBlocked && was_empty) {
         c.ready.push_back(t);
         if (c.scanning && c.current == c.disp_thread && !c.kbusy) {
@@ -99,7 +99,7 @@ void HostModel::cqe_land(std::uint64_t id) {
         }
       }
       break;
-    case WaitMode::kBlock:
+    case WaitPolicy::Landing::kOwnerDrainsIt:
       break;  // not armed: the thread is awake and will drain it
   }
 }

@@ -55,7 +55,7 @@ Nanos HostModel::kernel_cost(const SimCore& c, const KWork& w) const {
     case KType::kHardirq: return p_.hardirq_ns;
     case KType::kSoftirq: return p_.softirq_ns;
     case KType::kHandler:
-      return s_.wake_path.handler_allocates_event ? p_.uverbs_handler_ns : p_.fw_handler_ns;
+      return wp_.handler_allocates_event() ? p_.uverbs_handler_ns : p_.fw_handler_ns;
     case KType::kTtwuLocal: return p_.ttwu_local_ns;
     case KType::kTtwuRemote: return p_.ttwu_remote_ns;
     case KType::kIpi: return p_.ipi_handler_ns;
@@ -156,7 +156,7 @@ void HostModel::enqueue(SimCore& c, int t) {
   th.core = c.id;
   th.queued_at = eng_.now();
   mark(th, Stage::kWaitCpu, Stage::kWaitCpu);
-  if (s_.wake_path.head_of_runqueue && th.resume == Resume::kWokenWait) {
+  if (wp_.woken_jumps_queue() && th.resume == Resume::kWokenWait) {
     // Ahead of ordinary runnable threads, but FIFO among fast-woken ones: a
     // pure LIFO head would starve early wakers when the core is saturated.
     // A thread that has waited a whole minimum slice keeps its place (CFS's

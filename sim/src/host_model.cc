@@ -45,10 +45,10 @@ void HostModel::build() {
     std::vector<CoreId> tc(app_threads_);
     for (int t = 0; t < app_threads_; ++t) tc[t] = threads_[t].core;
     trace_setup(trace_, tc, cv, nic_);
-    if (s_.remap_affinity)  // the initial placement happens here, through the lever
+    if (wp_.remaps_irqs())  // the initial placement happens here, through the lever
       remapper_ = std::make_unique<RemapDriver>(cfg_.remapper, nic_, cv, tc, trace_);
   }
-  if (s_.wait == WaitMode::kDispatcher) {
+  if (wp_.runs_dispatchers()) {
     for (int c = 0; c < h.app_cores; ++c) add_dispatcher(c);
     for (int t = 0; t < app_threads_; ++t) cores_[threads_[t].core].disp->add(t, t);
   }
@@ -84,7 +84,7 @@ void HostModel::start() {
   }
   for (int t = 0; t < app_threads_; ++t) {
     SimThread& th = threads_[t];
-    if (s_.wait == WaitMode::kDispatcher) {
+    if (wp_.starts_asleep()) {
       th.state = ThreadState::kBlocked;  // sleeps until its dispatcher switches to it
       th.step = Step::kYieldDispatcher;
       continue;

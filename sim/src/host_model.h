@@ -23,6 +23,7 @@
 #include "fastwake/sim/fabric.h"
 #include "fastwake/sim/simulate.h"
 #include "fastwake/thread_loop.h"
+#include "fastwake/wait_policy.h"
 #include "fastwake/workload.h"
 
 namespace fastwake::sim::detail {
@@ -178,7 +179,7 @@ class HostModel final {
   /// `trace` records every policy decision (null: none).
   HostModel(const Config& cfg, const StrategySpec& s, Fabric* fabric = nullptr, int host = 0,
             DecisionTrace* trace = nullptr)
-      : cfg_(cfg), p_(cfg.platform), s_(s), loop_(s.wait), eng_(cfg.run.seed),
+      : cfg_(cfg), p_(cfg.platform), s_(s), wp_(s), loop_(wp_.loop()), eng_(cfg.run.seed),
         clock_(cfg.workload, cfg.run.seed, cfg.threads()),
         service_(cfg.workload, cfg.run.seed, cfg.threads()), trace_(trace),
         power_(cfg.host.cores, static_cast<int>(cfg.platform.cstates.size())) {
@@ -270,6 +271,7 @@ class HostModel final {
   const Config& cfg_;
   const Platform& p_;
   const StrategySpec& s_;
+  const WaitPolicy wp_;  // every "how does this strategy wait" decision
   ThreadLoop loop_;
   Engine eng_;
   ClientClock clock_;      // core's client clock: think times, Poisson gaps, script

@@ -53,8 +53,8 @@ StrategyRun HostModel::finish() {
              {"slice_preemptions", n_slice_}, {"local_wakeups", n_local_wake_},
              {"remote_wakeups", n_remote_wake_},
              {"remaps", remapper_ ? remapper_->moves() : 0},
-             {"wait_mode", std::string(wait_mode_name(s_.wait))},
-             {"wake_path", std::string(wake_path_name(s_.wake_path.kind))}};
+             {"wait_mode", std::string(wait_mode_name(wp_.mode()))},
+             {"wake_path", std::string(wake_path_name(wp_.wake_path()))}};
   out.samples = std::move(samples_);
   out.sent = sent_;
   out.completed = completed_;

@@ -16,7 +16,7 @@ bool HostModel::should_preempt(const SimCore& c, const SimThread& cur, const Sim
   const bool mid_request = cur.active >= 0 || !nic_.cqs_[cur.id].pending.empty();
   // Already entering its wait: it leaves the CPU within block_ns anyway.
   const bool blocking = cur.has_seg && cur.seg_end == SegEnd::kBlock;
-  if (s_.wake_path.head_of_runqueue && w.resume == Resume::kWokenWait && !mid_request &&
+  if (wp_.woken_jumps_queue() && w.resume == Resume::kWokenWait && !mid_request &&
       !blocking)
     return true;
   return eng_.now() - cur.ran_since >= p_.wakeup_granularity_ns;
@@ -47,11 +47,11 @@ void HostModel::reschedule(SimCore& c) {
         // Runs again right after the woken thread, and stays in the run
         // queue's head group: later fast wake-ups queue behind it, so a
         // thread preempted by the fast path is not starved by the next ones.
-        cur.fast_queued = s_.wake_path.head_of_runqueue;
+        cur.fast_queued = wp_.woken_jumps_queue();
         c.runq.push_front(c.current);
       }
       c.current = -1;
-      switch_in(c, next, s_.wake_path.head_of_runqueue &&
+      switch_in(c, next, wp_.woken_jumps_queue() &&
                              threads_[next].resume == Resume::kWokenWait);
       return;
     }
@@ -61,7 +61,7 @@ void HostModel::reschedule(SimCore& c) {
   if (!c.runq.empty()) {
     const int next = c.runq.front();
     c.runq.pop_front();
-    switch_in(c, next, s_.wake_path.head_of_runqueue &&
+    switch_in(c, next, wp_.woken_jumps_queue() &&
                            threads_[next].resume == Resume::kWokenWait);
     return;
   }

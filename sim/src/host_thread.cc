@@ -102,7 +102,7 @@ void HostModel::seg_done(std::uint64_t packed) {
       switch (th.resume) {
         case Resume::kWokenWait:
           th.resume = Resume::kBegin;
-          if (s_.wake_path.vfs_read) {
+          if (wp_.woken_reads_channel()) {
             start_seg(c, th, p_.read_return_ns, SegEnd::kReadReturn, Stage::kRead, Stage::kRead,
                       kPowerWork);
           } else {
@@ -190,7 +190,7 @@ void HostModel::begin_step(SimCore& c, SimThread& th) {
       return;
     case Step::kWait:
       if (th.event_pending) {  // an event is already queued: the wait returns at once
-        start_seg(c, th, s_.wake_path.vfs_read ? p_.read_return_ns : p_.syscall_ns, SegEnd::kStep,
+        start_seg(c, th, wp_.woken_reads_channel() ? p_.read_return_ns : p_.syscall_ns, SegEnd::kStep,
                   Stage::kRead, Stage::kRead, kPowerWork);
       } else {
         start_seg(c, th, p_.block_ns, SegEnd::kBlock, Stage::kQueue, Stage::kQueue, kPowerWork);
@@ -227,7 +227,8 @@ void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
     reschedule(c);
     return;
   }
-  if (s_.wait == WaitMode::kBlock) {
+  switch (wp_.asleep()) {
+  case WaitPolicy::Asleep::kOnChannel:
     th.resume = Resume::kWokenWait;
     if (remapper_) {
       remapper_->thread_at(th.id, th.core, now);
@@ -241,8 +242,12 @@ void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
     } else {
       th.waiting = true;
     }
-  } else if (s_.wait == WaitMode::kDispatcher) {
+    break;
+  case WaitPolicy::Asleep::kForHandOff:
     if (!nic_.cqs_[th.id].pending.empty()) c.ready.push_back(th.id);
+    break;
+  case WaitPolicy::Asleep::kSpinning:
+    break;
   }
   reschedule(c);
 }
@@ -255,8 +260,8 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
     if (th.state == ThreadState::kRunning) begin_step(c, th);
     return;
   }
-  switch (s_.wait) {
-    case WaitMode::kBlock:
+  switch (wp_.on_migrate()) {
+    case WaitPolicy::Move::kRehomeSleeper:
       th.core = to;  // sleeps there from now on; wakes go to the new core
       if (remapper_) {
         remapper_->thread_at(th.id, to, now);
@@ -269,7 +274,7 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
         wake_blocked(th.id, kNoCore);
       }
       return;
-    case WaitMode::kDispatcher: {
+    case WaitPolicy::Move::kMoveDispatcherEntry: {
       SimCore& from = cores_[th.core];
       from.disp->remove(th.id);
       std::erase(from.ready, th.id);
@@ -291,7 +296,7 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
       }
       return;
     }
-    case WaitMode::kSpin:
+    case WaitPolicy::Move::kRequeueOnNewCore:
       // Leave this core (it picks someone else) and get enqueued on the new one.
       th.state = ThreadState::kBlocked;
       th.resume = Resume::kCheckSpin;

@@ -34,6 +34,7 @@
 #include "fastwake/placement.h"
 #include "fastwake/strategy.h"
 #include "fastwake/thread_loop.h"
+#include "fastwake/wait_policy.h"
 #include "fastwake/workload.h"
 
 namespace fastwake::hw {
@@ -43,12 +44,12 @@ template <class NicT>
 class ThreadRuntime {
  public:
   ThreadRuntime(const Config& cfg, const StrategySpec& s, NicT& nic, const HwOptions& opt)
-      : cfg_(cfg), s_(s), nic_(nic), opt_(opt), n_(cfg.threads()), placement_(Placement::of(cfg)),
+      : cfg_(cfg), s_(s), wp_(s), nic_(nic), opt_(opt), n_(cfg.threads()), placement_(Placement::of(cfg)),
         service_(cfg.workload, cfg.run.seed, cfg.threads()) {
     slots_ = std::make_unique<Slot[]>(n_);
     for (int t = 0; t < n_; ++t) slots_[t].core = placement_.thread_core[t];
-    module_switch_ = s.wait == WaitMode::kDispatcher;
-    module_wait_ = s.wait == WaitMode::kBlock && !s.wake_path.vfs_read;
+    module_switch_ = wp_.hands_off_by_switch();
+    module_wait_ = wp_.waits_in_module();
     const char* off = std::getenv("FASTWAKE_NO_KMOD");
     if ((module_switch_ || module_wait_) && !(off && *off && std::string(off) != "0"))
       dev_ = FastwakeDevice::open_if_present();  // throws on a wrong module/ABI
@@ -57,20 +58,20 @@ class ThreadRuntime {
 
   /// How hand-offs and trimmed waits are done in this run (for results).
   std::string handoff_mechanism() const {
-    if (s_.wait != WaitMode::kDispatcher) return "-";
+    if (!wp_.runs_dispatchers()) return "-";
     return module_switch_ ? "fastwake.ko switch-to" : "futex + SCHED_IDLE";
   }
   std::string wait_mechanism() const {
-    if (s_.wait != WaitMode::kBlock) return "-";
+    if (wp_.asleep() != WaitPolicy::Asleep::kOnChannel) return "-";
     if (module_wait_) return "fastwake.ko wait, channel attached";
-    return s_.wake_path.vfs_read ? "read() on the completion channel"
+    return wp_.woken_reads_channel() ? "read() on the completion channel"
                                  : "read() on the completion channel (no fastwake.ko)";
   }
   ~ThreadRuntime() { stop(); }
 
   /// Spawns every thread and waits until each reached its first wait.
   void start() {
-    if (s_.wait == WaitMode::kDispatcher)
+    if (wp_.runs_dispatchers())
       for (int c = 0; c < cfg_.host.app_cores; ++c) {
         cores_.push_back(std::make_unique<CoreCtl>());
         dispatchers_.emplace_back([this, c] { dispatcher_main(c); });
@@ -89,7 +90,7 @@ class ThreadRuntime {
   void migrate(ThreadId t, CoreId to) {
     const CoreId from = slots_[t].core;
     if (from == to) return;
-    if (s_.wait == WaitMode::kDispatcher) {
+    if (wp_.on_migrate() == WaitPolicy::Move::kMoveDispatcherEntry) {
       post_op(from, {false, t});
       post_op(to, {true, t});
     }
@@ -158,7 +159,7 @@ class ThreadRuntime {
   void app_main(int t) {
     pin_self(opt_.app_cpus[slots_[t].core]);
     Slot& me = slots_[t];
-    const ThreadLoop loop(s_.wait);
+    const ThreadLoop loop = wp_.loop();
     bool announced = false;
     const bool use_module = module_switch_ || module_wait_;
     if (use_module) {
@@ -267,6 +268,7 @@ class ThreadRuntime {
 
   const Config& cfg_;
   const StrategySpec& s_;
+  const WaitPolicy wp_;  // every "how does this strategy wait" decision
   NicT& nic_;
   HwOptions opt_;
   int n_;
