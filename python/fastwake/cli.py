@@ -1,5 +1,5 @@
-"""The `fastwake` command line (python3 -m fastwake, ./fastwake): run, sweep, plot, paper, list,
-and on real threads bench, calibrate, compare."""
+"""The `fastwake` command line (python3 -m fastwake, ./fastwake): run, sweep, plot, paper, experiment,
+incast, list, and on real threads bench, calibrate, compare."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +20,7 @@ EPILOG = """examples:
                  --scheduler tcp://scheduler-host:8786 --out fig1.csv
   fastwake plot latency-vs-threads sweep.csv --out fig
   fastwake plot all results/paper                # redraw every paper figure from its data
+  fastwake experiment fig3_breakdown --quick     # one experiments/ folder: data + figure
   fastwake bench configs/compare.json            # real threads, loopback NIC
   fastwake calibrate                             # this host's costs -> configs/platforms/host-NAME.json
   fastwake compare --out results/compare         # model (calibrated) vs loopback: table + figure
@@ -97,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="EXPERIMENT", help="run only this experiment folder (repeatable)")
     _add_exec_args(p)
 
+    p = sub.add_parser("experiment", help="run one experiments/ folder and draw its figure",
+                       description="Runs experiments/NAME/ as its experiment.json says (runner, spec, data "
+                                   "file, plot): writes the data, then the figure (PNG + PDF) or table. "
+                                   "Paper experiments write to results/paper/, the others to results/NAME/. "
+                                   "`fastwake list` shows the experiments.")
+    p.add_argument("name", metavar="NAME", help="experiment folder, e.g. fig1_latency_vs_threads or incast")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default results/paper/, or results/NAME/ outside the paper)")
+    p.add_argument("--quick", action="store_true", help="the spec's quick settings (small grid, short runs)")
+    p.add_argument("--no-plot", action="store_true", help="write the data only")
+    _add_exec_args(p)
+
     p = sub.add_parser("run", help="simulate one config, print the table",
                        description="Simulates a config with each of its strategies and prints p50/p99, "
                                    "throughput, CPU, power, energy per request.")
@@ -117,11 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the rows as JSON records")
     _add_exec_args(p)
 
+    from .experiments import figure_plots
+
     p = sub.add_parser("plot", help="draw a figure from result data (CSV)",
-                       description="Draws one figure from the CSV a sweep wrote, or with FIGURE=all "
-                                   "every paper figure from a `fastwake paper` output folder.")
-    p.add_argument("figure", choices=("latency-vs-threads", "cdf", "breakdown", "power-vs-load",
-                                      "power-vs-latency", "all"))
+                       description="Draws one figure of the plot registry (fastwake.experiments.PLOTS) "
+                                   "from the CSV a sweep or experiment wrote, or with FIGURE=all every "
+                                   "paper figure and table from a `fastwake paper` output folder.")
+    p.add_argument("figure", choices=(*figure_plots(), "all"))
     p.add_argument("data", type=Path, help="CSV file (a folder for 'all')")
     p.add_argument("--out", type=Path, help="output stem (default: next to the data); .png and .pdf are written")
 
@@ -131,9 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("incast", help="incast of 1..256 clients on the SimGrid fabric: latency, power",
                        description="Runs experiments/incast/ (needs a build with SimGrid): 1..256 clients "
                                    "share the server's link; FastWake strategies vs interrupt on the "
-                                   "SimGrid and the simple fabric; writes incast.csv, .png and .pdf.")
+                                   "SimGrid and the simple fabric; writes incast.csv (+ .json), .png and .pdf. "
+                                   "The same as `fastwake experiment incast`.")
     p.add_argument("--out", type=Path, default=None, help="output folder (default results/incast/)")
     p.add_argument("--quick", action="store_true", help="3 client counts, 5 ms runs (a few seconds)")
+    p.set_defaults(name="incast", no_plot=False)
     _add_exec_args(p)
 
     def hw_args(p: argparse.ArgumentParser) -> None:
@@ -240,57 +257,35 @@ def with_pd_opts(fn) -> None:
         fn()
 
 
-FIGURES = {
-    "latency-vs-threads": "latency_vs_threads",
-    "breakdown": "breakdown",
-    "power-vs-load": "power_vs_load",
-    "power-vs-latency": "power_vs_latency",
-    "cdf": "latency_cdf",
-}
-
-
 def cmd_plot(a) -> int:
-    import pandas as pd
-
-    from . import plots
     from ._fastwake import ConfigError
-    from .experiments import discover
+    from .experiments import PLOTS, paper_experiments
 
     if a.figure == "all":
         if not a.data.is_dir():
             raise ConfigError(f"{a.data}: expected the folder `fastwake paper` wrote")
-        for e in discover():
-            if not (a.data / f"{e.name}.csv").exists() and not (a.data / f"{e.name}_data.csv").exists():
+        for e in paper_experiments():
+            if not (a.data / e.data).exists():
                 print(f"  {e.name}: no data in {a.data}, skipped", file=sys.stderr)
                 continue
-            for p in e.plot(a.data):
+            for p in e.draw(a.data):
                 print(p)
         return 0
-    if not a.data.exists():
-        raise ConfigError(f"{a.data}: no such file")
-    df = pd.read_csv(a.data)
-    fn = getattr(plots, FIGURES[a.figure])
-    fig = fn(df, scenario=plots.sidecar_scenario(a.data)) if a.figure == "cdf" else fn(df)
-    for p in plots.save(fig, a.out or a.data.with_suffix("")):
+    for p in PLOTS[a.figure].render(a.data, a.out or a.data.with_suffix("")):
         print(p)
     return 0
 
 
-def cmd_incast(a) -> int:
-    """issue 7: experiments/incast/incast.py (run + plot)."""
-    import importlib.util
+def cmd_experiment(a) -> int:
+    """`fastwake experiment NAME` (and `fastwake incast`, NAME = incast): fastwake.experiments.run_experiment."""
+    from .experiments import run_experiment
 
-    from ._native import REPO
-
-    path = REPO / "experiments" / "incast" / "incast.py"
-    spec = importlib.util.spec_from_file_location("fastwake_experiment_incast", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    out = a.out or mod.DEFAULT_OUT
-    mod.run(out, a.quick, a.executor, a.jobs, a.scheduler, _cache_arg(a), False if a.no_progress else None)
-    for f in [Path(out) / "incast.csv", *mod.plot(out)]:
+    files = run_experiment(a.name, a.out, quick=a.quick, executor=a.executor, jobs=a.jobs, scheduler=a.scheduler,
+                           cache=_cache_arg(a), progress=False if a.no_progress else None, plot=not a.no_plot)
+    for f in files:
         print(f)
-    print(f"fastwake incast{' --quick' if a.quick else ''}: wall time {time.perf_counter() - _T0:.1f} s",
+    what = "incast" if a.cmd == "incast" else f"experiment {a.name}"
+    print(f"fastwake {what}{' --quick' if a.quick else ''}: wall time {time.perf_counter() - _T0:.1f} s",
           file=sys.stderr)
     return 0
 
@@ -304,6 +299,11 @@ def cmd_list(_a) -> int:
     print("platforms:")
     for p in fastwake.platforms():
         print(f"  {p}")
+    print("experiments (fastwake experiment NAME; * = part of fastwake paper):")
+    from .experiments import discover
+
+    for e in discover():
+        print(f"  {e.name:<28}{'*' if e.paper else ' '} {e.runner} {e.spec} -> {e.data}, plot {e.plot}")
     print(f"model version: {fastwake.MODEL_VERSION}")
     print(f"cache: {fastwake.default_cache_dir()}")
     return 0
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"paper": cmd_paper, "run": cmd_run, "sweep": cmd_sweep, "plot": cmd_plot,
                 "list": cmd_list, "bench": cmd_bench, "calibrate": cmd_calibrate,
-                "compare": cmd_compare, "incast": cmd_incast}[a.cmd](a)
+                "compare": cmd_compare, "experiment": cmd_experiment, "incast": cmd_experiment}[a.cmd](a)
     except ConfigError as e:
         print(f"fastwake {a.cmd}: {e}", file=sys.stderr)
         return 2

@@ -112,3 +112,42 @@ def format_table(table: pd.DataFrame, default_tpc: int | None = None) -> str:
     lines.append("p50/p99 cut: latency reduction vs interrupt (positive = faster); p50 - busy_poll p50: the\n"
                  "gap to busy polling (ns, ratio); power vs irq: host power minus interrupt's (model estimate)")
     return "\n".join(lines)
+
+
+#: What each computed column of the table means (headline.json "columns").
+COLUMNS = {
+    "p50_reduction_pct": "latency reduction vs interrupt at p50, % (positive = faster)",
+    "p99_reduction_pct": "latency reduction vs interrupt at p99, %",
+    "p50_above_busy_poll_ns": "p50 minus busy_poll's p50, ns",
+    "p50_ratio_to_busy_poll": "p50 / busy_poll's p50",
+    "power_overhead_w": "host power minus interrupt's, W (model estimate)",
+    "power_overhead_pct": "host power vs interrupt's, %",
+}
+
+
+def write(data: pd.DataFrame, stem, description: str = "") -> list:
+    """The headline table of sweep rows `data` as STEM.csv, STEM.json (description, column
+    definitions, summary, rows) and STEM.txt (format_table); returns the three paths."""
+    import json
+    from pathlib import Path
+
+    from . import _fastwake
+    from .results import write_text_atomic
+
+    stem = Path(stem)
+    default_tpc = _default_tpc()
+    table = headline(data)
+    doc = {
+        "description": description,
+        "default_threads_per_core": default_tpc,
+        "model_version": _fastwake.MODEL_VERSION,
+        "columns": COLUMNS,
+        "summary": summary(table),
+        "rows": table.to_dict(orient="records"),
+    }
+    paths = [stem.with_suffix(".csv"), stem.with_suffix(".json"), stem.with_suffix(".txt")]
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(paths[0], table.to_csv(index=False, float_format="%.6g"))
+    write_text_atomic(paths[1], json.dumps(doc, indent=2) + "\n")
+    write_text_atomic(paths[2], format_table(table, default_tpc=default_tpc) + "\n")
+    return paths

@@ -1,4 +1,4 @@
-"""`fastwake paper`: runs every experiments/ folder, draws its figure, writes the headline table and a manifest, reports the wall time."""
+"""`fastwake paper`: runs every paper experiment of experiments/ ("paper": true in its experiment.json), draws its figure or table, writes a manifest, reports the wall time."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import _fastwake
-from .experiments import DEFAULT_OUT, Context, discover
+from .experiments import DEFAULT_OUT, Context, dask_scope, discover, paper_experiments
 from .headline import format_table
 from .results import write_text_atomic
 
@@ -26,36 +26,31 @@ def paper(out: str | Path = DEFAULT_OUT, *, quick: bool = False, executor: str =
     t0 = time.perf_counter() if t0 is None else t0
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    exps = discover()
+    exps = paper_experiments()
     if only:
         names = {e.name for e in exps}
         unknown = [n for n in only if n not in names]
         if unknown:
-            raise _fastwake.ConfigError(f"unknown experiment(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+            others = {e.name for e in discover()} - names
+            hint = "".join(f"; {n} is not a paper experiment: run it with `fastwake experiment {n}`"
+                           for n in unknown if n in others)
+            raise _fastwake.ConfigError(f"unknown experiment(s) {', '.join(unknown)} "
+                                        f"(known: {', '.join(sorted(names))}){hint}")
         exps = [e for e in exps if e.name in only]
 
-    cluster = None
-    if executor == "dask" and scheduler is None:
-        # One LocalCluster for every experiment instead of one per sweep.
-        from .sweeps import _default_jobs, start_local_cluster
-
-        cluster, scheduler = start_local_cluster(jobs or _default_jobs())
-    ctx = Context(out=out, quick=quick, executor=executor, jobs=jobs, scheduler=scheduler, cache=cache,
-                  progress=progress, log=log)
     timings: dict[str, dict[str, float]] = {}
     files: list[str] = []
-    try:
+    # One LocalCluster for every experiment (executor "dask" without a scheduler), not one per sweep.
+    with dask_scope(executor, scheduler, jobs) as sched:
+        ctx = Context(out=out, quick=quick, executor=executor, jobs=jobs, scheduler=sched, cache=cache,
+                      progress=progress, log=log)
         for e in exps:
             t = time.perf_counter()
             e.run(ctx)
             timings[e.name] = {"run_s": round(time.perf_counter() - t, 3)}
-    finally:
-        if cluster is not None:
-            scheduler.close()
-            cluster.close()
     for e in exps:
         t = time.perf_counter()
-        written = e.plot(out)
+        written = e.draw(out)
         timings[e.name]["plot_s"] = round(time.perf_counter() - t, 3)
         files += [str(p) for p in written]
         log(f"  {e.name}: {', '.join(Path(p).name for p in written)}")

@@ -211,15 +211,22 @@ def cdf_frame(samples_by_platform: Mapping[str, Mapping[str, np.ndarray]],
     return pd.concat(rows, ignore_index=True)
 
 
-def sidecar_scenario(csv_path: str | os.PathLike) -> str | None:
-    """The "scenario" text of the JSON file next to a CDF table (NAME.json), if any."""
+def sidecar(csv_path: str | os.PathLike) -> dict:
+    """The JSON object next to a data file (NAME.json for NAME.csv: what a figure needs besides the
+    rows, e.g. the CDF's scenario text or the incast's link rate); {} when there is none."""
     import json
 
     p = Path(csv_path).with_suffix(".json")
     try:
-        return json.loads(p.read_text()).get("scenario")
-    except (OSError, ValueError, AttributeError):
-        return None
+        doc = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def sidecar_scenario(csv_path: str | os.PathLike) -> str | None:
+    """The "scenario" text of the JSON file next to a CDF table (NAME.json), if any."""
+    return sidecar(csv_path).get("scenario")
 
 
 def latency_cdf(cdf: pd.DataFrame, scenario: str | None = None) -> Figure:
@@ -417,6 +424,65 @@ def power_vs_latency(df: pd.DataFrame, percentile: str = "p99") -> Figure:
                  f"(simulated; {scenario_text(df)}; lower left is better)", fontsize=12)
     _legend_below(fig, handles, labels, ncol=2)
     _reserve_bottom(fig, len(labels), 2)
+    return fig
+
+
+# ------------------------------------------------------------ incast (SimGrid fabric)
+
+def incast(df: pd.DataFrame, meta: Mapping | None = None) -> Figure:
+    """2 x 2 panels vs clients: p50, p99, throughput (with the server link's capacity), power.
+    Solid: SimGrid fabric; thin dashed: simple fabric (no contention). `meta` (incast.json next to
+    the CSV): server_link_gbps and message_bytes draw the link's capacity, description the caption."""
+    from matplotlib.lines import Line2D
+
+    _need(df, ["strategy", "clients", "fabric", "latency_us.p50", "latency_us.p99", "throughput_rps",
+               "power_w"], "incast")
+    strategies = [s for s in STRATEGY_STYLE if s in set(df["strategy"])]
+    strategies += sorted(set(df["strategy"]) - set(strategies))
+    fig = Figure(figsize=(10, 7.6))
+    axes = fig.subplots(2, 2, sharex=True).ravel()
+    panels = [("latency_us.p50", "p50 latency (µs)", True), ("latency_us.p99", "p99 latency (µs)", True),
+              ("throughput_rps", "throughput (M requests/s)", False), ("power_w", "host power (W, estimate)", False)]
+    for ax, (col, label, log) in zip(axes, panels):
+        for i, s in enumerate(strategies):
+            st = style(s, i)
+            for fabric, kw in (("simgrid", dict(lw=1.8, ls="-", marker=st["marker"], ms=4)),
+                               ("simple", dict(lw=0.9, ls="--", marker=None, alpha=0.7))):
+                d = df[(df.strategy == s) & (df.fabric == fabric)].sort_values("clients")
+                if d.empty:
+                    continue
+                y = d[col] / 1e6 if col == "throughput_rps" else d[col]
+                ax.plot(d["clients"], y, color=st["color"], **kw)
+        ax.set_ylabel(label)
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
+        if log:
+            ax.set_yscale("log")
+            _log_us_axis(ax.yaxis)
+        ax.grid(True, which="major", alpha=0.3)
+    # The server link's capacity in requests/s (each request crosses it once each way).
+    meta = meta or {}
+    gbps, size = meta.get("server_link_gbps"), meta.get("message_bytes")
+    if gbps and size:
+        cap = gbps * 1e9 / 8 / size / 1e6
+        axes[2].axhline(cap, color="k", lw=0.8, ls=":")
+        axes[2].annotate("server link capacity", (1, cap), xytext=(2, -10), textcoords="offset points",
+                         fontsize=8)
+    for ax in axes[2:]:
+        ax.set_xlabel("clients (connections), incast onto one server link")
+    handles = [Line2D([], [], color=style(s, i)["color"], marker=style(s, i)["marker"], lw=1.8)
+               for i, s in enumerate(strategies)]
+    labels = [legend_label(s) for s in strategies]
+    handles += [Line2D([], [], color="0.3", lw=1.8), Line2D([], [], color="0.3", lw=0.9, ls="--")]
+    labels += ["SimGrid fabric (star, shared server link)", "simple fabric (no contention)"]
+    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, fontsize=8.5)
+    fig.suptitle("Incast: clients share the server's link (SimGrid fabric, CM02)", fontsize=11)
+    if meta.get("description"):
+        import textwrap
+
+        fig.text(0.5, 0.935, "\n".join(textwrap.wrap(meta["description"], 150)), ha="center", va="top",
+                 fontsize=7)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.87, bottom=0.2, hspace=0.12, wspace=0.22)
     return fig
 
 

@@ -94,19 +94,33 @@ def test_paper_quick_writes_every_figure_and_the_headline(tmp_path):
     assert (tmp_path / "again.png").exists() and (tmp_path / "again.pdf").exists()
 
 
-def test_experiment_scripts_run_standalone(tmp_path):
+def test_one_experiment_runs_alone(tmp_path):
+    """`fastwake experiment NAME` (the launcher finds the package itself) and `python3 -m
+    fastwake.experiments NAME` run one folder: its data, then its figure."""
     env = dict(os.environ, FASTWAKE_BUILD_DIR=str(build_dir()), MPLBACKEND="Agg")
-    env.pop("PYTHONPATH", None)  # the scripts find this repository's package themselves
-    folder = REPO / "experiments" / "fig3_breakdown"
-    subprocess.run(["/usr/bin/python3", folder / "run.py", "--quick", "--no-cache", "--out", tmp_path],
-                   env=env, check=True, capture_output=True)
-    p = subprocess.run(["/usr/bin/python3", folder / "plot.py", "--out", tmp_path], env=env, check=True,
-                       capture_output=True, text=True)
-    assert p.stdout.split() == [str(tmp_path / "fig3_breakdown.png"), str(tmp_path / "fig3_breakdown.pdf")]
+    env.pop("PYTHONPATH", None)
+    p = subprocess.run([str(REPO / "fastwake"), "experiment", "fig3_breakdown", "--quick", "--no-cache",
+                        "--no-progress", "--out", tmp_path / "a"], env=env, check=True, capture_output=True,
+                       text=True)
+    a = tmp_path / "a"
+    assert p.stdout.split() == [str(a / "fig3_breakdown.csv"), str(a / "fig3_breakdown.png"),
+                                str(a / "fig3_breakdown.pdf")]
+    assert "fastwake experiment fig3_breakdown --quick: wall time" in p.stderr
+    p = fw("experiment", "fig3_breakdown", "--quick", "--no-cache", "--no-progress", "--no-plot",
+           "--out", tmp_path / "b")
+    assert p.stdout.split() == [str(tmp_path / "b" / "fig3_breakdown.csv")]
+    pd.testing.assert_frame_equal(pd.read_csv(a / "fig3_breakdown.csv"), pd.read_csv(tmp_path / "b" / "fig3_breakdown.csv"))
+    env["PYTHONPATH"] = str(REPO / "python")
+    p = subprocess.run(["/usr/bin/python3", "-m", "fastwake.experiments", "nope"], env=env, capture_output=True,
+                       text=True)
+    assert p.returncode == 2
+    assert p.stderr.strip() == ("fastwake experiment: unknown experiment 'nope' (known: fig1_latency_vs_threads, "
+                                "fig2_latency_cdf, fig3_breakdown, fig4_power_vs_load, fig5_power_vs_latency, "
+                                "headline, incast)")
 
 
 def test_every_experiment_spec_resolves():
-    from fastwake.experiments import discover, load_spec
+    from fastwake.experiments import discover, incast_points, load_incast_spec, load_spec, set_args
     from fastwake.sweeps import make_points
 
     exps = discover()
@@ -114,9 +128,14 @@ def test_every_experiment_spec_resolves():
                                            "fig4_power_vs_load", "fig5_power_vs_latency"]
     for e in exps:
         for quick in (False, True):
-            spec = load_spec(e.folder / "sweep.json", quick)
-            pts = make_points(spec["base"], spec["grid"], sets=[f"{k}={json.dumps(v)}" for k, v in spec["set"].items()])
-            assert {p.config["platform"]["name"] for p in pts} == {"x86", "arm"}, e.name
+            if e.runner == "incast":
+                spec = load_incast_spec(e.spec_path, quick)
+                grid = [p for f in spec["fabrics"] for p in incast_points(spec, f)]
+            else:
+                spec = load_spec(e.spec_path, quick)
+                grid = spec["grid"]
+            pts = make_points(spec["base"], grid, sets=set_args(spec["set"]))
+            assert {p.config["platform"]["name"] for p in pts} == ({"x86"} if e.runner == "incast" else {"x86", "arm"}), e.name
 
 
 def test_launcher_finds_the_build():

@@ -169,3 +169,30 @@ def test_bad_data_is_a_clear_error(threads_df):
         plots.latency_vs_threads(threads_df.iloc[0:0])
     with pytest.raises(ValueError, match="rate_rps"):
         plots.power_vs_load(threads_df.drop(columns=["config.workload.rate_rps"]))
+
+
+def test_incast():
+    """The incast figure (experiments/incast): 2 x 2 panels vs clients, one solid (SimGrid) and one dashed
+    (simple fabric) line per strategy, the server link's capacity from the sidecar."""
+    rows = [{"strategy": s, "clients": n, "fabric": f, "latency_us.p50": 10.0 * n, "latency_us.p99": 20.0 * n,
+             "throughput_rps": 1e5 * n, "power_w": 30.0 + n}
+            for s in ("interrupt", "fastwake_poll") for f in ("simple", "simgrid") for n in (1, 16, 256)]
+    df = pd.DataFrame(rows)
+    fig = plots.incast(df, {"server_link_gbps": 100, "message_bytes": 4096, "description": "test incast"})
+    axes = fig.get_axes()
+    assert [ax.get_ylabel() for ax in axes] == ["p50 latency (µs)", "p99 latency (µs)", "throughput (M requests/s)",
+                                                "host power (W, estimate)"]
+    assert all(ax.get_xscale() == "log" for ax in axes) and axes[0].get_yscale() == "log"
+    for ax in axes:
+        lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 3]
+        assert len(lines) == 4  # 2 strategies x 2 fabrics
+        assert sorted(ln.get_linestyle() for ln in lines) == ["-", "-", "--", "--"]
+    solid = [ln for ln in axes[2].get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) == 3]
+    np.testing.assert_allclose(solid[0].get_ydata(), [0.1, 1.6, 25.6])  # M requests/s
+    cap = [ln for ln in axes[2].get_lines() if len(ln.get_xdata()) == 2]
+    assert cap and cap[0].get_ydata()[0] == pytest.approx(100e9 / 8 / 4096 / 1e6)
+    legend = _legend_texts(fig)
+    assert legend[0].startswith("fastwake_poll") and legend[1].startswith("interrupt") and len(legend) == 4
+    assert any(t.get_text() == "test incast" for t in fig.texts)
+    with pytest.raises(ValueError, match="incast: the data has no column fabric"):
+        plots.incast(df.drop(columns=["fabric"]))
