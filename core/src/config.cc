@@ -34,8 +34,8 @@ void parse_host(const json& j, const Platform& plat, HostConfig& h) {
   if (j.contains("vectors"))
     h.vectors = static_cast<int>(read_int(j.at("vectors"), "host.vectors", 1, 4096));
   if (j.contains("irq_placement"))
-    h.irq_placement =
-        read_choice(j.at("irq_placement"), "host.irq_placement", {"spread", "core0", "last"});
+    h.irq_placement = parse_irq_placement(
+        read_choice(j.at("irq_placement"), "host.irq_placement", {"spread", "core0", "last"}));
   if (j.contains("idle_poll_cores")) {
     const json& a = j.at("idle_poll_cores");
     if (!a.is_array()) fail("host.idle_poll_cores", "expected an array of core numbers, got " + describe(a));
@@ -60,7 +60,7 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
              {"kind", "threads_per_core", "message_bytes", "service_ns", "service_dist",
               "think_ns", "think_dist", "rate_rps", "migrations", "script"});
   if (j.contains("kind"))
-    w.kind = read_choice(j.at("kind"), "workload.kind", {"pingpong", "poisson", "script"});
+    w.kind = parse_load_kind(read_choice(j.at("kind"), "workload.kind", {"pingpong", "poisson", "script"}));
   if (j.contains("threads_per_core"))
     w.threads_per_core =
         static_cast<int>(read_int(j.at("threads_per_core"), "workload.threads_per_core", 1, 4096));
@@ -69,12 +69,14 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
         static_cast<int>(read_int(j.at("message_bytes"), "workload.message_bytes", 1, 1 << 30));
   if (j.contains("service_ns")) w.service_ns = read_ns(j.at("service_ns"), "workload.service_ns");
   if (j.contains("service_dist"))
-    w.service_dist = read_choice(j.at("service_dist"), "workload.service_dist", {"fixed", "exp"});
+    w.service_dist = parse_dist(read_choice(j.at("service_dist"), "workload.service_dist", {"fixed", "exp"}),
+                                "workload.service_dist");
   if (j.contains("think_ns")) w.think_ns = read_ns(j.at("think_ns"), "workload.think_ns");
   if (j.contains("think_dist"))
-    w.think_dist = read_choice(j.at("think_dist"), "workload.think_dist", {"fixed", "exp"});
+    w.think_dist = parse_dist(read_choice(j.at("think_dist"), "workload.think_dist", {"fixed", "exp"}),
+                              "workload.think_dist");
   if (j.contains("rate_rps")) w.rate_rps = read_number(j.at("rate_rps"), "workload.rate_rps", 0, true);
-  if (w.kind == "poisson" && w.rate_rps <= 0)
+  if (w.kind == LoadKind::kPoisson && w.rate_rps <= 0)
     fail("workload.rate_rps", "expected a number > 0 when workload.kind is \"poisson\", got " +
                                   (j.contains("rate_rps") ? describe(j.at("rate_rps")) : "0 (default)"));
 
@@ -109,7 +111,7 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
   }
 
   const int threads = host.app_cores * w.threads_per_core;
-  if (w.kind == "script") {
+  if (w.kind == LoadKind::kScript) {
     const std::string spath = "workload.script";
     if (!j.contains("script")) fail(spath, "required when workload.kind is \"script\"");
     const json& ss = j.at("script");
@@ -226,17 +228,17 @@ nlohmann::json to_json(const Config& c) {
        {{"cores", c.host.cores},
         {"app_cores", c.host.app_cores},
         {"vectors", c.host.vectors},
-        {"irq_placement", c.host.irq_placement},
+        {"irq_placement", std::string(irq_placement_name(c.host.irq_placement))},
         {"max_cstate", c.host.max_cstate},
         {"idle_poll_cores", c.host.idle_poll_cores}}},
       {"workload",
-       {{"kind", c.workload.kind},
+       {{"kind", std::string(load_kind_name(c.workload.kind))},
         {"threads_per_core", c.workload.threads_per_core},
         {"message_bytes", c.workload.message_bytes},
         {"service_ns", c.workload.service_ns},
-        {"service_dist", c.workload.service_dist},
+        {"service_dist", std::string(dist_name(c.workload.service_dist))},
         {"think_ns", c.workload.think_ns},
-        {"think_dist", c.workload.think_dist},
+        {"think_dist", std::string(dist_name(c.workload.think_dist))},
         {"rate_rps", c.workload.rate_rps},
         {"migrations", std::move(migrations)}}},
       {"remapper",
@@ -249,7 +251,7 @@ nlohmann::json to_json(const Config& c) {
         {"warmup_ms", ns_in(c.run.warmup_ns, kNsPerMs)},
         {"record_samples", c.run.record_samples}}},
   };
-  if (c.workload.kind == "script") {
+  if (c.workload.kind == LoadKind::kScript) {
     json steps = json::array();
     for (const ScriptStep& st : c.workload.script) {
       json e = {{"after_us", ns_in(st.after_ns, kNsPerUs)}};

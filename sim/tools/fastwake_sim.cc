@@ -132,7 +132,7 @@ int run(int argc, char** argv) {
   }
   if (a.bench) {
     std::cout << "fastwake-sim --bench: platform " << cfg.platform.name << ", workload "
-              << cfg.workload.kind << ", " << cfg.run.duration_ns / 1e6 << " ms simulated, "
+              << fastwake::load_kind_name(cfg.workload.kind) << ", " << cfg.run.duration_ns / 1e6 << " ms simulated, "
               << a.bench_reps << " reps (median)\n";
     const auto rows =
         fastwake::sim::run_bench(cfg, cfg.strategies, a.bench_reps, a.quiet ? nullptr : &std::cerr);

@@ -51,14 +51,14 @@ Config one_client_config(int message_bytes, Nanos think_ns) {
   c.host.cores = 2;
   c.host.app_cores = 1;
   c.host.vectors = 1;
-  c.host.irq_placement = "core0";
+  c.host.irq_placement = IrqPlacement::kCore0;
   c.host.max_cstate = 1;
   c.workload.threads_per_core = 1;
   c.workload.message_bytes = message_bytes;
   c.workload.think_ns = think_ns;
-  c.workload.think_dist = "exp";
+  c.workload.think_dist = Dist::kExp;
   c.workload.service_ns = 1000;
-  c.workload.service_dist = "exp";
+  c.workload.service_dist = Dist::kExp;
   c.run.warmup_ns = 1'000'000;
   c.run.duration_ns = 4'000'000;
   c.run.record_samples = true;
@@ -353,7 +353,7 @@ TEST(SimGridFabric, IncastLatencyFollowsTheServerLinksBandwidthShare) {
     c.workload.message_bytes = bytes;
     c.workload.service_ns = 0;
     c.workload.think_ns = 5'000;
-    c.workload.think_dist = "exp";
+    c.workload.think_dist = Dist::kExp;
     c.run.warmup_ns = 1'000'000;
     // ~10k requests at 8 clients: the mean's sampling error stays well
     // inside the 3 % tolerance whatever the think-time draws.

@@ -11,8 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fastwake/placement.h"
 #include "fastwake/remapper.h"
 #include "fastwake/types.h"
+#include "fastwake/workload.h"
 
 namespace fastwake {
 
@@ -78,7 +80,7 @@ struct HostConfig {
   int cores = 2;                 ///< cores of the server host
   int app_cores = 1;             ///< cores 0..app_cores-1 run application threads
   int vectors = 2;               ///< completion vectors (EQs / MSI-X IRQs)
-  std::string irq_placement = "spread";  ///< "spread": vector v on core v % cores; "core0"; "last" (all on the last core)
+  IrqPlacement irq_placement = IrqPlacement::kSpread;  ///< "spread": vector v on core v % cores; "core0"; "last" (all on the last core)
   std::vector<int> idle_poll_cores;      ///< cores that never go below the POLL C-state (e.g. a spinning NIC thread's)
   int max_cstate = -1;           ///< deepest allowed C-state index, -1 = all
 };
@@ -103,13 +105,13 @@ struct ScriptStep {
 };
 
 struct WorkloadConfig {
-  std::string kind = "pingpong";     ///< "pingpong" (closed loop) | "poisson" (open loop) | "script"
+  LoadKind kind = LoadKind::kPingPong;  ///< "pingpong" (closed loop) | "poisson" (open loop) | "script"
   int threads_per_core = 1;          ///< one connection (QP + CQ) per thread
   int message_bytes = 64;
   Nanos service_ns = 0;
-  std::string service_dist = "fixed";  ///< "fixed" | "exp"
+  Dist service_dist = Dist::kFixed;  ///< "fixed" | "exp"
   Nanos think_ns = 0;                ///< client pause between reply and next request (pingpong)
-  std::string think_dist = "fixed";  ///< "fixed" | "exp" (exponential: breaks lock-step convoys)
+  Dist think_dist = Dist::kFixed;    ///< "fixed" | "exp" (exponential: breaks lock-step convoys)
   double rate_rps = 0;               ///< per connection (poisson)
   std::vector<Migration> migrations;
   std::vector<ScriptStep> script;    ///< kind "script" only
