@@ -12,6 +12,7 @@
 
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
+#include "fastwake/sim/fabric_config.h"
 #include "fastwake/sim/simulate.h"
 #include "fastwake/strategy.h"
 #include "model_version.h"
@@ -114,7 +115,7 @@ py::array_t<T> to_array(const std::vector<fastwake::sim::Sample>& s, T fastwake:
 /// arrays (done_ns, thread, latency_ns, irq_core); empty unless
 /// run.record_samples is set.
 py::tuple simulate(py::handle config) {
-  const fastwake::Config cfg = fastwake::parse_config(config_doc(config));
+  const fastwake::Config cfg = fastwake::sim::load_config(config_doc(config));
   std::vector<fastwake::sim::StrategyRun> runs;
   {
     py::gil_scoped_release release;
@@ -179,7 +180,7 @@ PYBIND11_MODULE(_fastwake, m) {
       "Returns a copy of the config with one 'PATH=VALUE' override applied (fastwake-sim --set).");
   m.def(
       "resolve_config",
-      [](py::handle config) { return to_python(fastwake::to_json(fastwake::parse_config(config_doc(config)))); },
+      [](py::handle config) { return to_python(fastwake::to_json(fastwake::sim::load_config(config_doc(config)))); },
       py::arg("config"),
       "Validates a config and returns it resolved: every default filled in, platform inlined.");
   m.def(

@@ -43,7 +43,7 @@ std::optional<VectorId> vector_on_core(std::span<const CoreId> vector_core, Core
 Placement Placement::of(const Config& cfg) {
   Placement p;
   const int n = cfg.threads();
-  const IrqPlacement irq = parse_irq_placement(cfg.host.irq_placement);
+  const IrqPlacement irq = cfg.host.irq_placement;
   p.thread_core.resize(n);
   p.cq_vector.resize(n);
   for (ThreadId t = 0; t < n; ++t) {

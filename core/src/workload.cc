@@ -32,6 +32,17 @@ Dist parse_dist(std::string_view name, std::string_view key) {
   throw ConfigError(std::string(key) + ": \"" + std::string(name) + "\" is not one of fixed, exp");
 }
 
+std::string_view load_kind_name(LoadKind k) {
+  switch (k) {
+    case LoadKind::kPingPong: return "pingpong";
+    case LoadKind::kPoisson: return "poisson";
+    case LoadKind::kScript: return "script";
+  }
+  return "?";
+}
+
+std::string_view dist_name(Dist d) { return d == Dist::kExp ? "exp" : "fixed"; }
+
 Stream make_stream(std::uint64_t seed, std::uint64_t domain, std::uint64_t i) {
   // Mix the three into one key so neighbouring seeds/indices give unrelated streams.
   Stream mix(seed * 0x9e3779b97f4a7c15ULL ^ (domain << 56) ^ i);
@@ -39,7 +50,7 @@ Stream make_stream(std::uint64_t seed, std::uint64_t domain, std::uint64_t i) {
 }
 
 ClientClock::ClientClock(const WorkloadConfig& w, std::uint64_t seed, int connections)
-    : w_(w), kind_(parse_load_kind(w.kind)), think_dist_(parse_dist(w.think_dist, "workload.think_dist")) {
+    : w_(w), kind_(w.kind), think_dist_(w.think_dist) {
   streams_.reserve(static_cast<std::size_t>(connections));
   for (int c = 0; c < connections; ++c) streams_.push_back(make_stream(seed, kClientDomain, c));
 }
@@ -66,7 +77,7 @@ std::optional<ClientClock::Next> ClientClock::next_scripted(Nanos prev) {
 }
 
 ServiceClock::ServiceClock(const WorkloadConfig& w, std::uint64_t seed, int threads)
-    : mean_(w.service_ns), dist_(parse_dist(w.service_dist, "workload.service_dist")) {
+    : mean_(w.service_ns), dist_(w.service_dist) {
   streams_.reserve(static_cast<std::size_t>(threads));
   for (int t = 0; t < threads; ++t) streams_.push_back(make_stream(seed, kServiceDomain, t));
 }

@@ -545,11 +545,11 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
     lc.host.cores = 2;
     lc.host.app_cores = 1;
     lc.host.vectors = 1;
-    lc.workload.kind = "pingpong";
+    lc.workload.kind = LoadKind::kPingPong;
     lc.workload.threads_per_core = 1;
     lc.workload.service_ns = 0;
     lc.workload.think_ns = 20'000;
-    lc.workload.think_dist = "fixed";
+    lc.workload.think_dist = Dist::kFixed;
     lc.workload.migrations.clear();
     lc.run.warmup_ns = 10'000'000;
     lc.run.duration_ns = 100'000'000;

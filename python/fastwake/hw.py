@@ -1,7 +1,7 @@
 """Real threads from Python: loopback bench, host calibration, predicted vs measured.
 
-These drive the C++ tool ``fastwake-bench`` (hw/tools) as a subprocess:
-real-thread runs pin threads and must not share the interpreter's process.
+These drive the C++ tool ``fastwake-bench`` (tools/; built as build/hw/fastwake-bench) as a
+subprocess: real-thread runs pin threads and must not share the interpreter's process.
 
     import fastwake.hw as hw
     doc = hw.bench("configs/compare.json")          # loopback, result schema, backend "loopback"

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   try {
     const std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
     const nlohmann::json in = nlohmann::json::parse(text);
-    const fastwake::Config cfg = fastwake::parse_config(in.at("config"));
+    const fastwake::Config cfg = fastwake::sim::load_config(in.at("config"));
     const fastwake::StrategySpec spec = fastwake::sim::strategy_from_json(in.at("strategy"));
     const fastwake::sim::StrategyRun run = fastwake::sim::simulate_simgrid_here(cfg, spec);
     std::fflush(stdout);

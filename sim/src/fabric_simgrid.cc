@@ -17,6 +17,7 @@
 
 #include "fastwake/errors.h"
 #include "fastwake/sim/fabric.h"
+#include "fastwake/sim/fabric_config.h"
 
 namespace fastwake::sim {
 namespace {
@@ -135,9 +136,9 @@ Network build_file(const sg4::Engine& e, const FabricConfig& f, int connections)
 
 Network build_network(const sg4::Engine& e, const FabricConfig& f, int connections) {
   Network n;
-  if (f.topology == "star") {
+  if (f.topology == Topology::kStar) {
     n = build_star(f, connections);
-  } else if (f.topology == "fat_tree") {
+  } else if (f.topology == Topology::kFatTree) {
     const FatTreeShape& s = f.fat_tree;
     auto u = [](const std::vector<int>& v) { return std::vector<unsigned>(v.begin(), v.end()); };
     int leaves = 1;
@@ -148,7 +149,7 @@ Network build_network(const sg4::Engine& e, const FabricConfig& f, int connectio
                                                          u(s.up), u(s.count)),
                                       cb, bw, lat, sg4::Link::SharingPolicy::SPLITDUPLEX);
     });
-  } else if (f.topology == "dragonfly") {
+  } else if (f.topology == Topology::kDragonfly) {
     const DragonflyShape& s = f.dragonfly;
     auto p = [](int a, int b) { return std::pair<unsigned, unsigned>(a, b); };
     const int leaves = s.groups * s.chassis * s.routers * s.nodes;
@@ -420,14 +421,15 @@ StrategyRun simulate_simgrid_here(const Config& cfg, const StrategySpec& strateg
   e.set_config("surf/precision:1e-12");
 
   const int connections = cfg.threads();
-  const Network net = build_network(e, cfg.fabric, connections);
+  const FabricConfig fabric_cfg = parse_fabric(cfg);
+  const Network net = build_network(e, fabric_cfg, connections);
   const Nanos lookahead = std::min(cfg.platform.client_ns, cfg.platform.nic_tx_ns);
   if (lookahead <= 0) throw ConfigError("fabric.kind: the SimGrid fabric needs client_ns and nic_tx_ns > 0");
 
   // One host model per server. Server 0 keeps the seed (one server = the
   // plain run); the others get their own streams. With several servers every
   // request is recorded, to merge the latency percentiles.
-  const int servers = cfg.fabric.servers;
+  const int servers = fabric_cfg.servers;
   std::vector<Config> cfgs(static_cast<std::size_t>(servers), cfg);
   for (int s = 1; s < servers; ++s) {
     Config& c = cfgs[static_cast<std::size_t>(s)];
@@ -459,7 +461,7 @@ StrategyRun simulate_simgrid_here(const Config& cfg, const StrategySpec& strateg
   StrategyRun out = servers == 1 ? std::move(runs.front())
                                  : merge_servers(runs, connections, cfg.run.record_samples);
   out.result.extra["fabric"] = "simgrid";
-  out.result.extra["fabric_topology"] = cfg.fabric.topology;
+  out.result.extra["fabric_topology"] = std::string(topology_name(fabric_cfg.topology));
   out.result.extra["fabric_servers"] = servers;
   out.result.extra["fabric_client_hosts"] = net.clients.size();
   out.result.extra["fabric_messages"] = stats.messages;

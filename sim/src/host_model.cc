@@ -135,7 +135,7 @@ namespace fastwake::sim {
 
 StrategyRun simulate(const Config& cfg, const StrategySpec& strategy, DecisionTrace* trace) {
   // One SimGrid engine per process: the SimGrid fabric runs in a child.
-  if (cfg.fabric.kind == "simgrid") return simulate_in_child(cfg, strategy);
+  if (parse_fabric(cfg).kind == FabricKind::kSimGrid) return simulate_in_child(cfg, strategy);
   detail::HostModel m(cfg, strategy, nullptr, 0, trace);
   return m.run();
 }

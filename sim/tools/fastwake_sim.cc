@@ -14,6 +14,7 @@
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
 #include "fastwake/sim/bench.h"
+#include "fastwake/sim/fabric_config.h"
 #include "fastwake/sim/simulate.h"
 
 namespace {
@@ -123,7 +124,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   const fastwake::Config cfg =
-      fastwake::parse_config(fastwake::compose_config(a.config, a.platform, a.sets));
+      fastwake::sim::load_config(fastwake::compose_config(a.config, a.platform, a.sets));
 
   if (a.print_config) {
     std::cout << fastwake::to_json(cfg).dump(2) << "\n";
@@ -131,7 +132,7 @@ int run(int argc, char** argv) {
   }
   if (a.bench) {
     std::cout << "fastwake-sim --bench: platform " << cfg.platform.name << ", workload "
-              << cfg.workload.kind << ", " << cfg.run.duration_ns / 1e6 << " ms simulated, "
+              << fastwake::load_kind_name(cfg.workload.kind) << ", " << cfg.run.duration_ns / 1e6 << " ms simulated, "
               << a.bench_reps << " reps (median)\n";
     const auto rows =
         fastwake::sim::run_bench(cfg, cfg.strategies, a.bench_reps, a.quiet ? nullptr : &std::cerr);

@@ -32,11 +32,11 @@ Config scripted(int app_cores) {
   c.host.app_cores = app_cores;
   c.host.cores = app_cores + 1;
   c.host.vectors = app_cores + 1;
-  c.host.irq_placement = "spread";
-  c.workload.kind = "script";
+  c.host.irq_placement = IrqPlacement::kSpread;
+  c.workload.kind = LoadKind::kScript;
   c.workload.threads_per_core = 4;
   c.workload.service_ns = 4000;
-  c.workload.service_dist = "exp";
+  c.workload.service_dist = Dist::kExp;
   c.workload.migrations.clear();
   c.remapper = {};  // moves at once: nothing depends on when the control thread runs
   const int n = c.threads();
@@ -135,7 +135,7 @@ TEST(CrossBackend, TheTraceSeesADecisionChange) {
   // The comparison itself can fail: the same scenario with another stock
   // IRQ placement must give a different record.
   Config a = scripted(1), b = scripted(1);
-  b.host.irq_placement = "core0";
+  b.host.irq_placement = IrqPlacement::kCore0;
   const StrategySpec& s = find_strategy("interrupt");
   EXPECT_NE(on_sim(a, s), on_sim(b, s));
 }

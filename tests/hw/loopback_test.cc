@@ -26,11 +26,11 @@ Config small_config(int threads, const char* kind = "pingpong") {
   c.host.cores = 2;
   c.host.app_cores = 1;
   c.host.vectors = 1;
-  c.workload.kind = kind;
+  c.workload.kind = parse_load_kind(kind);
   c.workload.threads_per_core = threads;
   c.workload.service_ns = 1000;
   c.workload.think_ns = 20'000;
-  c.workload.think_dist = "exp";
+  c.workload.think_dist = Dist::kExp;
   c.workload.rate_rps = 5'000;
   c.workload.migrations.clear();
   c.run.warmup_ns = 10'000'000;

@@ -69,13 +69,13 @@ TEST(Config, DefaultScenarioParses) {
   EXPECT_EQ(c.host.cores, 2);
   EXPECT_EQ(c.host.app_cores, 1);
   EXPECT_EQ(c.host.vectors, 2);
-  EXPECT_EQ(c.host.irq_placement, "spread");
+  EXPECT_EQ(c.host.irq_placement, IrqPlacement::kSpread);
   EXPECT_EQ(c.host.max_cstate, -1);
-  EXPECT_EQ(c.workload.kind, "pingpong");
+  EXPECT_EQ(c.workload.kind, LoadKind::kPingPong);
   EXPECT_EQ(c.workload.threads_per_core, 8);
   EXPECT_EQ(c.workload.message_bytes, 64);
   EXPECT_EQ(c.workload.service_ns, 1000);
-  EXPECT_EQ(c.workload.service_dist, "fixed");
+  EXPECT_EQ(c.workload.service_dist, Dist::kFixed);
   EXPECT_EQ(c.threads(), 8);
   EXPECT_EQ(c.remapper.reaction_delay_ns, 100'000);
   EXPECT_EQ(c.remapper.hysteresis_ns, 1'000'000);
@@ -83,7 +83,7 @@ TEST(Config, DefaultScenarioParses) {
   EXPECT_EQ(c.run.duration_ns, 100'000'000);
   EXPECT_EQ(c.run.warmup_ns, 5'000'000);
   EXPECT_EQ(c.workload.think_ns, 50'000);
-  EXPECT_EQ(c.workload.think_dist, "exp");
+  EXPECT_EQ(c.workload.think_dist, Dist::kExp);
   EXPECT_FALSE(c.run.record_samples);
   const std::vector<std::string> all = {"busy_poll", "fastwake_poll", "fastwake_irq",
                                         "fastwake_irq_affinity_only",

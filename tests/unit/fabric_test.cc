@@ -30,7 +30,7 @@ using sim::StrategyRun;
 
 std::string error_of(const json& doc) {
   try {
-    parse_config(doc);
+    sim::load_config(doc);
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -51,14 +51,14 @@ Config one_client_config(int message_bytes, Nanos think_ns) {
   c.host.cores = 2;
   c.host.app_cores = 1;
   c.host.vectors = 1;
-  c.host.irq_placement = "core0";
+  c.host.irq_placement = IrqPlacement::kCore0;
   c.host.max_cstate = 1;
   c.workload.threads_per_core = 1;
   c.workload.message_bytes = message_bytes;
   c.workload.think_ns = think_ns;
-  c.workload.think_dist = "exp";
+  c.workload.think_dist = Dist::kExp;
   c.workload.service_ns = 1000;
-  c.workload.service_dist = "exp";
+  c.workload.service_dist = Dist::kExp;
   c.run.warmup_ns = 1'000'000;
   c.run.duration_ns = 4'000'000;
   c.run.record_samples = true;
@@ -71,7 +71,7 @@ Config on_simgrid(Config c, const std::string& extra = "{}") {
   json doc = to_json(c);
   doc["fabric"] = {{"kind", "simgrid"}};
   doc["fabric"].update(json::parse(extra));
-  return parse_config(doc);
+  return sim::load_config(doc);
 }
 
 /// Result fields that must agree between two runs (host time aside).
@@ -93,26 +93,32 @@ json comparable(const StrategyRun& r) {
 // ------------------------------------------------------------------ config
 
 TEST(FabricConfig, DefaultIsSimpleAndLeftOutOfResolvedDocuments) {
-  const Config c = parse_config(default_config());
-  EXPECT_EQ(c.fabric.kind, "simple");
+  const Config c = sim::load_config(default_config());
+  EXPECT_EQ(sim::parse_fabric(c).kind, sim::FabricKind::kSimple);
   EXPECT_FALSE(to_json(c).contains("fabric"));  // single-host documents keep their shape
-  const Config s = parse_config(json{{"fabric", {{"kind", "simple"}}}});
-  EXPECT_EQ(s.fabric.kind, "simple");
+  const Config s = sim::load_config(json{{"fabric", {{"kind", "simple"}}}});
+  EXPECT_EQ(sim::parse_fabric(s).kind, sim::FabricKind::kSimple);
+  EXPECT_FALSE(to_json(s).contains("fabric"));
+  // core keeps the section as it is; sim/ parses and resolves it.
+  EXPECT_EQ(parse_config(json{{"fabric", {{"kind", "simple"}}}}).fabric, json({{"kind", "simple"}}));
+  EXPECT_EQ(error_of(json{{"fabric", 3}}), "fabric: expected an object, got 3");
 }
 
 TEST(FabricConfig, SimGridDefaultsComeFromThePlatformAndRoundTrip) {
   json doc = default_config();
   apply_set(doc, "fabric.kind=simgrid");  // --set creates the section
-  const Config c = parse_config(doc);
-  EXPECT_EQ(c.fabric.topology, "star");
-  EXPECT_EQ(c.fabric.link_gbps, c.platform.link_gbps);
-  EXPECT_EQ(c.fabric.link_latency_ns, c.platform.link_latency_ns);
-  EXPECT_EQ(c.fabric.server_link_gbps, c.platform.link_gbps);
-  EXPECT_EQ(c.fabric.server_link_latency_ns, 0);
-  EXPECT_EQ(c.fabric.client_hosts, 0);
+  const Config c = sim::load_config(doc);
+  const sim::FabricConfig f = sim::parse_fabric(c);
+  EXPECT_EQ(f.kind, sim::FabricKind::kSimGrid);
+  EXPECT_EQ(f.topology, sim::Topology::kStar);
+  EXPECT_EQ(f.link_gbps, c.platform.link_gbps);
+  EXPECT_EQ(f.link_latency_ns, c.platform.link_latency_ns);
+  EXPECT_EQ(f.server_link_gbps, c.platform.link_gbps);
+  EXPECT_EQ(f.server_link_latency_ns, 0);
+  EXPECT_EQ(f.client_hosts, 0);
   const json out = to_json(c);
   EXPECT_EQ(out["fabric"]["kind"], "simgrid");
-  EXPECT_EQ(to_json(parse_config(out)), out);
+  EXPECT_EQ(to_json(sim::load_config(out)), out);
 
   for (const char* f :
        {R"({"kind": "simgrid", "topology": "fat_tree", "link_gbps": 25, "link_latency_ns": 50,
@@ -125,8 +131,9 @@ TEST(FabricConfig, SimGridDefaultsComeFromThePlatformAndRoundTrip) {
         R"({"kind": "simgrid", "server_link_gbps": 12.5, "server_link_latency_ns": 7, "client_hosts": 2})"}) {
     json d = default_config();
     d["fabric"] = json::parse(f);
-    const json once = to_json(parse_config(d));
-    EXPECT_EQ(to_json(parse_config(once)), once) << f;
+    const json once = to_json(sim::load_config(d));
+    EXPECT_EQ(to_json(sim::load_config(once)), once) << f;
+    EXPECT_EQ(to_json(parse_config(once)), once) << f;  // a resolved section passes through core as it is
     const json given = json::parse(f);
     for (const auto& [k, v] : given.items()) EXPECT_EQ(once["fabric"][k], v) << f << " " << k;
   }
@@ -346,7 +353,7 @@ TEST(SimGridFabric, IncastLatencyFollowsTheServerLinksBandwidthShare) {
     c.workload.message_bytes = bytes;
     c.workload.service_ns = 0;
     c.workload.think_ns = 5'000;
-    c.workload.think_dist = "exp";
+    c.workload.think_dist = Dist::kExp;
     c.run.warmup_ns = 1'000'000;
     // ~10k requests at 8 clients: the mean's sampling error stays well
     // inside the 3 % tolerance whatever the think-time draws.

@@ -29,14 +29,14 @@ Config single_request_config() {
   c.host.cores = 2;
   c.host.app_cores = 1;
   c.host.vectors = 1;
-  c.host.irq_placement = "core0";
+  c.host.irq_placement = IrqPlacement::kCore0;
   c.host.max_cstate = 1;  // POLL, C1
-  c.workload.kind = "pingpong";
+  c.workload.kind = LoadKind::kPingPong;
   c.workload.threads_per_core = 1;
   c.workload.think_ns = 200'000;
-  c.workload.think_dist = "fixed";
+  c.workload.think_dist = Dist::kFixed;
   c.workload.service_ns = 1000;
-  c.workload.service_dist = "fixed";
+  c.workload.service_dist = Dist::kFixed;
   c.run.warmup_ns = 1'000'000;
   c.run.duration_ns = 4'000'000;
   c.run.record_samples = true;
@@ -158,10 +158,10 @@ TEST(Model, EveryRequestCompletesExactlyOnceForEveryStrategy) {
   c.host.cores = 3;
   c.host.app_cores = 2;
   c.host.vectors = 3;
-  c.workload.kind = "poisson";
+  c.workload.kind = LoadKind::kPoisson;
   c.workload.threads_per_core = 4;
   c.workload.rate_rps = 30'000;  // per connection: ~240k rps offered, heavy load
-  c.workload.service_dist = "exp";
+  c.workload.service_dist = Dist::kExp;
   c.workload.migrations = {{3'000'000, 1, 1}, {4'000'000, 5, 2}, {5'000'000, 6, 0}};
   c.run.warmup_ns = 1'000'000;
   c.run.duration_ns = 8'000'000;
@@ -185,7 +185,7 @@ TEST(Model, BusyPollSharingACoreWaitsForTimeSlices) {
   c.host.cores = 1;
   c.host.app_cores = 1;
   c.host.vectors = 1;
-  c.workload.kind = "poisson";
+  c.workload.kind = LoadKind::kPoisson;
   c.workload.rate_rps = 5'000;
   c.run.duration_ns = 40'000'000;
   c.workload.threads_per_core = 1;
@@ -206,7 +206,7 @@ TEST(Model, DispatcherLatencyGrowsWithCqsPolled) {
   c.host.cores = 1;
   c.host.app_cores = 1;
   c.host.vectors = 1;
-  c.workload.kind = "poisson";
+  c.workload.kind = LoadKind::kPoisson;
   double prev_poll = -1, prev_mean = -1;
   for (int n : {1, 16, 64, 256}) {
     c.workload.threads_per_core = n;
@@ -259,7 +259,7 @@ TEST(Model, PollingCoreNeverIdlesInterruptCoreSleeps) {
   c.host.cores = 1;
   c.host.app_cores = 1;
   c.host.vectors = 1;
-  c.workload.kind = "poisson";
+  c.workload.kind = LoadKind::kPoisson;
   c.workload.threads_per_core = 2;
   c.workload.rate_rps = 5'000;
   const auto poll = simulate(c, find_strategy("busy_poll")).result;

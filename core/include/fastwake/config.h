@@ -11,8 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fastwake/placement.h"
 #include "fastwake/remapper.h"
 #include "fastwake/types.h"
+#include "fastwake/workload.h"
 
 namespace fastwake {
 
@@ -78,7 +80,7 @@ struct HostConfig {
   int cores = 2;                 ///< cores of the server host
   int app_cores = 1;             ///< cores 0..app_cores-1 run application threads
   int vectors = 2;               ///< completion vectors (EQs / MSI-X IRQs)
-  std::string irq_placement = "spread";  ///< "spread": vector v on core v % cores; "core0"; "last" (all on the last core)
+  IrqPlacement irq_placement = IrqPlacement::kSpread;  ///< "spread": vector v on core v % cores; "core0"; "last" (all on the last core)
   std::vector<int> idle_poll_cores;      ///< cores that never go below the POLL C-state (e.g. a spinning NIC thread's)
   int max_cstate = -1;           ///< deepest allowed C-state index, -1 = all
 };
@@ -103,13 +105,13 @@ struct ScriptStep {
 };
 
 struct WorkloadConfig {
-  std::string kind = "pingpong";     ///< "pingpong" (closed loop) | "poisson" (open loop) | "script"
+  LoadKind kind = LoadKind::kPingPong;  ///< "pingpong" (closed loop) | "poisson" (open loop) | "script"
   int threads_per_core = 1;          ///< one connection (QP + CQ) per thread
   int message_bytes = 64;
   Nanos service_ns = 0;
-  std::string service_dist = "fixed";  ///< "fixed" | "exp"
+  Dist service_dist = Dist::kFixed;  ///< "fixed" | "exp"
   Nanos think_ns = 0;                ///< client pause between reply and next request (pingpong)
-  std::string think_dist = "fixed";  ///< "fixed" | "exp" (exponential: breaks lock-step convoys)
+  Dist think_dist = Dist::kFixed;    ///< "fixed" | "exp" (exponential: breaks lock-step convoys)
   double rate_rps = 0;               ///< per connection (poisson)
   std::vector<Migration> migrations;
   std::vector<ScriptStep> script;    ///< kind "script" only
@@ -122,46 +124,6 @@ struct RunConfig {
   bool record_samples = false;       ///< keep (time, thread, latency) per request
 };
 
-/// SimGrid fat-tree shape, as SimGrid's cluster topo_parameters
-/// "levels;down...;up...;count...": level i has `down[i]` children per
-/// switch, `up[i]` parents per node, `count[i]` parallel links per pair.
-struct FatTreeShape {
-  int levels = 2;
-  std::vector<int> down = {16, 32};
-  std::vector<int> up = {1, 16};
-  std::vector<int> count = {1, 1};
-  bool operator==(const FatTreeShape&) const = default;
-};
-
-/// SimGrid dragonfly shape, as SimGrid's "groups,links;chassis,links;routers,links;nodes".
-struct DragonflyShape {
-  int groups = 4, group_links = 1;
-  int chassis = 2, chassis_links = 1;
-  int routers = 8, router_links = 1;
-  int nodes = 8;
-  bool operator==(const DragonflyShape&) const = default;
-};
-
-/// How messages travel between the clients and the server (docs/fabric.md).
-/// "simple": a fixed delay per message (platform link_latency_ns + bytes x 8 /
-/// link_gbps), no contention. "simgrid": a SimGrid network (CM02 flow model)
-/// co-simulated with the host model; the other fields are for it only.
-struct FabricConfig {
-  std::string kind = "simple";      ///< "simple" | "simgrid"
-  std::string topology = "star";    ///< "star" | "fat_tree" | "dragonfly" | "file"
-  double link_gbps = 0;             ///< every link (star: each client's link); default platform link_gbps
-  Nanos link_latency_ns = 0;        ///< per link; default platform link_latency_ns
-  double server_link_gbps = 0;      ///< star: each server's link; default link_gbps
-  Nanos server_link_latency_ns = 0; ///< star: each server's link; default 0
-  int servers = 1;                  ///< identical server hosts, each with the config's host, threads and clients
-  int client_hosts = 0;             ///< client hosts all connections are spread over; 0 = one per connection (as many as fit)
-  FatTreeShape fat_tree;
-  DragonflyShape dragonfly;
-  std::string file;                 ///< topology "file": a SimGrid platform (XML)
-  std::vector<std::string> server;  ///< topology "file": the servers' host names (one per server)
-  std::vector<std::string> clients; ///< topology "file": client host names (empty: every other host, by name)
-};
-
 struct Config {
   std::string name = "unnamed";
   std::string description;
@@ -171,7 +133,10 @@ struct Config {
   RemapperOptions remapper;
   std::vector<std::string> strategies;
   RunConfig run;
-  FabricConfig fabric;
+  /// The document's "fabric" section (an object, or null when absent), opaque to
+  /// core: sim/ parses and validates it (fastwake/sim/fabric_config.h), and
+  /// sim::load_config stores it resolved (null for the default simple fabric).
+  nlohmann::json fabric;
 
   int threads() const { return host.app_cores * workload.threads_per_core; }
 };
@@ -180,11 +145,14 @@ struct Config {
 /// ("x86", "arm") or an inline profile object. Throws ConfigError whose
 /// message starts with the JSON path of the first problem: unknown key, wrong
 /// type, negative cost, value out of range, unknown strategy, a platform
-/// parameter without source/estimate.
+/// parameter without source/estimate. The "fabric" section is only checked
+/// for being an object: tools load configs with sim::load_config, which also
+/// validates and resolves it (fastwake/sim/fabric_config.h).
 Config parse_config(const nlohmann::json& doc);
 
 /// The resolved configuration (every default filled in, platform inlined)
-/// as written into result documents; parse_config(to_json(c)) == c.
+/// as written into result documents; parse_config(to_json(c)) == c. The
+/// fabric section is written as Config::fabric holds it (left out if null).
 nlohmann::json to_json(const Config& c);
 
 /// Reads a JSON file; ConfigError with the file name (and line) on failure.

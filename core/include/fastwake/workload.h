@@ -30,8 +30,12 @@ enum class LoadKind {
 /// workload.service_dist / think_dist, parsed once.
 enum class Dist { kFixed, kExp };
 
-LoadKind parse_load_kind(std::string_view name);  ///< ConfigError naming the known ones
+/// Parsed once, when the config is loaded (Config holds the enums); ConfigError
+/// naming the known ones. The names are the JSON strings.
+LoadKind parse_load_kind(std::string_view name);
 Dist parse_dist(std::string_view name, std::string_view key);
+std::string_view load_kind_name(LoadKind k);  ///< "pingpong" | "poisson" | "script"
+std::string_view dist_name(Dist d);           ///< "fixed" | "exp"
 
 /// A random stream of 16 bytes (SplitMix64, Steele, Lea & Flood, OOPSLA 2014;
 /// the generator of Java's SplittableRandom): a key and a counter. Small

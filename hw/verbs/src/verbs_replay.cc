@@ -112,7 +112,7 @@ std::string config_mismatch(const Config& server, const Config& client) {
   cmp("workload.threads_per_core", server.workload.threads_per_core, client.workload.threads_per_core);
   cmp("workload.message_bytes", server.workload.message_bytes, client.workload.message_bytes);
   cmp("workload.service_ns", server.workload.service_ns, client.workload.service_ns);
-  cmp("workload.service_dist", server.workload.service_dist, client.workload.service_dist);
+  cmp("workload.service_dist", dist_name(server.workload.service_dist), dist_name(client.workload.service_dist));
   return d;
 }
 
@@ -730,7 +730,7 @@ json client_session(VerbsDevice& dev, const Config& cfg, const ReplayClientOptio
 }  // namespace
 
 json run_verbs_server(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress) {
-  if (cfg.workload.kind == "script")
+  if (cfg.workload.kind == LoadKind::kScript)
     throw ConfigError("workload.kind: \"script\" runs on the simulator and the loopback NIC only (the replay "
                       "client drives pingpong or poisson)");
   Server s(cfg, o, progress);
@@ -738,7 +738,7 @@ json run_verbs_server(const Config& cfg, const ReplayServerOptions& o, std::ostr
 }
 
 json run_verbs_client(const Config& cfg, const ReplayClientOptions& o, std::ostream* progress) {
-  if (cfg.workload.kind == "script")
+  if (cfg.workload.kind == LoadKind::kScript)
     throw ConfigError("workload.kind: \"script\" runs on the simulator and the loopback NIC only (the replay "
                       "client drives pingpong or poisson)");
   if (o.server.empty())

@@ -9,6 +9,7 @@
 
 #include "fastwake/config.h"
 #include "fastwake/sim/engine.h"
+#include "fastwake/sim/fabric_config.h"
 #include "fastwake/sim/simulate.h"
 #include "fastwake/strategy.h"
 

@@ -14,6 +14,7 @@
 #include "fastwake/hw/calibrate.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
+#include "fastwake/sim/fabric_config.h"
 #include "compare.h"
 #ifdef FW_HAVE_VERBS
 #include "fastwake/hw/verbs_replay.h"
@@ -164,7 +165,7 @@ void emit(const nlohmann::json& doc, const std::optional<std::string>& json_out,
 int cmd_loopback(const std::vector<std::string>& args) {
   const RunArgs r = parse_run_args(args, false);
   const fastwake::Config cfg =
-      fastwake::parse_config(fastwake::compose_config(r.config, r.platform, r.sets));
+      fastwake::sim::load_config(fastwake::compose_config(r.config, r.platform, r.sets));
   const auto doc = fastwake::hw::run_loopback_all(cfg, r.opt, r.quiet ? nullptr : &std::cerr);
   emit(doc, r.json_out, fastwake::print_result_table);
   return 0;
@@ -175,7 +176,7 @@ int cmd_compare(const std::vector<std::string>& args) {
   // --platform names the profile of the prediction here, not the run's.
   nlohmann::json doc = r.config ? fastwake::load_json_file(*r.config) : fastwake::bundled_config("compare");
   for (const auto& s : r.sets) fastwake::apply_set(doc, s);
-  const fastwake::Config cfg = fastwake::parse_config(doc);
+  const fastwake::Config cfg = fastwake::sim::load_config(doc);
   nlohmann::json profile;
   if (r.platform) {
     profile = fastwake::builtin_platform(*r.platform);
@@ -296,7 +297,7 @@ int cmd_server(const std::vector<std::string>& args) {
     else if (!config) config = a;
     else throw fastwake::ConfigError("more than one config file given");
   }
-  const fastwake::Config cfg = fastwake::parse_config(fastwake::compose_config(config, platform, sets));
+  const fastwake::Config cfg = fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
   const auto doc = fastwake::hw::run_verbs_server(cfg, o, quiet ? nullptr : &std::cerr);
   emit_verbs(doc, json_out);
   return 0;
@@ -337,7 +338,7 @@ int cmd_client(const std::vector<std::string>& args) {
     while (std::getline(in, tok, ',')) list.push_back(tok);
     sets.push_back("strategies=" + list.dump());
   }
-  const fastwake::Config cfg = fastwake::parse_config(fastwake::compose_config(config, platform, sets));
+  const fastwake::Config cfg = fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
   const auto doc = fastwake::hw::run_verbs_client(cfg, o, quiet ? nullptr : &std::cerr);
   emit_verbs(doc, json_out);
   return 0;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <iomanip>
 
+#include "fastwake/sim/fabric_config.h"
 #include "fastwake/sim/simulate.h"
 
 namespace fastwake::tools {
@@ -17,7 +18,7 @@ Config sim_config_for_loopback(const Config& loopback_cfg, const nlohmann::json&
   doc["host"]["irq_placement"] = "last";
   doc["host"]["idle_poll_cores"] = nlohmann::json::array({k});
   doc["host"]["max_cstate"] = -1;
-  return parse_config(doc);
+  return sim::load_config(doc);
 }
 
 nlohmann::json run_compare(const Config& cfg, const nlohmann::json& profile,
