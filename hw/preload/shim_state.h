@@ -1,0 +1,246 @@
+// libfastwake-preload.so: LD_PRELOAD shim that gives unmodified verbs programs
+// (event mode: ibv_req_notify_cq + ibv_get_cq_event) FastWake's waiting,
+// chosen by FW_PRELOAD_MODE, without losing or duplicating any completion or
+// event. Design, limits and the environment variables: docs/verbs.md.
+//
+// This private header is the shim's shared state; the shim is split by
+// subsystem:
+//   shim_state.cc      tables, slots, channels, counters, init, fork
+//   shim_dispatcher.cc dispatcher mode: the dispatcher thread and its scan
+//   shim_irq.cc        irq mode: IRQ re-pinning, vector choice
+//   shim_interpose.cc  the exported ibv_* functions and provider-op wrappers
+//   shim_report.cc     the exit report
+//
+// What it intercepts. Exported symbols (interposed by LD_PRELOAD):
+// ibv_open_device, ibv_close_device, ibv_create_comp_channel,
+// ibv_destroy_comp_channel, ibv_create_cq, ibv_destroy_cq, ibv_get_cq_event,
+// ibv_ack_cq_events. ibv_poll_cq and ibv_req_notify_cq are static inline in
+// verbs.h (one indirect call through context->ops), so on every opened
+// context the shim replaces ops.poll_cq, ops.req_notify_cq and the extended
+// context's create_cq_ex with its own functions and calls the provider's.
+//
+// FW_PRELOAD_MODE=dispatcher (default): the FastWake poll mode.
+//   * Arming a CQ (ibv_req_notify_cq) only marks it armed; the real CQ is
+//     never armed, so the kernel raises no events for it.
+//   * One dispatcher thread per process (SCHED_IDLE; on FW_PRELOAD_CPU, else
+//     on the CPU of the first arming thread if that thread is pinned to one,
+//     else unpinned) polls every armed CQ. Verbs cannot peek, so a
+//     completion it finds goes into the CQ's stash (in CQ order) and the
+//     application's ibv_poll_cq returns stashed completions first; both hold
+//     the CQ's mutex around "stash + provider poll", so nothing is taken
+//     twice or reordered. Then the dispatcher disarms the CQ (one-shot, like
+//     verbs), drops the CQ's mutex and only then queues an emulated event on
+//     the CQ's channel and wakes the waiter. The order matters: the woken
+//     thread preempts the SCHED_IDLE dispatcher on its CPU, so it must never
+//     find a lock held by it; and the dispatcher only try-locks, while the
+//     application sleeps on a contended mutex (a spin would starve a
+//     preempted SCHED_IDLE holder: priority inversion).
+//   * The channel's fd (ibv_comp_channel::fd, what applications poll/epoll or
+//     set O_NONBLOCK on) is replaced by an eventfd (EFD_SEMAPHORE) that
+//     counts queued events, so poll/epoll-driven and non-blocking programs
+//     work unchanged; the kernel's fd is kept and restored wherever
+//     libibverbs needs it (CQ creation, channel destruction).
+//   * ibv_get_cq_event reads one unit of the eventfd (blocking like the
+//     stock read(), EINTR/EAGAIN like it) and returns the next queued event.
+//   * Accounting: each CQ counts events the kernel reported and events the
+//     shim emulated; ibv_ack_cq_events forwards only acks of real events to
+//     libibverbs (ledger.h), so ibv_destroy_cq, which waits until the
+//     kernel's count is acked, never hangs. Destroying a CQ drops its queued
+//     events, like the kernel does.
+// FW_PRELOAD_MODE=irq: the stock blocking read on the channel, plus the
+//   affinity remapper's levers: before a thread blocks, the IRQs of its
+//   channel's CQs' vectors are re-pinned to its CPU (/proc/irq, where the
+//   device has IRQs), and FW_PRELOAD_VECTOR=auto|N chooses the completion
+//   vector at CQ creation. The trimmed wake path needs fastwake.ko (HOOK in
+//   shim_interpose.cc).
+// FW_PRELOAD_MODE=off: pass-through, counting only (a control).
+//
+// Threads: every entry point is thread-safe. fork(): a child may create and
+// use its own objects; using a CQ or emulated channel inherited from the
+// parent in dispatcher mode is refused with a message (its dispatcher and
+// eventfd belong to the parent). ibv_start_poll (extended CQ polling) on a
+// dispatcher-mode CQ is refused with a message (the stash cannot be served
+// through it). Both refusals are counted and make the exit report unbalanced.
+//
+// FW_PRELOAD_STATS=stderr|FILE prints (or appends) one JSON line per process
+// at exit with every counter and "balanced": events delivered == acked,
+// raised == delivered + purged + pending, stashed == unstashed + dropped +
+// still stashed, no over-acks, no refusals.
+#pragma once
+
+#include <infiniband/verbs.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#define FW_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace fastwake::hw {
+struct IrqMap;
+}
+
+namespace fastwake::preload {
+
+enum class Mode { kOff, kDispatcher, kIrq };
+
+constexpr int kMaxCqs = 1024;
+constexpr int kMaxChannels = 1024;
+constexpr int kMaxContexts = 64;
+constexpr int kStash = 8;
+constexpr int kTable = 4096;  // open-addressing tables (power of two)
+constexpr std::uintptr_t kTomb = 1;
+
+using PollFn = int (*)(ibv_cq*, int, ibv_wc*);
+using NotifyFn = int (*)(ibv_cq*, int);
+using CreateCqExFn = ibv_cq_ex* (*)(ibv_context*, ibv_cq_init_attr_ex*);
+
+// ------------------------------------------------------------ real symbols, options
+
+struct Real {
+  ibv_context* (*open_device)(ibv_device*) = nullptr;
+  int (*close_device)(ibv_context*) = nullptr;
+  ibv_comp_channel* (*create_comp_channel)(ibv_context*) = nullptr;
+  int (*destroy_comp_channel)(ibv_comp_channel*) = nullptr;
+  ibv_cq* (*create_cq)(ibv_context*, int, void*, ibv_comp_channel*, int) = nullptr;
+  int (*destroy_cq)(ibv_cq*) = nullptr;
+  int (*get_cq_event)(ibv_comp_channel*, ibv_cq**, void**) = nullptr;
+  void (*ack_cq_events)(ibv_cq*, unsigned) = nullptr;
+};
+extern Real g_real;
+extern Mode g_mode;
+extern bool g_verbose;
+extern int g_dispatcher_cpu;
+extern int g_vector_choice;  // -2: keep the application's; -1: auto; >= 0: that vector
+extern std::atomic<pid_t> g_pid;
+extern pthread_mutex_t g_mu;  // creation/destruction paths
+
+void init();
+const char* mode_name();
+void log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::int64_t now_ns();
+
+inline void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+inline void spin_lock(std::atomic<bool>& l) {
+  while (l.exchange(true, std::memory_order_acquire))
+    while (l.load(std::memory_order_relaxed)) relax();
+}
+inline void spin_unlock(std::atomic<bool>& l) { l.store(false, std::memory_order_release); }
+
+// ------------------------------------------------------------ counters
+
+struct Counters {
+  std::atomic<std::uint64_t> cqs_created{0}, cqs_destroyed{0}, channels{0}, channels_emulated{0};
+  std::atomic<std::uint64_t> arms{0}, raised{0}, emu_delivered{0}, emu_acked{0}, purged{0};
+  std::atomic<std::uint64_t> real_delivered{0}, real_acked{0}, overacks{0};
+  std::atomic<std::uint64_t> polled{0}, stashed{0}, unstashed{0}, dropped{0};
+  std::atomic<std::uint64_t> unknown_events{0}, unknown_acks{0};
+  std::atomic<std::uint64_t> irq_repins{0}, irq_errors{0}, vector_overrides{0};
+  std::atomic<std::uint64_t> refused{0}, solicited_arms{0}, dispatcher_sleeps{0};
+};
+extern Counters g_tot;  // folded in when a CQ is destroyed; live CQs are added at report time
+extern char g_irq_lever[256];
+
+// ------------------------------------------------------------ pointer tables
+
+struct TableEntry {
+  std::atomic<std::uintptr_t> key{0};
+  std::atomic<int> val{-1};
+};
+
+/// Lock-free lookup; insert/erase under g_mu.
+struct PtrTable {
+  TableEntry e[kTable];
+  int find(const void* p) const;
+  bool insert(const void* p, int v);
+  void erase(const void* p);
+};
+extern PtrTable g_cq_table, g_chan_table;
+
+// ------------------------------------------------------------ state
+
+struct Ctx {
+  std::atomic<ibv_context*> ctx{nullptr};
+  PollFn poll = nullptr;
+  NotifyFn notify = nullptr;
+  CreateCqExFn create_cq_ex = nullptr;
+  fastwake::hw::IrqMap* irqs = nullptr;  // irq mode, discovered at first CQ; never freed
+};
+extern Ctx g_ctx[kMaxContexts];
+
+struct Chan {
+  ibv_comp_channel* ch = nullptr;
+  bool used = false;
+  bool emulate = false;
+  pid_t pid = 0;
+  int real_fd = -1;  // the kernel's event fd
+  int efd = -1;      // emulated: what the application sees as ch->fd
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  std::deque<ibv_cq*>* events = nullptr;  // emulated events not yet read (heap; never freed at exit)
+  std::vector<int>* cqs = nullptr;        // slots of the CQs on this channel
+  std::atomic<int> raising{0};            // dispatcher between "queued" and "eventfd written"
+};
+extern Chan g_chan[kMaxChannels];
+
+struct alignas(64) Slot {
+  std::atomic<ibv_cq*> cq{nullptr};
+  bool used = false;  // under g_mu
+  int chan = -1;
+  bool emulate = false;
+  pid_t pid = 0;
+  PollFn poll = nullptr;
+  NotifyFn notify = nullptr;
+  // Dispatcher <-> application (see the header comment).
+  std::atomic<int> armed{0};
+  std::atomic<bool> dead{false};
+  std::atomic<std::uint32_t> gen{0};               // bumped at every registration (slot reuse)
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // stash + provider poll; the dispatcher only try-locks
+  ibv_wc stash[kStash];
+  int head = 0, count = 0;  // under mu
+  // Event accounting.
+  std::atomic<bool> ack_lock{false};
+  std::uint64_t real_delivered = 0, real_acked = 0, emu_delivered = 0, emu_acked = 0;  // under ack_lock
+  std::atomic<std::uint64_t> arms{0}, raised{0}, polled{0}, stashed{0}, unstashed{0};
+  // irq mode.
+  int vector = -1;
+  int irqs[4] = {-1, -1, -1, -1};
+  int n_irqs = 0;
+  int pinned_cpu = -1;
+  std::int64_t last_pin_ns = 0;
+};
+extern Slot g_slot[kMaxCqs];
+extern std::atomic<int> g_high_water;
+
+bool inherited(pid_t owner);
+void refuse(const char* what);
+Ctx* find_ctx(ibv_context* c);
+/// Adds a destroyed CQ's counters to the totals.
+void fold(Slot& s);
+
+// ------------------------------------------------------------ dispatcher mode (shim_dispatcher.cc)
+
+extern std::atomic<int> g_dispatcher_cpu_used;  // -1: unpinned (or not started)
+/// Starts this process's dispatcher thread if it has none.
+void ensure_dispatcher();
+/// Wakes the dispatcher if it sleeps (after an arm).
+void wake_dispatcher();
+
+// ------------------------------------------------------------ irq mode (shim_irq.cc)
+
+/// Discovers the context's IRQs (once).
+void ensure_irq_map(ibv_context* ctx);
+/// The completion vector a new CQ is created on.
+int choose_vector(ibv_context* ctx, int app_vector);
+/// Re-pins the IRQs of the channel's CQs to the calling thread's CPU.
+void follow_thread(int chan);
+
+}  // namespace fastwake::preload
