@@ -2,14 +2,14 @@
 // LD_PRELOAD before libibverbs'), the provider-op wrappers put into every
 // opened context (ops.poll_cq, ops.req_notify_cq, create_cq_ex: static inline
 // in verbs.h, so they are reached through the context), and CQ registration.
-// irq-mode threads re-pin their CQs' IRQs before they block (shim_irq.cc).
+// Dispatcher-mode CQs are handed to the dispatcher (shim_dispatcher.cc);
+// irq-mode threads report their CPU before they block (shim_irq.cc).
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
-#include "fastwake/hw/irq_map.h"
 #include "ledger.h"
 #include "shim_state.h"
 
@@ -107,13 +107,7 @@ void register_cq(ibv_cq* cq, int chan, int vector) {
   s.head = s.count = 0;
   s.real_delivered = s.real_acked = s.emu_delivered = s.emu_acked = 0;
   s.arms = s.raised = s.polled = s.stashed = s.unstashed = 0;
-  s.vector = vector;
-  s.n_irqs = 0;
-  s.pinned_cpu = -1;
-  s.last_pin_ns = 0;
-  if (c->irqs && vector >= 0 && vector < static_cast<int>(c->irqs->vector_irqs.size()))
-    for (int irq : c->irqs->vector_irqs[vector])
-      if (s.n_irqs < 4) s.irqs[s.n_irqs++] = irq;
+  irq_register(s, c, vector);
   s.cq.store(cq, std::memory_order_relaxed);
   s.dead.store(false);
   pthread_mutex_unlock(&s.mu);
@@ -124,6 +118,8 @@ void register_cq(ibv_cq* cq, int chan, int vector) {
     g_chan[chan].cqs->push_back(i);
     pthread_mutex_unlock(&g_chan[chan].mu);
   }
+  // The dispatcher thread registers it with its Dispatcher before its next round.
+  if (s.emulate) dispatcher_add(i, chan);
   pthread_mutex_unlock(&g_mu);
   g_tot.cqs_created.fetch_add(1, std::memory_order_relaxed);
 }
@@ -177,7 +173,7 @@ void patch_context(ibv_context* ctx) {
   slot->poll = ctx->ops.poll_cq;
   slot->notify = ctx->ops.req_notify_cq;
   slot->create_cq_ex = nullptr;
-  slot->irqs = nullptr;
+  slot->irq.store(nullptr);  // the previous context's (if any) is not freed: see Ctx
   if (verbs_context* v = verbs_get_ctx_op(ctx, create_cq_ex)) {
     slot->create_cq_ex = v->create_cq_ex;
     v->create_cq_ex = fw_create_cq_ex;
@@ -347,6 +343,7 @@ FW_EXPORT int ibv_destroy_cq(ibv_cq* cq) {
     pthread_mutex_unlock(&c.mu);
     g_tot.purged += purged;
   }
+  irq_forget(i);  // after leaving the channel: no waiter reports for it again
   pthread_mutex_lock(&g_mu);
   pthread_mutex_lock(&s.mu);
   g_tot.dropped +=
@@ -356,6 +353,8 @@ FW_EXPORT int ibv_destroy_cq(ibv_cq* cq) {
   fold(s);
   spin_unlock(s.ack_lock);
   g_cq_table.erase(cq);
+  // Queued before the slot can be reused (registration queues under g_mu too).
+  if (s.emulate) dispatcher_remove(i);
   s.cq.store(nullptr);
   s.used = false;
   pthread_mutex_unlock(&s.mu);

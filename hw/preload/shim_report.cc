@@ -54,7 +54,8 @@ __attribute__((destructor)) void fw_report() {
       "\"events_purged\":%llu,\"events_pending\":%llu,\"events_real\":%llu,\"acks_emulated\":%llu,"
       "\"acks_real\":%llu,\"overacks\":%llu,\"unacked\":%llu,\"polled_wc\":%llu,\"stashed\":%llu,"
       "\"unstashed\":%llu,\"stash_dropped\":%llu,\"stash_now\":%llu,\"unknown_events\":%llu,"
-      "\"irq_repins\":%llu,\"irq_errors\":%llu,\"vector_overrides\":%llu,\"solicited_arms\":%llu,"
+      "\"irq_repins\":%llu,\"irq_errors\":%llu,\"remap_moves\":%llu,\"vector_overrides\":%llu,"
+      "\"solicited_arms\":%llu,"
       "\"dispatcher_sleeps\":%llu,\"dispatcher_cpu\":%d,\"refused\":%llu,\"irq_lever\":\"%s\",\"balanced\":%"
       "s}",
       static_cast<int>(getpid()), mode, (unsigned long long)g_tot.cqs_created.load(),
@@ -66,7 +67,8 @@ __attribute__((destructor)) void fw_report() {
       (unsigned long long)polled, (unsigned long long)stashed, (unsigned long long)unstashed,
       (unsigned long long)dropped, (unsigned long long)in_stash,
       (unsigned long long)g_tot.unknown_events.load(), (unsigned long long)g_tot.irq_repins.load(),
-      (unsigned long long)g_tot.irq_errors.load(), (unsigned long long)g_tot.vector_overrides.load(),
+      (unsigned long long)g_tot.irq_errors.load(), (unsigned long long)g_tot.remap_moves.load(),
+      (unsigned long long)g_tot.vector_overrides.load(),
       (unsigned long long)g_tot.solicited_arms.load(), (unsigned long long)g_tot.dispatcher_sleeps.load(),
       g_dispatcher_cpu_used.load(), (unsigned long long)refused, g_irq_lever, balanced ? "true" : "false");
   if (!dest || !std::strcmp(dest, "stderr") || !std::strcmp(dest, "-")) {

@@ -5,6 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +22,7 @@ Mode g_mode = Mode::kDispatcher;
 bool g_verbose = false;
 int g_dispatcher_cpu = -1;
 int g_vector_choice = -2;
+RemapperOptions g_remap_opts{0, 1'000'000};
 std::atomic<pid_t> g_pid{0};
 pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 Counters g_tot;
@@ -49,6 +52,21 @@ std::size_t hash_ptr(const void* p) {
   return static_cast<std::size_t>(x);
 }
 
+/// A time in microseconds from the environment (>= 0, fractions allowed), in
+/// ns; `def_us` if unset; a message and `def_us` if malformed.
+Nanos env_us(const char* name, long long def_us) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return def_us * 1000;
+  char* end = nullptr;
+  errno = 0;
+  const double us = std::strtod(v, &end);
+  if (errno != 0 || end == v || *end != '\0' || !(us >= 0) || us > 1e12) {
+    log("%s=%s is not a time in microseconds (a number >= 0): using the default %lld", name, v, def_us);
+    return def_us * 1000;
+  }
+  return static_cast<Nanos>(std::llround(us * 1000));
+}
+
 void init_once() {
   g_real.open_device = resolve<decltype(g_real.open_device)>("ibv_open_device", "IBVERBS_1.1");
   g_real.close_device = resolve<decltype(g_real.close_device)>("ibv_close_device", "IBVERBS_1.1");
@@ -76,12 +94,29 @@ void init_once() {
   if (const char* c = std::getenv("FW_PRELOAD_CPU")) g_dispatcher_cpu = std::atoi(c);
   if (const char* v = std::getenv("FW_PRELOAD_VECTOR"))
     g_vector_choice = !std::strcmp(v, "auto") ? -1 : std::atoi(v);
-  if (g_verbose) log("mode %s", mode_name());
+  // irq mode's remapper (core's AffinityRemapper through RemapDriver); the
+  // default hysteresis is the 1 ms the shim re-pinned at most once per CQ before.
+  g_remap_opts.reaction_delay_ns = env_us("FW_PRELOAD_REACTION_US", 0);
+  g_remap_opts.hysteresis_ns = env_us("FW_PRELOAD_HYSTERESIS_US", 1000);
+  if (g_verbose) {
+    log("mode %s", mode_name());
+    if (g_mode == Mode::kIrq)
+      log("remapper: reaction delay %lld ns, hysteresis %lld ns",
+          static_cast<long long>(g_remap_opts.reaction_delay_ns),
+          static_cast<long long>(g_remap_opts.hysteresis_ns));
+  }
 }
 
-void fork_prepare() { pthread_mutex_lock(&g_mu); }
-void fork_parent() { pthread_mutex_unlock(&g_mu); }
+void fork_prepare() {
+  pthread_mutex_lock(&g_mu);
+  dispatcher_fork_prepare();
+}
+void fork_parent() {
+  dispatcher_fork_parent();
+  pthread_mutex_unlock(&g_mu);
+}
 void fork_child() {
+  dispatcher_fork_child();
   pthread_mutex_unlock(&g_mu);
   g_pid.store(getpid());  // objects with another pid are the parent's: refused in dispatcher mode
   // The child reports only what it does itself (the parent reports the rest).
@@ -111,7 +146,7 @@ void log(const char* fmt, ...) {
   std::fprintf(stderr, "fastwake-preload[%d]: %s\n", static_cast<int>(getpid()), buf);
 }
 
-std::int64_t now_ns() {
+Nanos now_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;

@@ -6,10 +6,16 @@
 // This private header is the shim's shared state; the shim is split by
 // subsystem:
 //   shim_state.cc      tables, slots, channels, counters, init, fork
-//   shim_dispatcher.cc dispatcher mode: the dispatcher thread and its scan
-//   shim_irq.cc        irq mode: IRQ re-pinning, vector choice
+//   shim_dispatcher.cc dispatcher mode: core's Dispatcher on the shim's CQ slots
+//   dispatch_round.h   the dispatcher's poll round (header-only: unit-tested)
+//   shim_irq.cc        irq mode: the IRQ lever, core's RemapDriver, vector choice
 //   shim_interpose.cc  the exported ibv_* functions and provider-op wrappers
 //   shim_report.cc     the exit report
+// The decisions come from core/ (fastwake_policy, linked statically and not
+// exported): Dispatcher + ReadyWhileAsleep (dispatcher mode), RemapDriver
+// (irq mode), vector_on_core / stock_cq_vector (vector choice). The shim
+// supplies mechanism and time. Nothing core/ throws may reach the
+// application: every call into it goes through guarded() and is logged.
 //
 // What it intercepts. Exported symbols (interposed by LD_PRELOAD):
 // ibv_open_device, ibv_close_device, ibv_create_comp_channel,
@@ -22,19 +28,30 @@
 // FW_PRELOAD_MODE=dispatcher (default): the FastWake poll mode.
 //   * Arming a CQ (ibv_req_notify_cq) only marks it armed; the real CQ is
 //     never armed, so the kernel raises no events for it.
-//   * One dispatcher thread per process (SCHED_IDLE; on FW_PRELOAD_CPU, else
-//     on the CPU of the first arming thread if that thread is pinned to one,
-//     else unpinned) polls every armed CQ. Verbs cannot peek, so a
-//     completion it finds goes into the CQ's stash (in CQ order) and the
-//     application's ibv_poll_cq returns stashed completions first; both hold
-//     the CQ's mutex around "stash + provider poll", so nothing is taken
-//     twice or reordered. Then the dispatcher disarms the CQ (one-shot, like
-//     verbs), drops the CQ's mutex and only then queues an emulated event on
-//     the CQ's channel and wakes the waiter. The order matters: the woken
-//     thread preempts the SCHED_IDLE dispatcher on its CPU, so it must never
-//     find a lock held by it; and the dispatcher only try-locks, while the
-//     application sleeps on a contended mutex (a spin would starve a
-//     preempted SCHED_IDLE holder: priority inversion).
+//   * One dispatcher per process, not one per core as in the model and the
+//     replay server: that is the configuration of core's Dispatcher here —
+//     one Dispatcher whose entries are the process's dispatcher-mode CQ slots
+//     (CqId = slot, owner = the CQ's channel, whose waiter the hand-off
+//     wakes), scanned round-robin by poll_once with core's ReadyWhileAsleep
+//     rule: the owner "sleeps" while its CQ is armed. Its thread (SCHED_IDLE;
+//     on FW_PRELOAD_CPU, else on the CPU of the first arming thread if that
+//     thread is pinned to one, else unpinned) owns the Dispatcher; threads
+//     that create or destroy CQs hand it add/remove operations through a
+//     queue (g_ops) that it applies between rounds, in order.
+//   * The probe: verbs cannot peek, so a completion the dispatcher finds goes
+//     into the CQ's stash (in CQ order) and the application's ibv_poll_cq
+//     returns stashed completions first; both hold the CQ's mutex around
+//     "stash + provider poll", so nothing is taken twice or reordered. Under
+//     that mutex the dispatcher also disarms the CQ (one-shot, like verbs: the
+//     owner's sleep ends exactly once), drops the mutex and only then queues an
+//     emulated event on the CQ's channel and wakes the waiter. The order
+//     matters: the woken thread preempts the SCHED_IDLE dispatcher on its CPU,
+//     so it must never find a lock held by it; and the dispatcher only
+//     try-locks (CQ mutexes and the op queue), while the application sleeps
+//     on a contended mutex (a spin would starve a preempted SCHED_IDLE
+//     holder: priority inversion). Slots are checked for "dead" (being
+//     destroyed) under the CQ mutex and for their generation (reused) before
+//     an event is queued.
 //   * The channel's fd (ibv_comp_channel::fd, what applications poll/epoll or
 //     set O_NONBLOCK on) is replaced by an eventfd (EFD_SEMAPHORE) that
 //     counts queued events, so poll/epoll-driven and non-blocking programs
@@ -48,10 +65,14 @@
 //     kernel's count is acked, never hangs. Destroying a CQ drops its queued
 //     events, like the kernel does.
 // FW_PRELOAD_MODE=irq: the stock blocking read on the channel, plus the
-//   affinity remapper's levers: before a thread blocks, the IRQs of its
-//   channel's CQs' vectors are re-pinned to its CPU (/proc/irq, where the
-//   device has IRQs), and FW_PRELOAD_VECTOR=auto|N chooses the completion
-//   vector at CQ creation. The trimmed wake path needs fastwake.ko (HOOK in
+//   affinity remapper: before a thread blocks, it reports its CPU for its
+//   channel's CQs to core's RemapDriver (one per device context: majority
+//   vote per vector, reaction delay FW_PRELOAD_REACTION_US, default 0,
+//   hysteresis FW_PRELOAD_HYSTERESIS_US, default 1000) and applies the moves
+//   due through the context's IRQ lever (/proc/irq, where the device has
+//   IRQs; CoreIds are CPU numbers). FW_PRELOAD_VECTOR=auto|N chooses the
+//   completion vector at CQ creation (auto: core's vector_on_core, else
+//   stock_cq_vector). The trimmed wake path needs fastwake.ko (HOOK in
 //   shim_interpose.cc).
 // FW_PRELOAD_MODE=off: pass-through, counting only (a control).
 //
@@ -75,7 +96,11 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <vector>
+
+#include "fastwake/remapper.h"
+#include "fastwake/types.h"
 
 #define FW_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -115,13 +140,14 @@ extern Mode g_mode;
 extern bool g_verbose;
 extern int g_dispatcher_cpu;
 extern int g_vector_choice;  // -2: keep the application's; -1: auto; >= 0: that vector
+extern RemapperOptions g_remap_opts;  // irq mode (FW_PRELOAD_REACTION_US, FW_PRELOAD_HYSTERESIS_US)
 extern std::atomic<pid_t> g_pid;
 extern pthread_mutex_t g_mu;  // creation/destruction paths
 
 void init();
 const char* mode_name();
 void log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::int64_t now_ns();
+Nanos now_ns();
 
 inline void relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -136,6 +162,21 @@ inline void spin_lock(std::atomic<bool>& l) {
 }
 inline void spin_unlock(std::atomic<bool>& l) { l.store(false, std::memory_order_release); }
 
+/// Runs `f` (a call into core's policy objects, which may throw) and keeps
+/// any exception from reaching the application: logged with `what`, false.
+template <class F>
+bool guarded(const char* what, F&& f) noexcept {
+  try {
+    f();
+    return true;
+  } catch (const std::exception& e) {
+    log("%s: %s (ignored)", what, e.what());
+  } catch (...) {
+    log("%s: unknown exception (ignored)", what);
+  }
+  return false;
+}
+
 // ------------------------------------------------------------ counters
 
 struct Counters {
@@ -144,7 +185,7 @@ struct Counters {
   std::atomic<std::uint64_t> real_delivered{0}, real_acked{0}, overacks{0};
   std::atomic<std::uint64_t> polled{0}, stashed{0}, unstashed{0}, dropped{0};
   std::atomic<std::uint64_t> unknown_events{0}, unknown_acks{0};
-  std::atomic<std::uint64_t> irq_repins{0}, irq_errors{0}, vector_overrides{0};
+  std::atomic<std::uint64_t> irq_repins{0}, irq_errors{0}, vector_overrides{0}, remap_moves{0};
   std::atomic<std::uint64_t> refused{0}, solicited_arms{0}, dispatcher_sleeps{0};
 };
 extern Counters g_tot;  // folded in when a CQ is destroyed; live CQs are added at report time
@@ -168,12 +209,16 @@ extern PtrTable g_cq_table, g_chan_table;
 
 // ------------------------------------------------------------ state
 
+struct IrqCtl;  // irq mode, per device context (shim_irq.cc)
+
 struct Ctx {
   std::atomic<ibv_context*> ctx{nullptr};
   PollFn poll = nullptr;
   NotifyFn notify = nullptr;
   CreateCqExFn create_cq_ex = nullptr;
-  fastwake::hw::IrqMap* irqs = nullptr;  // irq mode, discovered at first CQ; never freed
+  // irq mode, made at the context's first CQ (under g_mu); never freed (a
+  // thread may still use it while the context is being closed).
+  std::atomic<IrqCtl*> irq{nullptr};
 };
 extern Ctx g_ctx[kMaxContexts];
 
@@ -210,12 +255,11 @@ struct alignas(64) Slot {
   std::atomic<bool> ack_lock{false};
   std::uint64_t real_delivered = 0, real_acked = 0, emu_delivered = 0, emu_acked = 0;  // under ack_lock
   std::atomic<std::uint64_t> arms{0}, raised{0}, polled{0}, stashed{0}, unstashed{0};
-  // irq mode.
+  // irq mode: the CQ's vector and its context's remap state; `in_remap`
+  // (under irq->mu) once the CQ's first waiter reported its CPU.
   int vector = -1;
-  int irqs[4] = {-1, -1, -1, -1};
-  int n_irqs = 0;
-  int pinned_cpu = -1;
-  std::int64_t last_pin_ns = 0;
+  IrqCtl* irq = nullptr;
+  bool in_remap = false;
 };
 extern Slot g_slot[kMaxCqs];
 extern std::atomic<int> g_high_water;
@@ -233,14 +277,27 @@ extern std::atomic<int> g_dispatcher_cpu_used;  // -1: unpinned (or not started)
 void ensure_dispatcher();
 /// Wakes the dispatcher if it sleeps (after an arm).
 void wake_dispatcher();
+/// Hands the dispatcher a CQ slot to scan (registration) or to drop
+/// (destruction), in order. Under g_mu; never throws.
+void dispatcher_add(int slot, int chan);
+void dispatcher_remove(int slot);
+/// fork(): the child's queue starts empty (fork_prepare/parent/child).
+void dispatcher_fork_prepare();
+void dispatcher_fork_parent();
+void dispatcher_fork_child();
 
 // ------------------------------------------------------------ irq mode (shim_irq.cc)
 
-/// Discovers the context's IRQs (once).
+/// Discovers the context's IRQs and makes its lever + remap driver (once).
 void ensure_irq_map(ibv_context* ctx);
 /// The completion vector a new CQ is created on.
 int choose_vector(ibv_context* ctx, int app_vector);
-/// Re-pins the IRQs of the channel's CQs to the calling thread's CPU.
+/// Registration: the slot's irq-mode fields (under g_mu and the slot's mutex).
+void irq_register(Slot& s, Ctx* c, int vector);
+/// Destruction: the CQ stops voting for its vector.
+void irq_forget(int slot);
+/// Before a thread blocks on channel `chan`: reports its CPU for the
+/// channel's CQs and applies due remap moves.
 void follow_thread(int chan);
 
 }  // namespace fastwake::preload
