@@ -6,7 +6,9 @@
 // reaction delay, hysteresis) is the one the model and the replay server run.
 #include <sched.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -70,6 +72,34 @@ struct IrqCtl {
   pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 };
 
+namespace {
+
+/// FW_PRELOAD_IRQS=A,B,...: the IRQ of completion vector 0, 1, ... (like the
+/// replay tool's --irqs, for devices whose IRQs discovery cannot name).
+/// Empty if unset; a message and empty if malformed.
+std::vector<int> given_irqs() {
+  std::vector<int> out;
+  const char* v = std::getenv("FW_PRELOAD_IRQS");
+  if (!v || !*v) return out;
+  const char* p = v;
+  for (;;) {
+    char* end = nullptr;
+    errno = 0;
+    const long irq = std::strtol(p, &end, 10);
+    if (end == p || errno != 0 || irq < 0 || irq > 1'000'000 || (*end != ',' && *end != '\0')) {
+      log("FW_PRELOAD_IRQS=%s is not a list of IRQ numbers (A,B,...: the IRQ of vector 0, 1, ...): "
+          "discovering the device's IRQs instead",
+          v);
+      return {};
+    }
+    out.push_back(static_cast<int>(irq));
+    if (*end == '\0') return out;
+    p = end + 1;
+  }
+}
+
+}  // namespace
+
 void ensure_irq_map(ibv_context* ctx) {
   if (g_mode != Mode::kIrq) return;
   Ctx* c = find_ctx(ctx);
@@ -78,7 +108,14 @@ void ensure_irq_map(ibv_context* ctx) {
   if (!c->irq.load(std::memory_order_relaxed)) {
     const int nv = ctx->num_comp_vectors > 0 ? ctx->num_comp_vectors : 0;
     guarded("irq mode set-up", [&] {
-      hw::IrqMap m = hw::discover_irqs(ctx->device->name, nv);
+      const std::vector<int> given = given_irqs();
+      hw::IrqMap m = given.empty() ? hw::discover_irqs(ctx->device->name, nv) : hw::irq_map_from_list(given);
+      if (!given.empty()) {
+        m.source = "given in FW_PRELOAD_IRQS (" + std::string(std::getenv("FW_PRELOAD_IRQS")) + ")";
+        if (static_cast<int>(given.size()) > nv)
+          log("FW_PRELOAD_IRQS: %zu IRQs for the %d completion vectors of %s: the rest are ignored",
+              given.size(), nv, ctx->device->name);
+      }
       m.vector_irqs.resize(static_cast<std::size_t>(nv));
       std::snprintf(g_irq_lever, sizeof g_irq_lever, "%s", m.source.c_str());
       for (char& ch : g_irq_lever)

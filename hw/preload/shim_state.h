@@ -70,7 +70,8 @@
 //   vote per vector, reaction delay FW_PRELOAD_REACTION_US, default 0,
 //   hysteresis FW_PRELOAD_HYSTERESIS_US, default 1000) and applies the moves
 //   due through the context's IRQ lever (/proc/irq, where the device has
-//   IRQs; CoreIds are CPU numbers). FW_PRELOAD_VECTOR=auto|N chooses the
+//   IRQs, or the IRQs FW_PRELOAD_IRQS=A,B,... names for vectors 0, 1, ...;
+//   CoreIds are CPU numbers). FW_PRELOAD_VECTOR=auto|N chooses the
 //   completion vector at CQ creation (auto: core's vector_on_core, else
 //   stock_cq_vector). The trimmed wake path needs fastwake.ko (HOOK in
 //   shim_interpose.cc).
