@@ -28,6 +28,8 @@ RemapDriver::RemapDriver(const RemapperOptions& opts, IrqLever& lever,
 
 void RemapDriver::add_cq(CqId cq, VectorId vector, CoreId core) { remapper_.add_cq(cq, vector, core); }
 
+void RemapDriver::remove_cq(CqId cq, Nanos now) { remapper_.remove_cq(cq, now); }
+
 void RemapDriver::thread_at(CqId cq, CoreId core, Nanos now) { remapper_.thread_at(cq, core, now); }
 
 int RemapDriver::run_due(Nanos now) {

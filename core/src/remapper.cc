@@ -25,6 +25,13 @@ void AffinityRemapper::add_cq(CqId cq, VectorId vector, CoreId core) {
   cqs_[cq] = Cq{vector, core};
 }
 
+void AffinityRemapper::remove_cq(CqId cq, Nanos now) {
+  if (cq < 0 || static_cast<std::size_t>(cq) >= cqs_.size() || cqs_[cq].vector < 0) return;
+  const VectorId v = cqs_[cq].vector;
+  cqs_[cq] = Cq{-1, kNoCore};
+  reconsider(v, now);
+}
+
 CoreId AffinityRemapper::desired(VectorId v) const {
   std::map<CoreId, int> votes;
   for (const Cq& c : cqs_)

@@ -198,6 +198,29 @@ TEST(Remapper, SharedVectorGoesToMajorityTiesKeepCurrent) {
   EXPECT_EQ(m[0].to, 1);
 }
 
+TEST(Remapper, RemovedCqNoLongerVotes) {
+  // The shim's CQs come and go: a destroyed CQ's thread must not keep its vector.
+  AffinityRemapper r({0, 0}, {0});
+  r.add_cq(0, 0, 1);
+  r.add_cq(1, 0, 1);
+  r.add_cq(2, 0, 2);
+  ASSERT_EQ(r.place_initial().size(), 1u);  // two votes for core 1
+  r.remove_cq(0, 10);
+  r.remove_cq(1, 10);
+  auto m = r.due(10);  // only CQ 2 (core 2) is left
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].to, 2);
+  r.remove_cq(1, 20);  // twice, or never added: ignored
+  r.remove_cq(7, 20);
+  r.thread_at(0, 3, 20);  // a removed CQ's reports are ignored
+  EXPECT_FALSE(r.next_deadline());
+  r.add_cq(0, 0, 2);  // the id is reused
+  r.thread_at(0, 3, 30);
+  r.thread_at(2, 3, 30);
+  EXPECT_EQ(r.due(30).size(), 1u);
+  EXPECT_EQ(r.vector_core(0), 3);
+}
+
 TEST(Remapper, RejectsBadInput) {
   EXPECT_THROW(AffinityRemapper({-1, 0}, {0}), ConfigError);
   AffinityRemapper r({}, {0});

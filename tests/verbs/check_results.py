@@ -199,16 +199,45 @@ def perftest(out):
                       f"{tag}: pass-through events/acks do not add up: {s}")
             if mode == "irq":
                 check("no IRQ lever" in s["irq_lever"] or s["irq_repins"] >= 0, f"{tag}: irq lever {s['irq_lever']!r}")
+                # core's RemapDriver runs before every block: without an IRQ lever (rxe) the
+                # vector's CPU is unknown, so the first waiter's report moves it (nothing to pin).
+                if "no IRQ lever" in s["irq_lever"]:
+                    check(s["remap_moves"] >= 1 and s["irq_repins"] == 0,
+                          f"{tag}: the remap driver took no decision: {s}")
     if figures:
         print("ib_send_lat (t_typical = median RTT/2, us; emulated guest + rxe: functional figures only):")
         for case, t in figures:
             print(f"  {case:22s} {t:10.2f}")
 
 
+def irq_pin(out):
+    """irq mode with a lever: the server's shim was given a virtio IRQ as vector 0's."""
+    aff = read(out, "lat_shim_irq_pin.affinity")
+    if aff is None:
+        print("lat_shim_irq_pin: not run (no virtio IRQ on this machine)")
+        return
+    if not both_ok(out, "lat_shim_irq_pin"):
+        return
+    m = re.match(r"irq (\d+) cpu (\d+) before (\S*) after (\S*)", aff)
+    if not check(m is not None, f"lat_shim_irq_pin: affinity record {aff!r}"):
+        return
+    st = stats_lines(out, "lat_shim_irq_pin.server.stats")
+    if not check(len(st) == 1, f"lat_shim_irq_pin.server: {len(st)} shim reports (want 1)"):
+        return
+    s = st[0]
+    check(s["balanced"] and "FW_PRELOAD_IRQS" in s["irq_lever"], f"lat_shim_irq_pin.server: {s}")
+    check(s["remap_moves"] >= 1 and s["irq_repins"] >= 1 and s["irq_errors"] == 0,
+          f"lat_shim_irq_pin.server: the remap driver did not re-pin IRQ {m.group(1)}: {s}")
+    check(m.group(4) == m.group(2),
+          f"lat_shim_irq_pin: IRQ {m.group(1)} is on CPU(s) {m.group(4)} after the run, want the server's {m.group(2)}")
+    print(f"lat_shim_irq_pin: IRQ {m.group(1)} CPU {m.group(3)} -> {m.group(4)}, "
+          f"irq_repins {s['irq_repins']}, remap_moves {s['remap_moves']}")
+
+
 def main():
     out = sys.argv[1]
     print(read(out, "env.txt", "(no env.txt)").strip())
-    for f in (replay, poisson, migrate, mismatch, perftest, probe):
+    for f in (replay, poisson, migrate, mismatch, perftest, irq_pin, probe):
         try:
             f(out)
         except Exception as e:  # a malformed file is a failure, not a crash

@@ -123,6 +123,25 @@ for mode in dispatcher irq; do
     env LD_PRELOAD="$SHIM" FW_PRELOAD_MODE=$mode FW_PRELOAD_STATS="$OUT/rc_shim_$mode.client.stats" \
     taskset -c "$CCPU" ibv_rc_pingpong -d "$DEV" "${RCGIDOPT[@]}" -e -n $ITERS -p $PORT "$IP"
 done
+# 5b. irq mode with an IRQ to move: rxe has no IRQs, so the server's shim is
+#     given one of this machine's virtio IRQs as vector 0's (FW_PRELOAD_IRQS);
+#     core's remap driver must re-pin it to the waiting thread's CPU.
+#     (virtio-net's receive IRQ, else a config IRQ: not kernel-managed, so movable).
+virtio_irq() { awk -v pat="$1" '$0 ~ pat && $1 ~ /^[0-9]+:$/ { sub(":", "", $1); print $1; exit }' /proc/interrupts; }
+PIN_IRQ=$(virtio_irq 'virtio[0-9]+-input')
+[ -n "$PIN_IRQ" ] || PIN_IRQ=$(virtio_irq 'virtio[0-9]+-config')
+if [ -n "$PIN_IRQ" ] && { [ -z "${FW_CASES:-}" ] || [[ " $FW_CASES " == *" lat_shim_irq_pin "* ]]; }; then
+  before=$(cat /proc/irq/"$PIN_IRQ"/smp_affinity_list 2>/dev/null)
+  pair lat_shim_irq_pin 150 \
+    env LD_PRELOAD="$SHIM" FW_PRELOAD_MODE=irq FW_PRELOAD_IRQS="$PIN_IRQ" \
+    FW_PRELOAD_STATS="$OUT/lat_shim_irq_pin.server.stats" \
+    taskset -c "$SCPU" ib_send_lat -d "$DEV" "${GIDOPT[@]}" -F -e -n $ITERS -p $PORT -- \
+    env LD_PRELOAD="$SHIM" FW_PRELOAD_MODE=irq FW_PRELOAD_STATS="$OUT/lat_shim_irq_pin.client.stats" \
+    taskset -c "$CCPU" ib_send_lat -d "$DEV" "${GIDOPT[@]}" -F -e -n $ITERS -p $PORT "$IP"
+  echo "irq $PIN_IRQ cpu $SCPU before $before after $(cat /proc/irq/"$PIN_IRQ"/smp_affinity_list 2>/dev/null)" \
+    >"$OUT/lat_shim_irq_pin.affinity"
+  [ -n "$before" ] && echo "$before" >/proc/irq/"$PIN_IRQ"/smp_affinity_list 2>/dev/null
+fi
 # 6. A verbs program with threads, 2 CQs on one channel, a non-blocking
 #    channel fd driven by poll(), and fork(): stock, and under the shim.
 single probe_stock 120 "$PROBE" "$DEV" ${FW_GID_INDEX:-}

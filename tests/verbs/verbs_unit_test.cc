@@ -1,20 +1,26 @@
 // Verbs backend pieces that need no NIC: IRQ discovery on a synthetic sysfs/proc tree, the shim's ack split,
-// the side channel, QP address exchange, and the server/client command-line errors.
+// the shim's dispatcher round over a fake device (against core's Dispatcher driven as the simulator drives
+// it), the side channel, QP address exchange, and the server/client command-line errors.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <stdexcept>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "fastwake/errors.h"
 #include "fastwake/hw/irq_map.h"
 #include "fastwake/hw/side_channel.h"
 #include "fastwake/hw/verbs_device.h"
+#include "dispatch_round.h"
 #include "ledger.h"
 
 namespace fs = std::filesystem;
@@ -160,6 +166,241 @@ TEST(PreloadLedger, AcksGoToRealEventsFirst) {
   EXPECT_EQ(s.emu, 1u);
   s = split_ack(0, 4, 4);
   EXPECT_EQ(s.real + s.emu + s.over, 0u);
+}
+
+// ---------------------------------------------------------------- the shim's dispatcher round
+
+namespace shimdisp {
+
+using fastwake::CqId;
+using fastwake::Decision;
+using fastwake::DecisionTrace;
+using fastwake::Dispatcher;
+using fastwake::HandOff;
+using fastwake::preload::DispatchOp;
+
+constexpr int kCqs = 8;
+
+/// A scripted scenario in the dispatcher's own clock, the number of polls
+/// made: completions arrive before given polls; CQ slots are registered and
+/// removed (ops) at the start of given rounds of the shim's dispatcher.
+struct Script {
+  int rounds = 0;
+  std::vector<std::pair<int, DispatchOp>> ops;  // (round, op)
+  std::vector<std::pair<long, CqId>> arrive;    // (poll index, CQ)
+};
+
+/// A device without a NIC: per CQ the completions not yet taken and whether
+/// its owner waits (armed, in the shim's terms; blocked, in the model's). A
+/// hand-off wakes the owner, which takes every completion and waits again
+/// (verbs: ack, re-arm, poll until empty, ibv_get_cq_event).
+struct FakeDevice {
+  std::vector<int> pending = std::vector<int>(kCqs, 0);
+  std::vector<char> waiting = std::vector<char>(kCqs, 1);
+  std::size_t next = 0;  // next arrival of the script
+  void arrive_until(const Script& s, long poll) {
+    for (; next < s.arrive.size() && s.arrive[next].first <= poll; ++next) ++pending[s.arrive[next].second];
+  }
+  void serve(CqId cq) {
+    pending[cq] = 0;
+    waiting[cq] = 1;
+  }
+};
+
+/// The shim's probe semantics (shim_dispatcher.cc's SlotProbe) on the fake
+/// device: a CQ is ready if it holds a completion, which the probe takes,
+/// claiming the wake (one-shot disarm).
+struct FakeSlotProbe {
+  FakeDevice& dev;
+  bool cq_ready(CqId cq) const {
+    if (dev.pending[cq] == 0 || !dev.waiting[cq]) return false;
+    dev.waiting[cq] = 0;
+    return true;
+  }
+};
+
+/// The model's view of the NIC: a CQ holds a completion.
+struct FakeNicView {
+  const FakeDevice& dev;
+  bool cq_ready(CqId cq) const { return dev.pending[cq] > 0; }
+};
+
+/// The poll index at which each round of the shim's dispatcher starts (a
+/// round polls every registered CQ once), from the registrations alone.
+std::vector<long> round_starts(const Script& s) {
+  std::vector<long> at;
+  std::vector<bool> in(kCqs, false);
+  long p = 0;
+  int size = 0;
+  for (int r = 0; r <= s.rounds; ++r) {
+    at.push_back(p);
+    for (const auto& [round, op] : s.ops)
+      if (round == r && in[op.cq] != op.add) {
+        in[op.cq] = op.add;
+        size += op.add ? 1 : -1;
+      }
+    p += size;
+  }
+  return at;
+}
+
+/// The shim's dispatcher thread on the fake device: at each round start the
+/// queued ops (apply_ops), then one poll round (poll_round) — the code
+/// shim_dispatcher.cc runs, over the fake probe.
+std::vector<Decision> on_shim(const Script& s) {
+  DecisionTrace t;
+  FakeDevice dev;
+  Dispatcher d(0);
+  const FakeSlotProbe probe{dev};
+  std::vector<int> channel(kCqs, -1);
+  long polls = 0;
+  for (int r = 0; r < s.rounds; ++r) {
+    std::vector<DispatchOp> ops;
+    for (const auto& [round, op] : s.ops)
+      if (round == r) {
+        ops.push_back(op);
+        if (op.add) channel[op.cq] = op.owner;
+      }
+    fastwake::preload::apply_ops(d, ops);
+    fastwake::preload::poll_round(
+        d, probe,
+        [&](CqId cq) {
+          dev.arrive_until(s, polls++);
+          return dev.waiting[cq] != 0;
+        },
+        [&](const HandOff& h) {
+          EXPECT_EQ(h.thread, channel[h.cq]) << "the hand-off goes to the CQ's channel";
+          dev.serve(h.cq);
+        },
+        &t);
+  }
+  return t.decisions();
+}
+
+/// Core's Dispatcher driven the way the simulator drives it
+/// (sim/src/host_dispatch.cc): from the poll count now, jump to the poll that
+/// finds a CQ ready while its owner is blocked (polls_until + skip) unless an
+/// arrival or a registration change comes first, poll it with
+/// ReadyWhileAsleep and hand off; the owner serves and blocks again.
+std::vector<Decision> on_model(const Script& s) {
+  DecisionTrace t;
+  FakeDevice dev;
+  Dispatcher d(0);
+  const FakeNicView nic{dev};
+  const fastwake::ReadyWhileAsleep view{nic, [&](CqId cq) { return dev.waiting[cq] != 0; }};
+  const std::vector<long> starts = round_starts(s);
+  const long end = starts.back();
+  long p = 0;
+  int next_round = 0;
+  for (;;) {
+    long next_event = end;
+    if (dev.next < s.arrive.size()) next_event = std::min(next_event, s.arrive[dev.next].first);
+    if (next_round < s.rounds) next_event = std::min(next_event, starts[next_round]);
+    std::size_t best = 0;
+    for (CqId cq = 0; cq < kCqs; ++cq)
+      if (dev.pending[cq] > 0 && dev.waiting[cq])
+        if (const std::size_t m = d.polls_until(cq); m && (!best || m < best)) best = m;
+    if (best && p + static_cast<long>(best) - 1 < next_event) {
+      d.skip(best - 1);
+      p += static_cast<long>(best);
+      const auto h = d.poll_once(view);
+      if (!h) throw std::logic_error("model: the poll did not find the ready CQ");
+      fastwake::trace(&t, Decision::Kind::kHandOff, h->cq, h->thread, d.core());
+      dev.waiting[h->cq] = 0;
+      dev.serve(h->cq);
+      continue;
+    }
+    if (next_event >= end) break;
+    d.skip(static_cast<std::size_t>(next_event - p));  // empty polls
+    p = next_event;
+    for (; next_round < s.rounds && starts[next_round] == p; ++next_round)
+      for (const auto& [round, op] : s.ops)
+        if (round == next_round) op.add ? d.add(op.cq, op.owner) : static_cast<void>(d.remove(op.cq));
+    dev.arrive_until(s, p);
+  }
+  return t.decisions();
+}
+
+std::vector<CqId> handoff_cqs(const std::vector<Decision>& d) {
+  std::vector<CqId> out;
+  for (const Decision& x : d) out.push_back(static_cast<CqId>(x.a));
+  return out;
+}
+
+std::string text(const std::vector<Decision>& d) {
+  std::string s;
+  for (const Decision& x : d) s += "  " + x.str() + "\n";
+  return s;
+}
+
+}  // namespace shimdisp
+
+TEST(PreloadDispatcher, HandsOffInTheModelsRoundRobinOrder) {
+  using namespace shimdisp;
+  Script s;
+  s.rounds = 12;
+  // Slots 0..3 on channels 10..13 from the start; slot 4 arrives in round 3;
+  // slot 1 is destroyed in round 5 and reused (channel 16) in round 7, slot 5
+  // comes (round 5) and goes (round 9).
+  for (int k = 0; k < 4; ++k) s.ops.push_back({0, {true, k, 10 + k}});
+  s.ops.push_back({3, {true, 4, 14}});
+  s.ops.push_back({5, {false, 1, -1}});
+  s.ops.push_back({5, {true, 5, 15}});
+  s.ops.push_back({7, {true, 1, 16}});
+  s.ops.push_back({9, {false, 5, -1}});
+  // Arrivals by poll index: several at once (the cursor decides who goes
+  // first), two on one CQ (one hand-off: its owner drains it), and on CQs
+  // that are not registered yet or any more.
+  s.arrive = {{1, 1}, {5, 3}, {5, 0}, {9, 2}, {9, 1}, {9, 0}, {9, 3}, {14, 2}, {14, 4}, {15, 0},
+              {22, 4}, {22, 4}, {23, 1}, {23, 5}, {26, 3}, {30, 0}, {30, 5}, {34, 1}, {34, 2}, {41, 4},
+              {41, 5}, {41, 0}, {47, 3}};
+  std::stable_sort(s.arrive.begin(), s.arrive.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  const std::vector<Decision> shim = on_shim(s), model = on_model(s);
+  ASSERT_FALSE(shim.empty());
+  EXPECT_TRUE(shim == model) << "shim:\n" << text(shim) << "model:\n" << text(model);
+  // Round-robin from the cursor: 3 before 0 at poll 5, slot 1 reused at the end of the order, 5 gone.
+  EXPECT_EQ(handoff_cqs(shim),
+            (std::vector<CqId>{1, 3, 0, 1, 2, 3, 0, 2, 4, 0, 4, 5, 3, 5, 0, 1, 2, 4, 5, 0, 3}));
+}
+
+TEST(PreloadDispatcher, OnlyWaitingOwnersAreHandedOffOnce) {
+  using namespace shimdisp;
+  FakeDevice dev;
+  Dispatcher d(3);
+  fastwake::preload::apply_ops(d, std::vector<DispatchOp>{{true, 0, 0}, {true, 1, 1}});
+  const FakeSlotProbe probe{dev};
+  std::vector<CqId> got;
+  auto round = [&] {
+    return fastwake::preload::poll_round(
+        d, probe, [&](CqId cq) { return dev.waiting[cq] != 0; },
+        [&](const HandOff& h) { got.push_back(h.cq); });
+  };
+  // Nothing armed: the dispatcher may go to sleep.
+  std::fill(dev.waiting.begin(), dev.waiting.end(), 0);
+  dev.pending[0] = 1;
+  auto r = round();
+  EXPECT_FALSE(r.any_armed);
+  EXPECT_EQ(r.handoffs, 0);
+  // CQ 0's owner is awake (not armed): its completion is its own to take.
+  dev.waiting[1] = 1;
+  r = round();
+  EXPECT_TRUE(r.any_armed);
+  EXPECT_TRUE(got.empty());
+  // It arms: the next round hands off, once (one-shot until it re-arms).
+  dev.waiting[0] = 1;
+  r = round();
+  EXPECT_EQ(r.handoffs, 1);
+  r = round();
+  EXPECT_EQ(r.handoffs, 0);
+  EXPECT_EQ(got, (std::vector<CqId>{0}));
+  // Removing a registered CQ and an unknown one (already gone): one CQ is left.
+  fastwake::preload::apply_ops(d, std::vector<DispatchOp>{{false, 0, -1}, {false, 7, -1}});
+  EXPECT_EQ(d.size(), 1u);
+  // An empty Dispatcher (no CQ registered yet) polls nothing.
+  Dispatcher none(0);
+  EXPECT_FALSE(
+      fastwake::preload::poll_round(none, probe, [](CqId) { return true; }, [](const HandOff&) {}).any_armed);
 }
 
 TEST(SideChannel, ExchangesMessagesAndReportsPeerErrors) {

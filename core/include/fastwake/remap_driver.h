@@ -26,6 +26,8 @@ class RemapDriver {
 
   /// A CQ appears on `vector` (shim). Its thread's core is reported by thread_at().
   void add_cq(CqId cq, VectorId vector, CoreId core = kNoCore);
+  /// The CQ is destroyed (shim): its thread stops voting for its vector.
+  void remove_cq(CqId cq, Nanos now);
   /// The thread owning `cq` sleeps (or was moved) on `core` at `now`. Cheap
   /// when nothing changed: call it on every block.
   void thread_at(CqId cq, CoreId core, Nanos now);

@@ -37,6 +37,10 @@ class AffinityRemapper {
 
   /// A CQ exists on `vector`, owned by a thread currently on `core`.
   void add_cq(CqId cq, VectorId vector, CoreId core);
+  /// The CQ is gone (destroyed; the preload shim's CQs come and go): it no
+  /// longer votes for its vector, which is reconsidered at `now`. Its id may
+  /// be added again later. Unknown ids are ignored.
+  void remove_cq(CqId cq, Nanos now);
 
   /// Initial placement at set-up: moves every vector to its desired core at
   /// once (no delay). Apply the returned moves.

@@ -17,6 +17,7 @@
 #include "fastwake/errors.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/placement.h"
+#include "fastwake/wait_policy.h"
 
 namespace fastwake::hw {
 
@@ -83,7 +84,7 @@ VerbsNic::VerbsNic(VerbsDevice& dev, const Config& cfg, const StrategySpec& s, c
       continue;
     }
     cq_vec[t] = stock_cq_vector(t, used);
-    if (s.remap_affinity && irq_map_.any()) {
+    if (WaitPolicy(s).remaps_irqs() && irq_map_.any()) {
       // Lever 1: a vector whose IRQ already sits on this thread's CPU.
       if (const auto v = vector_on_core(vector_core_, core, t % tpc)) {
         cq_vec[t] = *v;
