@@ -142,7 +142,7 @@ def _strategy_handles(ax) -> tuple[list, list]:
 # ------------------------------------------------------------ seeds, bands, saturation
 
 #: Legend text of a hollow marker (stats: `saturated` = an app core's load > 0.9).
-SATURATED_LABEL = "hollow marker: an application core > 90 % busy (saturated)"
+SATURATED_LABEL = "hollow or ringed marker: an application core > 90 % busy (saturated)"
 
 
 def _agg(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
@@ -165,8 +165,15 @@ def _series(ax, d: pd.DataFrame, x: str, col: str, st: dict, label: str, gid: st
                     markevery=[i for i in range(len(y)) if not sat[i]])
     line.set_gid(gid)
     if sat.any():
-        ax.plot(xv[sat], y[sat], ls="none", marker=st["marker"], ms=ms + 1.5, mfc="white", mec=st["color"],
-                mew=1.4, gid=f"{gid}:saturated", zorder=line.get_zorder() + 0.1)
+        if st["marker"] in ("x", "+", "1", "2", "3", "4", "|", "_"):
+            # a marker without a face cannot be hollow: ring it instead
+            ax.plot(xv[sat], y[sat], ls="none", marker=st["marker"], ms=ms, mec=st["color"], mew=1.4,
+                    gid=f"{gid}:saturated-x", zorder=line.get_zorder() + 0.1)
+            ax.plot(xv[sat], y[sat], ls="none", marker="o", ms=ms + 4, mfc="none", mec=st["color"], mew=1.2,
+                    gid=f"{gid}:saturated", zorder=line.get_zorder() + 0.1)
+        else:
+            ax.plot(xv[sat], y[sat], ls="none", marker=st["marker"], ms=ms + 1.5, mfc="white", mec=st["color"],
+                    mew=1.4, gid=f"{gid}:saturated", zorder=line.get_zorder() + 0.1)
     lo, hi = f"{col}.lo", f"{col}.hi"
     if lo in d and d.get("n_seeds", pd.Series([1])).max() > 1:
         lov, hiv = d[lo].to_numpy(dtype=float), d[hi].to_numpy(dtype=float)

@@ -99,7 +99,7 @@ def test_figures_draw_bands_and_hollow_saturated_markers(tmp_path):
     assert {"busy_poll", "interrupt", "busy_poll:ci", "interrupt:ci", "interrupt:saturated"} <= gids
     assert "busy_poll:saturated" not in gids
     sat = next(l for l in ax.lines if l.get_gid() == "interrupt:saturated")
-    assert list(sat.get_xdata()) == [32] and sat.get_markerfacecolor() == "white"
+    assert list(sat.get_xdata()) == [32] and sat.get_markerfacecolor() == "none"  # x markers get a ring
     mean = next(l for l in ax.lines if l.get_gid() == "interrupt")
     np.testing.assert_allclose(mean.get_ydata(), _fake().query("strategy == 'interrupt'")
                                .groupby("config.workload.threads_per_core")["latency_us.p50"].mean())

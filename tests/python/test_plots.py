@@ -66,7 +66,7 @@ def test_latency_vs_threads(threads_df, tmp_path):
     legend = _legend_texts(fig)
     assert all(t.startswith(s) for t, s in zip(legend, STRATS))
     # one seed: no band entry; saturated points (if any) explained by the last entry
-    assert legend[len(STRATS):] in ([], ["hollow marker: an application core > 90 % busy (saturated)"])
+    assert legend[len(STRATS):] in ([], ["hollow or ringed marker: an application core > 90 % busy (saturated)"])
     assert "threads share one core" in fig._suptitle.get_text()
     png, pdf = plots.save(fig, tmp_path / "f1")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
