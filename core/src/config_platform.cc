@@ -65,6 +65,7 @@ const std::vector<ParamDef>& param_defs() {
       {"poll_w", ParamKind::kPower, nullptr, &P::poll_w},
       {"work_w", ParamKind::kPower, nullptr, &P::work_w},
       {"irq_w", ParamKind::kPower, nullptr, &P::irq_w},
+      {"cstate_exit_w", ParamKind::kPower, nullptr, &P::cstate_exit_w},
       {"package_w", ParamKind::kPower, nullptr, &P::package_w},
   };
   return defs;

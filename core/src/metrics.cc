@@ -1,6 +1,8 @@
 // Power accounting and the result record.
 #include "fastwake/metrics.h"
 
+#include <algorithm>
+
 namespace fastwake {
 
 PowerAccount::PowerAccount(int cores, int cstates)
@@ -15,12 +17,49 @@ double PowerAccount::energy_j(const std::vector<double>& state_w, double package
   return j;
 }
 
+double PowerAccount::core_energy_j(const std::vector<double>& state_w) const {
+  return energy_j(state_w, 0.0, 0);
+}
+
+namespace {
+bool busy_state(int s) {
+  return s == static_cast<int>(PowerState::kPoll) || s == static_cast<int>(PowerState::kWork) ||
+         s == static_cast<int>(PowerState::kIrq);
+}
+}  // namespace
+
 double PowerAccount::busy_fraction(Nanos span) const {
   if (span <= 0 || time_.empty()) return 0.0;
+  double sum = 0;
+  for (int c = 0; c < cores(); ++c) sum += core_busy_fraction(c, span);
+  return sum / static_cast<double>(time_.size());
+}
+
+double PowerAccount::core_busy_fraction(CoreId core, Nanos span) const {
+  if (span <= 0 || core < 0 || core >= cores()) return 0.0;
   Nanos busy = 0;
-  for (const auto& core : time_)
-    for (int s = 0; s < static_cast<int>(PowerState::kCState0); ++s) busy += core[s];
-  return static_cast<double>(busy) / (static_cast<double>(span) * time_.size());
+  for (int s = 0; s < states(); ++s)
+    if (busy_state(s)) busy += time_[core][s];
+  return static_cast<double>(busy) / static_cast<double>(span);
+}
+
+double PowerAccount::core_load_fraction(CoreId core, Nanos span) const {
+  if (span <= 0 || core < 0 || core >= cores()) return 0.0;
+  const Nanos load = time_[core][static_cast<int>(PowerState::kWork)] +
+                     time_[core][static_cast<int>(PowerState::kIrq)];
+  return static_cast<double>(load) / static_cast<double>(span);
+}
+
+void set_saturation(StrategyResult& r, int app_cores) {
+  auto max_of = [app_cores](const std::vector<double>& v) {
+    double m = 0;
+    const int n = std::min<int>(app_cores, static_cast<int>(v.size()));
+    for (int c = 0; c < n; ++c) m = std::max(m, v[c]);
+    return m;
+  };
+  r.max_app_core_util = max_of(r.core_util);
+  r.max_app_core_load = max_of(r.core_load);
+  r.saturated = r.max_app_core_load > kSaturatedUtil;
 }
 
 LatencySummary LatencySummary::from(const Histogram& h) {
@@ -46,7 +85,14 @@ nlohmann::json StrategyResult::to_json() const {
                      {"p999", latency_us.p999}, {"max", latency_us.max}};
   j["throughput_rps"] = throughput_rps;
   j["cpu_util"] = cpu_util;
+  j["core_util"] = core_util;
+  j["core_load"] = core_load;
+  j["max_app_core_util"] = max_app_core_util;
+  j["max_app_core_load"] = max_app_core_load;
+  j["saturated"] = saturated;
   j["power_w"] = power_w;
+  j["core_power_w"] = core_power_w;
+  j["package_power_w"] = package_power_w;
   j["power_estimated"] = power_estimated;
   j["energy_per_req_uj"] = energy_per_req_uj;
   j["breakdown_us"] = breakdown_us;

@@ -459,7 +459,7 @@ nlohmann::json profile_from_components(const std::string& name,
         {"exit_latency_ns", {{"value", static_cast<long long>(std::llround(XL))}, {"source", cal + "fitted 'halt_exit_long' (cross-CPU wake after 300 us idle minus the short-idle wake)"}}},
         {"target_residency_ns", {{"value", 150000}, {"estimate", "shared/reference/this-host.md: wake-ups after >= 150 us of idleness cost 70-90 us on these VMs"}}},
         {"power_w", {{"value", 0.2}, {"estimate", "x86 profile's deepest-state power; no energy meter here"}}}}});
-  for (const char* k : {"poll_w", "work_w", "irq_w", "package_w"}) {
+  for (const char* k : {"poll_w", "work_w", "irq_w", "cstate_exit_w", "package_w"}) {
     auto& e = params[k];
     const double v = e["value"].get<double>();
     e = {{"value", v}, {"estimate", "x86 profile value: this host has no RAPL/powercap to measure power"}};
@@ -565,7 +565,8 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
   std::vector<double> residual;
   auto comp = fit_components(paths, &residual);
   comp.emplace_back("empty_poll", empty);
-  const nlohmann::json profile = profile_from_components(opt.name, comp, paths, residual);
+  nlohmann::json profile = profile_from_components(opt.name, comp, paths, residual);
+  const std::string power_line = calibrate_power_rapl(profile, usable_cpus(), progress);
   parse_config({{"platform", profile}});  // the profile must validate before it is written
   write_file_atomic(opt.out, profile.dump(2) + "\n");
 
@@ -585,7 +586,65 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
   }
   o << "fitted components (ns, non-negative least squares):\n";
   for (const auto& [k, v] : comp) o << "  " << std::left << std::setw(16) << k << std::right << std::setw(8) << v << "\n";
+  o << power_line << "\n";
   return {opt.out, o.str(), profile};
+}
+
+// ============================================================== power (RAPL)
+
+std::string calibrate_power_rapl(nlohmann::json& profile, const std::vector<int>& cpus,
+                                 std::ostream* progress) {
+  auto say = [&](const std::string& m) {
+    if (progress) *progress << "calibrate: " << m << "\n";
+    return m;
+  };
+  if (!read_rapl_energy_j())
+    return say("power: no readable RAPL counter (/sys/class/powercap/intel-rapl:N/energy_uj): "
+               "poll_w and package_w stay estimates, power calibration skipped");
+  if (cpus.empty()) return say("power: no usable CPUs, power calibration skipped");
+  // Package power over 1 s, with every CPU of `cpus` spinning or all idle.
+  auto watts = [&](bool spin) -> std::optional<double> {
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> spinners;
+    if (spin)
+      for (int c : cpus)
+        spinners.emplace_back([&stop, c] {
+          pin_self(c);
+          while (!stop.load(std::memory_order_relaxed)) cpu_relax();
+        });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // settle (frequency, idle states)
+    const auto e0 = read_rapl_energy_j();
+    const Nanos t0 = mono_now();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const auto e1 = read_rapl_energy_j();
+    const Nanos t1 = mono_now();
+    stop = true;
+    for (auto& t : spinners) t.join();
+    if (!e0 || !e1 || *e1 <= *e0) return std::nullopt;  // unreadable or the counter wrapped
+    return (*e1 - *e0) / (static_cast<double>(t1 - t0) * 1e-9);
+  };
+  say("power: measuring RAPL package power, idle then " + std::to_string(cpus.size()) + " CPUs spinning");
+  const auto idle = watts(false);
+  const auto busy = watts(true);
+  if (!idle || !busy) return say("power: RAPL counter unreadable or wrapped during the measurement: skipped");
+  const double n = static_cast<double>(cpus.size());
+  const auto& cstates = profile["cstates"];
+  const double deep_w = cstates.empty() ? 0.0 : cstates.back()["power_w"]["value"].get<double>();
+  const double poll_w = std::max(0.0, (*busy - *idle) / n);
+  const double package_w = std::max(0.0, *idle - n * deep_w);
+  std::ostringstream src;
+  src << std::fixed << std::setprecision(2) << "RAPL package energy on " << machine_description() << ", "
+      << today() << ": all " << cpus.size() << " usable CPUs idle " << *idle << " W, all spinning " << *busy
+      << " W over 1 s each";
+  auto& params = profile["params"];
+  params["poll_w"] = {{"value", poll_w}, {"source", src.str() + "; poll_w = (spinning - idle) / CPUs"}};
+  params["package_w"] = {{"value", package_w},
+                         {"source", src.str() + "; package_w = idle - CPUs x the deepest C-state's " +
+                                        std::to_string(deep_w) + " W (an estimate)"}};
+  std::ostringstream line;
+  line << std::fixed << std::setprecision(2) << "power (RAPL): idle " << *idle << " W, spinning " << *busy
+       << " W -> poll_w " << poll_w << " W, package_w " << package_w << " W";
+  return say(line.str());
 }
 
 }  // namespace fastwake::hw

@@ -164,10 +164,22 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
   const double span = static_cast<double>(cfg.run.duration_ns) * 1e-9;
   r.throughput_rps = static_cast<double>(st.completed_in_window) / span;
   r.cpu_util = cpu_busy_fraction(c0, c1, opt.app_cpus);
+  // One entry per application CPU (core k of the config = app_cpus[k]), from /proc/stat.
+  for (int cpu : opt.app_cpus) {
+    const int one[] = {cpu};
+    r.core_util.push_back(cpu_busy_fraction(c0, c1, one));
+  }
+  // /proc/stat cannot tell spinning from work: a blocking strategy's busy time
+  // is its load; a polling one's is not known (saturated stays false).
+  if (!WaitPolicy(s).cores_poll()) r.core_load = r.core_util;
+  set_saturation(r, cfg.host.app_cores);
   const int nic_cpu[] = {opt.nic_cpu};
   const double nic_util = cpu_busy_fraction(c0, c1, nic_cpu);
   if (e0 && e1) {
+    // The meter reads the package domain, which contains the cores: no split.
     r.power_w = (*e1 - *e0) / span;
+    r.package_power_w = r.power_w;
+    r.core_power_w = 0;
     r.power_estimated = false;
   } else {
     // No energy meter: utilisation x the profile's active power, the rest in
@@ -175,8 +187,10 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
     const auto& p = cfg.platform;
     const double idle_w = p.cstates.empty() ? 0.0 : p.cstates.back().power_w;
     const double busy_w = WaitPolicy(s).cores_poll() ? p.poll_w : p.work_w;
-    r.power_w = p.package_w + static_cast<double>(opt.app_cpus.size()) *
-                                  (r.cpu_util * busy_w + (1 - r.cpu_util) * idle_w);
+    r.core_power_w = static_cast<double>(opt.app_cpus.size()) *
+                     (r.cpu_util * busy_w + (1 - r.cpu_util) * idle_w);
+    r.package_power_w = p.package_w;
+    r.power_w = r.core_power_w + r.package_power_w;
     r.power_estimated = true;
   }
   r.energy_per_req_uj =
@@ -195,7 +209,8 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
              {"handoff_mechanism", rt.handoff_mechanism()},
              {"wait_mechanism", rt.wait_mechanism()},
              {"power_source", r.power_estimated ? "estimate: /proc/stat utilisation x platform power model"
-                                                : "RAPL package energy"},
+                                                : "RAPL package energy (package_power_w: the whole "
+                                                  "package, cores included; core_power_w not measured)"},
              {"irq_affinity", "emulated: a vector on an app core is signalled by that core's IRQ thread, "
                               "any other vector by the NIC thread (docs/hw.md)"},
              {"machine", machine_description()}};

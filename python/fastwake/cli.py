@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one sweep axis (repeatable): values comma-separated or a JSON list")
     p.add_argument("--spec", type=Path, help="sweep spec file (an experiment's sweep.json); --grid adds axes")
     p.add_argument("--quick", action="store_true", help="with --spec: use its quick settings")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="run every point with seeds 1..N (default: the spec's \"seeds\", else the config's seed)")
+    p.add_argument("--min-requests", type=int, metavar="N",
+                   help="lengthen a point's run until every strategy measured N requests (default: the spec's)")
     p.add_argument("--out", type=Path, help="write the rows as CSV (default: print a summary only)")
     p.add_argument("--json", type=Path, help="write the rows as JSON records")
     _add_exec_args(p)
@@ -224,18 +228,30 @@ def cmd_sweep(a) -> int:
     from .results import write_text_atomic
 
     base, grid, sets = a.config, {}, list(a.set)
+    seeds, min_requests = a.seeds, a.min_requests
     if a.spec:
         spec = load_spec(a.spec, a.quick)
+        seeds = seeds if seeds is not None else spec["seeds"]
+        min_requests = min_requests if min_requests is not None else spec["min_requests"]
         if a.config is None:
             base = spec["base"]
-        grid.update(spec["grid"])
+        if isinstance(spec["grid"], list):  # a list of points: --grid axes cannot combine with it
+            grid = spec["grid"]
+        else:
+            grid.update(spec["grid"])
         sets = [f"{k}={json.dumps(v)}" for k, v in spec["set"].items()] + sets
     for g in a.grid:
         k, v = _parse_grid_arg(g)
+        if isinstance(grid, list):
+            from ._fastwake import ConfigError
+
+            raise ConfigError(f"--grid {g}: the spec's grid is a list of points; edit the spec instead")
         grid[k] = v
     df = sweep(base, grid or None, platform=a.platform, sets=sets, executor=a.executor, jobs=a.jobs,
-               scheduler=a.scheduler, cache=_cache_arg(a), progress=False if a.no_progress else None)
-    cols = ["point", *[k for k in grid if k in df.columns and k != "platform"], "platform", "strategy",
+               scheduler=a.scheduler, cache=_cache_arg(a), progress=False if a.no_progress else None,
+               seeds=seeds, min_requests=min_requests)
+    keys = list(dict.fromkeys(k for pt in grid for k in pt)) if isinstance(grid, list) else list(grid)
+    cols = ["point", *[k for k in [*keys, "run.seed"] if k in df.columns and k != "platform"], "platform", "strategy",
             "latency_us.p50", "latency_us.p99", "throughput_rps", "power_w"]
     with_pd_opts(lambda: print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}")))
     if a.out:

@@ -59,7 +59,7 @@ def _unknown_keys(path: Path, where: str, got: Iterable[str], known: Iterable[st
                           f"(known: {', '.join(sorted(known))})")
 
 
-SPEC_KEYS = {"description", "base", "set", "grid", "quick"}
+SPEC_KEYS = {"description", "base", "set", "grid", "quick", "seeds", "min_requests"}
 
 
 def load_spec(path: str | os.PathLike, quick: bool = False) -> dict:
@@ -69,30 +69,43 @@ def load_spec(path: str | os.PathLike, quick: bool = False) -> dict:
          "base": "../../configs/default.json",   # relative to this file; null = embedded default
          "set":  {"run.duration_ms": 100},        # overrides of the base, PATH: value
          "grid": {"platform": ["x86", "arm"], "workload.threads_per_core": [1, 2, 4]},
-         "quick": {"set": {...}, "grid": {...}}}  # merged over set/grid with --quick
+         "seeds": 3,                              # every point once per seed (1..3, or a list)
+         "min_requests": 5000,                    # lengthen a point's run until each strategy has these
+         "quick": {"set": {...}, "grid": {...}, "seeds": ..., "min_requests": ...}}  # merged with --quick
 
-    Returns {"description", "base" (absolute path or None), "set", "grid"}."""
+    Returns {"description", "base" (absolute path or None), "set", "grid", "seeds", "min_requests"}."""
     path = Path(path)
     spec = _read_json(path)
     if not isinstance(spec, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     _unknown_keys(path, "", spec, SPEC_KEYS)
-    for k in ("set", "grid", "quick"):
+    for k in ("set", "quick"):
         if not isinstance(spec.get(k, {}), dict):
             raise ConfigError(f"{path}: '{k}' must be an object")
+    def grid_of(g, where):
+        if not isinstance(g, (dict, list)):
+            raise ConfigError(f"{path}: '{where}' must be an object {{PATH: [values]}} or a list of points")
+        return dict(g) if isinstance(g, dict) else list(g)
+
     sets = dict(spec.get("set", {}))
-    grid = dict(spec.get("grid", {}))
+    grid = grid_of(spec.get("grid", {}), "grid")
+    seeds, min_requests = spec.get("seeds"), spec.get("min_requests")
     if quick:
         q = spec.get("quick", {})
-        _unknown_keys(path, "quick: ", q, {"set", "grid"})
+        _unknown_keys(path, "quick: ", q, {"set", "grid", "seeds", "min_requests"})
         sets.update(q.get("set", {}))
-        grid.update(q.get("grid", {}))
+        if "grid" in q:  # an object merges over an object grid; a list of points replaces it
+            qg = grid_of(q["grid"], "quick.grid")
+            grid = {**grid, **qg} if isinstance(grid, dict) and isinstance(qg, dict) else qg
+        seeds = q.get("seeds", seeds)
+        min_requests = q.get("min_requests", min_requests)
     base = spec.get("base")
     if base is not None:
         if not isinstance(base, str):
             raise ConfigError(f"{path}: 'base' must be a path (relative to the spec) or null")
         base = str((path.parent / base).resolve())
-    return {"description": spec.get("description", ""), "base": base, "set": sets, "grid": grid}
+    return {"description": spec.get("description", ""), "base": base, "set": sets, "grid": grid,
+            "seeds": seeds, "min_requests": min_requests}
 
 
 def set_args(sets: dict) -> list[str]:
@@ -131,12 +144,16 @@ class Context:
         """Runs a sweep spec (quick-adjusted) with this context's executor and cache."""
         spec = load_spec(spec_path, self.quick)
         return self.sweep_grid(spec["base"], spec["grid"] or None, set_args(spec["set"]),
-                               desc=desc or Path(spec_path).parent.name)
+                               desc=desc or Path(spec_path).parent.name, seeds=spec["seeds"],
+                               min_requests=spec["min_requests"])
 
-    def sweep_grid(self, base, grid, sets: Iterable[str] = (), desc: str = "sweep") -> pd.DataFrame:
-        """fastwake.sweep(base, grid, sets=...) with this context's executor and cache; counts the points."""
+    def sweep_grid(self, base, grid, sets: Iterable[str] = (), desc: str = "sweep", seeds=None,
+                   min_requests: int | None = None) -> pd.DataFrame:
+        """fastwake.sweep(base, grid, sets=..., seeds=..., min_requests=...) with this context's executor
+        and cache; counts the points."""
         df = run_sweep(base, grid, sets=list(sets), executor=self.executor, jobs=self.jobs,
-                       scheduler=self.scheduler, cache=self.cache, progress=self.progress, desc=desc)
+                       scheduler=self.scheduler, cache=self.cache, progress=self.progress, desc=desc,
+                       seeds=seeds, min_requests=min_requests)
         for k in self.stats:
             self.stats[k] += df.attrs.get(k, 0)
         return df
@@ -212,6 +229,11 @@ def _write_headline(rows: pd.DataFrame, stem: Path, description: str) -> list:
 PLOTS: dict[str, Plot] = {p.name: p for p in [
     Plot("latency-vs-threads", "p50 and p99 latency vs threads per core (plots.latency_vs_threads)",
          draw=lambda rows, side: _plots().latency_vs_threads(rows)),
+    Plot("latency-vs-threads-fixed-load",
+         "p50 and p99 latency vs threads per core at a fixed offered load per core (plots.latency_vs_threads_fixed_load)",
+         draw=lambda rows, side: _plots().latency_vs_threads_fixed_load(rows)),
+    Plot("latency-vs-load", "p50 and p99 latency vs offered load per core, past saturation (plots.latency_vs_load)",
+         draw=lambda rows, side: _plots().latency_vs_load(rows)),
     Plot("cdf", "CDF of per-request latency, from a CDF table; NAME.json gives the scenario (plots.latency_cdf)",
          draw=lambda rows, side: _plots().latency_cdf(rows, scenario=side.get("scenario"))),
     Plot("breakdown", "mean latency per stage, per strategy (plots.breakdown)",
@@ -265,13 +287,19 @@ def run_latency_cdf(ctx: Context, exp: "Experiment") -> None:
 
     spec = load_spec(exp.spec_path, ctx.quick)
     sets = [f"{k}={canonical_json(v)}" for k, v in spec["set"].items()]
-    samples, scenario = {}, None
-    for p in make_points(spec["base"], spec["grid"], sets=sets):
+    import numpy as np
+
+    samples, scenario, seeds = {}, None, set()
+    for p in make_points(spec["base"], spec["grid"], sets=sets, seeds=spec["seeds"]):
         r = run(p.config, samples=True)
-        samples[r.config["platform"]["name"]] = {s: r.latencies_us(s) for s in r.samples}
+        # Seeds of one platform pool their requests into one CDF.
+        have = samples.setdefault(r.config["platform"]["name"], {})
+        for s in r.samples:
+            have[s] = np.concatenate([have.get(s, np.empty(0)), r.latencies_us(s)])
+        seeds.add(r.config["run"]["seed"])
         scenario = plots.scenario_text(r.frame())
     ctx.write_csv(plots.cdf_frame(samples), exp.data)
-    ctx.write_json({"scenario": scenario, "model_version": MODEL_VERSION,
+    ctx.write_json({"scenario": scenario, "model_version": MODEL_VERSION, "seeds": sorted(seeds),
                     "requests": {plat: {s: len(v) for s, v in d.items()} for plat, d in samples.items()}},
                    exp.sidecar)
 

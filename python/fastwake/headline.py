@@ -35,6 +35,11 @@ def headline(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise ValueError(f"headline: the data has no column {', '.join(missing)}")
+    from .stats import aggregate
+
+    # Means over the seeds of each point (p50_ci_us etc.: the t-interval's half-width).
+    df = aggregate(df, ["latency_us.p50", "latency_us.p99", "power_w", "core_power_w", "package_power_w",
+                        "throughput_rps", "max_app_core_load"])
     rows = []
     default_tpc = _default_tpc()
     for plat in _platforms(df):
@@ -53,13 +58,20 @@ def headline(df: pd.DataFrame) -> pd.DataFrame:
                     "threads_per_core": int(tpc),
                     "strategy": s,
                     "p50_us": r["latency_us.p50"],
+                    "p50_ci_us": r["latency_us.p50.ci"],
                     "p99_us": r["latency_us.p99"],
+                    "p99_ci_us": r["latency_us.p99.ci"],
+                    "seeds": int(r["n_seeds"]),
+                    "saturated": bool(r.get("saturated", False)),
+                    "max_app_core_load": r.get("max_app_core_load", math.nan),
                     "p50_reduction_pct": _pct(r["latency_us.p50"], base["latency_us.p50"]),
                     "p99_reduction_pct": _pct(r["latency_us.p99"], base["latency_us.p99"]),
                     "p50_above_busy_poll_ns": 1e3 * (r["latency_us.p50"] - ideal["latency_us.p50"]),
                     "p50_ratio_to_busy_poll": r["latency_us.p50"] / ideal["latency_us.p50"],
                     "throughput_rps": r.get("throughput_rps", math.nan),
                     "power_w": r["power_w"],
+                    "core_power_w": r.get("core_power_w", math.nan),
+                    "package_power_w": r.get("package_power_w", math.nan),
                     "power_overhead_w": r["power_w"] - base["power_w"],
                     "power_overhead_pct": 100.0 * (r["power_w"] - base["power_w"]) / base["power_w"],
                 })
@@ -100,22 +112,35 @@ def format_table(table: pd.DataFrame, default_tpc: int | None = None) -> str:
     for (plat, tpc), d in table.groupby(["platform", "threads_per_core"], sort=False):
         tag = " (default scenario)" if default_tpc is not None and tpc == default_tpc else ""
         lines.append(f"{plat}, {tpc} thread{'s' if tpc != 1 else ''} per core{tag}")
-        lines.append(f"  {'strategy':<28}{'p50 µs':>9}{'p99 µs':>10}{'p50 cut':>12}{'p99 cut':>12}"
+        lines.append(f"  {'strategy':<28}{'p50 µs':>9}{'p99 µs (± CI)':>20}{'p50 cut':>12}{'p99 cut':>12}"
                      f"{'p50 - busy_poll p50':>23}{'power W':>9}{'power vs irq':>18}")
         for _, r in d.iterrows():
             gap = ("—" if r.strategy == IDEAL
                    else f"{r.p50_above_busy_poll_ns:+,.0f} ns (×{r.p50_ratio_to_busy_poll:.2f})")
             dp = "—" if r.strategy == BASELINE else f"{r.power_overhead_w:+.2f} W ({r.power_overhead_pct:+.1f}%)"
-            lines.append(f"  {r.strategy:<28}{r.p50_us:>9.2f}{r.p99_us:>10.2f}"
+            ci = getattr(r, "p99_ci_us", math.nan)
+            p99 = f"{r.p99_us:.2f}" + (f" ± {ci:.2f}" if ci == ci else "")
+            p99 += " *" if getattr(r, "saturated", False) else "  "
+            lines.append(f"  {r.strategy:<28}{r.p50_us:>9.2f}{p99:>20}"
                          f"{_cut(r, 'p50'):>12}{_cut(r, 'p99'):>12}{gap:>23}{r.power_w:>9.2f}{dp:>18}")
         lines.append("")
-    lines.append("p50/p99 cut: latency reduction vs interrupt (positive = faster); p50 - busy_poll p50: the\n"
-                 "gap to busy polling (ns, ratio); power vs irq: host power minus interrupt's (model estimate)")
+    seeds = int(table["seeds"].min()) if "seeds" in table and len(table) else 1
+    lines.append(f"means over {seeds} seed(s); ± : half-width of the 95 % t-interval over the seeds; * : saturated\n"
+                 "(an application core > 90 % busy with work + irq); p50/p99 cut: latency reduction vs interrupt\n"
+                 "(positive = faster); p50 - busy_poll p50: the gap to busy polling (ns, ratio); power vs irq:\n"
+                 "host power minus interrupt's (model estimate)")
     return "\n".join(lines)
 
 
 #: What each computed column of the table means (headline.json "columns").
 COLUMNS = {
+    "p50_ci_us": "half-width of the 95 % t-interval of p50 over the seeds, µs",
+    "p99_ci_us": "half-width of the 95 % t-interval of p99 over the seeds, µs",
+    "seeds": "seeds the means are over",
+    "saturated": "an application core > 90 % busy (work + irq) in any seed",
+    "max_app_core_load": "the busiest application core's load (work + irq), mean over seeds",
+    "core_power_w": "the cores' power, W (model estimate)",
+    "package_power_w": "the package/uncore constant, W (estimate)",
     "p50_reduction_pct": "latency reduction vs interrupt at p50, % (positive = faster)",
     "p99_reduction_pct": "latency reduction vs interrupt at p99, %",
     "p50_above_busy_poll_ns": "p50 minus busy_poll's p50, ns",

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .results import STAGES
+from .stats import CONFIDENCE, aggregate
 
 #: Legend text and line style per strategy: FastWake solid, baselines dashed, ablations dotted.
 STRATEGY_STYLE: dict[str, dict] = {
@@ -137,15 +138,78 @@ def _strategy_handles(ax) -> tuple[list, list]:
     return handles, labels
 
 
+
+# ------------------------------------------------------------ seeds, bands, saturation
+
+#: Legend text of a hollow marker (stats: `saturated` = an app core's load > 0.9).
+SATURATED_LABEL = "hollow or ringed marker: an application core > 90 % busy (saturated)"
+
+
+def _agg(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
+    """The rows folded over their seeds (stats.aggregate): mean under each column's name, COL.lo/.hi
+    the confidence interval, `saturated`, `n_seeds`."""
+    a = aggregate(df, [c for c in cols if c in df.columns])
+    if "saturated" not in a.columns:
+        a["saturated"] = False
+    return a
+
+
+def _series(ax, d: pd.DataFrame, x: str, col: str, st: dict, label: str, gid: str, *,
+            xs=None, positive: bool = False, ms: float = 5, lw: float = 1.8):
+    """A strategy's line through the means, filled markers, hollow ones where saturated, and its
+    confidence band (fill_between) when there are several seeds. Returns the line."""
+    xv = np.asarray(d[x] if xs is None else xs, dtype=float)
+    y = d[col].to_numpy(dtype=float)
+    sat = d["saturated"].to_numpy(dtype=bool) if "saturated" in d else np.zeros(len(d), bool)
+    line, = ax.plot(xv, y, color=st["color"], ls=st["ls"], marker=st["marker"], ms=ms, lw=lw, label=label,
+                    markevery=[i for i in range(len(y)) if not sat[i]])
+    line.set_gid(gid)
+    if sat.any():
+        if st["marker"] in ("x", "+", "1", "2", "3", "4", "|", "_"):
+            # a marker without a face cannot be hollow: ring it instead
+            ax.plot(xv[sat], y[sat], ls="none", marker=st["marker"], ms=ms, mec=st["color"], mew=1.4,
+                    gid=f"{gid}:saturated-x", zorder=line.get_zorder() + 0.1)
+            ax.plot(xv[sat], y[sat], ls="none", marker="o", ms=ms + 4, mfc="none", mec=st["color"], mew=1.2,
+                    gid=f"{gid}:saturated", zorder=line.get_zorder() + 0.1)
+        else:
+            ax.plot(xv[sat], y[sat], ls="none", marker=st["marker"], ms=ms + 1.5, mfc="white", mec=st["color"],
+                    mew=1.4, gid=f"{gid}:saturated", zorder=line.get_zorder() + 0.1)
+    lo, hi = f"{col}.lo", f"{col}.hi"
+    if lo in d and d.get("n_seeds", pd.Series([1])).max() > 1:
+        lov, hiv = d[lo].to_numpy(dtype=float), d[hi].to_numpy(dtype=float)
+        if positive:
+            lov = np.maximum(lov, 0.5 * y)  # a log axis: clip the lower edge above 0
+        ax.fill_between(xv, lov, hiv, color=st["color"], alpha=0.18, lw=0, gid=f"{gid}:ci")
+    return line
+
+
+def _stat_handles(a: pd.DataFrame) -> tuple[list, list]:
+    """Legend entries for the hollow markers and the bands (when the data has them)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles, labels = [], []
+    n = int(a["n_seeds"].min()) if "n_seeds" in a and len(a) else 1
+    if n > 1:
+        handles.append(Patch(color="0.45", alpha=0.3, lw=0))
+        labels.append(f"band: {100 * CONFIDENCE:.0f} % confidence interval of the mean over {n} seeds (t)")
+    if "saturated" in a and a["saturated"].any():
+        handles.append(Line2D([], [], ls="none", marker="o", ms=6.5, mfc="white", mec="0.25", mew=1.4))
+        labels.append(SATURATED_LABEL)
+    return handles, labels
+
 # ------------------------------------------------------------ figure 1
 
 def latency_vs_threads(df: pd.DataFrame, percentiles: Sequence[str] = ("p50", "p99"),
-                       x: str = "config.workload.threads_per_core") -> Figure:
+                       x: str = "config.workload.threads_per_core", title: str | None = None) -> Figure:
     """p50 and p99 round-trip latency vs application threads per core, one
-    line per strategy; a column of panels per platform (x86 | arm), a row
-    per percentile; log-log axes."""
+    line per strategy (mean over seeds, its confidence interval as a band,
+    saturated points hollow); a column of panels per platform (x86 | arm), a
+    row per percentile; log-log axes."""
     cols = [f"latency_us.{p}" for p in percentiles]
     _need(df, ["platform", "strategy", x, *cols], "latency_vs_threads")
+    raw = df
+    df = _agg(df, cols)
     plats, strats = _platforms(df), _strategies(df)
     fig = Figure(figsize=(6.2 * len(plats), 3.9 * len(percentiles) + 1.6), layout="constrained")
     axes = fig.subplots(len(percentiles), len(plats), squeeze=False, sharey="row", sharex=True)
@@ -155,10 +219,7 @@ def latency_vs_threads(df: pd.DataFrame, percentiles: Sequence[str] = ("p50", "p
             ax = axes[i][j]
             for k, s in enumerate(strats):
                 d = df[(df.platform == plat) & (df.strategy == s)].sort_values(x)
-                st = style(s, k)
-                line, = ax.plot(d[x], d[col], color=st["color"], ls=st["ls"], marker=st["marker"],
-                                ms=5, lw=1.8, label=legend_label(s))
-                line.set_gid(s)
+                _series(ax, d, x, col, style(s, k), legend_label(s), s, positive=True)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_xticks(xs)
@@ -173,9 +234,63 @@ def latency_vs_threads(df: pd.DataFrame, percentiles: Sequence[str] = ("p50", "p
             ax.set_xlabel("application threads per core")
             ax.set_ylabel(f"{p} round-trip latency (µs)")
     handles, labels = _strategy_handles(axes[0][0])
-    fig.suptitle("Request latency as more threads share one core\n"
-                 f"(simulated; {scenario_text(df.drop(columns=[x, 'config.workload.threads_per_core'], errors='ignore'))})",
+    h2, l2 = _stat_handles(df)
+    handles, labels = handles + h2, labels + l2
+    scen = scenario_text(raw.drop(columns=[x, 'config.workload.threads_per_core'], errors='ignore'))
+    fig.suptitle((title or "Request latency as more threads share one core") + f"\n(simulated; {scen})",
                  fontsize=12)
+    _legend_below(fig, handles, labels, ncol=2)
+    _reserve_bottom(fig, len(labels), 2)
+    return fig
+
+
+def latency_vs_threads_fixed_load(df: pd.DataFrame) -> Figure:
+    """Figure 1 at a fixed offered load per core: open-loop rows whose rate per connection x threads
+    per core is the same at every point (experiments/fig6_latency_fixed_load)."""
+    load = None
+    if {"config.workload.rate_rps", "config.workload.threads_per_core"} <= set(df.columns):
+        per_core = (df["config.workload.rate_rps"] * df["config.workload.threads_per_core"]).round()
+        if per_core.nunique() == 1:
+            load = float(per_core.iloc[0])
+    what = f"{load / 1e3:g}k requests/s offered to each app core" if load else "a fixed offered load per core"
+    return latency_vs_threads(df.drop(columns=["config.workload.rate_rps"], errors="ignore"),
+                              title=f"Request latency vs threads per core at {what}")
+
+
+def latency_vs_load(df: pd.DataFrame, percentiles: Sequence[str] = ("p50", "p99")) -> Figure:
+    """p50 and p99 latency vs offered load per application core (open-loop Poisson), up to and past
+    saturation: one line per strategy (mean over seeds, CI band), saturated points hollow; a column
+    per platform, a row per percentile; log latency axis."""
+    cols = [f"latency_us.{p}" for p in percentiles]
+    _need(df, ["platform", "strategy", "config.workload.rate_rps", "config.workload.threads_per_core", *cols],
+          "latency_vs_load")
+    a = _agg(df, [*cols, "max_app_core_load"])
+    a["_load"] = a["config.workload.rate_rps"] * a["config.workload.threads_per_core"] / 1e3
+    plats, strats = _platforms(a), _strategies(a)
+    fig = Figure(figsize=(6.2 * len(plats), 3.9 * len(percentiles) + 1.8), layout="constrained")
+    axes = fig.subplots(len(percentiles), len(plats), squeeze=False, sharey="row", sharex=True)
+    for j, plat in enumerate(plats):
+        for i, (p, col) in enumerate(zip(percentiles, cols)):
+            ax = axes[i][j]
+            for k, s in enumerate(strats):
+                d = a[(a.platform == plat) & (a.strategy == s)].sort_values("_load")
+                _series(ax, d, "_load", col, style(s, k), legend_label(s), s, positive=True)
+            ax.set_yscale("log")
+            _log_us_axis(ax.yaxis)
+            ax.set_xlim(left=0)
+            ax.tick_params(labelbottom=True)
+            ax.grid(True, which="major", alpha=0.35)
+            ax.grid(True, which="minor", axis="y", alpha=0.12)
+            name = {"p50": "median (p50)", "p99": "tail (p99)", "p999": "p99.9"}.get(p, p)
+            ax.set_title(f"{PLATFORM_TITLE.get(plat, plat)}: {name} latency")
+            ax.set_xlabel("offered load per application core (thousand requests/s)")
+            ax.set_ylabel(f"{p} round-trip latency (µs)")
+    handles, labels = _strategy_handles(axes[0][0])
+    h2, l2 = _stat_handles(a)
+    handles, labels = handles + h2, labels + l2
+    scen = scenario_text(df.drop(columns=["config.workload.rate_rps"], errors="ignore"))
+    fig.suptitle("Request latency as the offered load grows to and past saturation\n"
+                 f"(simulated; {scen})", fontsize=12)
     _legend_below(fig, handles, labels, ncol=2)
     _reserve_bottom(fig, len(labels), 2)
     return fig
@@ -293,6 +408,7 @@ def breakdown(df: pd.DataFrame, clip_ratio: float = 3.0) -> Figure:
     _need(df, ["platform", "strategy", "latency_us.mean"], "breakdown")
     if not stage_cols:
         raise ValueError("breakdown: the data has no breakdown_us.* columns")
+    df = _agg(df, ["latency_us.mean", *stage_cols])  # means over seeds
     plats, strats = _platforms(df), _strategies(df)
     if df.groupby(["platform", "strategy"]).size().max() > 1:
         raise ValueError("breakdown: expected one row per platform and strategy (select one scenario first)")
@@ -359,24 +475,25 @@ def power_vs_load(df: pd.DataFrame) -> Figure:
     """Host power (model estimate) vs offered load, one line per strategy,
     a panel per platform."""
     _need(df, ["platform", "strategy", "power_w"], "power_vs_load")
-    d0 = df.assign(_load=offered_load_rps(df) / 1e3)
+    offered_load_rps(df)  # checks the columns
+    a = _agg(df, ["power_w", "core_power_w", "package_power_w"])
+    d0 = a.assign(_load=offered_load_rps(a) / 1e3)
     plats, strats = _platforms(d0), _strategies(d0)
-    fig = Figure(figsize=(6.2 * len(plats), 5.8), layout="constrained")
+    fig = Figure(figsize=(6.2 * len(plats), 6.0), layout="constrained")
     axes = fig.subplots(1, len(plats), squeeze=False, sharex=True)[0]
     for j, plat in enumerate(plats):
         ax = axes[j]
         for k, s in enumerate(strats):
             d = d0[(d0.platform == plat) & (d0.strategy == s)].sort_values("_load")
-            st = style(s, k)
-            line, = ax.plot(d["_load"], d["power_w"], color=st["color"], ls=st["ls"], marker=st["marker"],
-                            ms=5, lw=1.8, label=legend_label(s))
-            line.set_gid(s)
+            _series(ax, d, "_load", "power_w", style(s, k), legend_label(s), s)
         ax.grid(True, alpha=0.35)
         ax.set_xlim(left=0)
         ax.set_title(PLATFORM_TITLE.get(plat, plat))
         ax.set_xlabel("offered load (thousand requests/s)")
         ax.set_ylabel("host power (W, model estimate)")
     handles, labels = _strategy_handles(axes[0])
+    h2, l2 = _stat_handles(d0)
+    handles, labels = handles + h2, labels + l2
     fig.suptitle("Power drawn by the server host as load grows\n"
                  f"(simulated; {scenario_text(df)}; package constant included, y axes do not start at 0)",
                  fontsize=12)
@@ -391,7 +508,9 @@ def power_vs_latency(df: pd.DataFrame, percentile: str = "p99") -> Figure:
     platform. Down and to the left is better."""
     col = f"latency_us.{percentile}"
     _need(df, ["platform", "strategy", "power_w", col], "power_vs_latency")
-    d0 = df.assign(_load=offered_load_rps(df) / 1e3)
+    offered_load_rps(df)
+    a = _agg(df, ["power_w", col])
+    d0 = a.assign(_load=offered_load_rps(a) / 1e3)
     plats, strats = _platforms(d0), _strategies(d0)
     lo, hi = float(d0["_load"].min()), float(d0["_load"].max())
 
@@ -410,8 +529,17 @@ def power_vs_latency(df: pd.DataFrame, percentile: str = "p99") -> Figure:
             line, = ax.plot(d[col], d["power_w"], color=st["color"], ls=st["ls"], marker=st["marker"],
                             ms=4, lw=1.4, label=legend_label(s))
             line.set_gid(s)
-            ax.scatter(d[col], d["power_w"], s=area(d["_load"]), color=st["color"], marker=st["marker"],
-                       alpha=0.75, linewidths=0.6, zorder=3, gid=f"{s}:loads")
+            sat = d["saturated"].to_numpy(dtype=bool)
+            ax.scatter(d[col][~sat], d["power_w"][~sat], s=area(d["_load"][~sat]), color=st["color"],
+                       marker=st["marker"], alpha=0.75, linewidths=0.6, zorder=3, gid=f"{s}:loads")
+            if sat.any():
+                ax.scatter(d[col][sat], d["power_w"][sat], s=area(d["_load"][sat]), facecolors="white",
+                           edgecolors=st["color"], marker=st["marker"], linewidths=1.3, zorder=3,
+                           gid=f"{s}:saturated")
+            if d["n_seeds"].max() > 1:  # the p99's interval as a horizontal error bar
+                ax.errorbar(d[col], d["power_w"], xerr=[d[col] - np.maximum(d[f"{col}.lo"], 0.5 * d[col]),
+                                                        d[f"{col}.hi"] - d[col]],
+                            fmt="none", ecolor=st["color"], alpha=0.5, lw=0.9, gid=f"{s}:ci")
         ax.set_xscale("log")
         _log_us_axis(ax.xaxis)
         ax.grid(True, which="major", alpha=0.35)
@@ -419,6 +547,9 @@ def power_vs_latency(df: pd.DataFrame, percentile: str = "p99") -> Figure:
         ax.set_xlabel(f"{percentile} round-trip latency (µs, log scale)")
         ax.set_ylabel("host power (W, model estimate)")
     handles, labels = _strategy_handles(axes[0])
+    h2, l2 = _stat_handles(d0)
+    labels2 = [l.replace("band: ", "error bar: ") for l in l2]
+    handles, labels = handles + h2, labels + labels2
     fig.suptitle(f"Power vs {percentile} latency: each point is one offered load, marker size grows with "
                  f"the load ({lo:g}k → {hi:g}k requests/s)\n"
                  f"(simulated; {scenario_text(df)}; lower left is better)", fontsize=12)

@@ -73,12 +73,34 @@ def _describe(overrides: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items()) or "base config"
 
 
-def make_points(base: ConfigLike, grid, *, platform: str | None = None, sets: Iterable[str] = ()) -> list[Point]:
+def seed_list(seeds) -> list[int]:
+    """`seeds` as a list: an int N means seeds 1..N, a list is taken as given."""
+    if seeds is None:
+        return []
+    if isinstance(seeds, bool):
+        raise ConfigError(f"seeds: expected a count or a list of seeds, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ConfigError(f"seeds: expected a positive count, got {seeds}")
+        return list(range(1, seeds + 1))
+    if isinstance(seeds, (list, tuple)) and seeds and all(isinstance(x, int) and not isinstance(x, bool)
+                                                           for x in seeds):
+        return list(seeds)
+    raise ConfigError(f"seeds: expected a count or a non-empty list of integer seeds, got {seeds!r}")
+
+
+def make_points(base: ConfigLike, grid, *, platform: str | None = None, sets: Iterable[str] = (),
+                seeds=None) -> list[Point]:
     """Resolves every grid point (all validated before anything runs, so a bad
-    grid fails at once with the point and the key named)."""
+    grid fails at once with the point and the key named). With `seeds`, every
+    grid point runs once per seed (run.seed, the innermost grid dimension)."""
     doc = load_config(base, platform=platform, sets=sets)
     points = []
-    for i, overrides in enumerate(expand_grid(grid)):
+    grid_points = expand_grid(grid)
+    sl = seed_list(seeds)
+    if sl:
+        grid_points = [{**o, "run.seed": s} for o in grid_points for s in sl]
+    for i, overrides in enumerate(grid_points):
         try:
             d = doc
             for path, value in overrides.items():
@@ -219,10 +241,23 @@ def _resolve_cache(cache) -> ResultCache:
     raise ConfigError(f"cache: expected True, False, a directory or a ResultCache, got {cache!r}")
 
 
+def _lengthen(p: Point, doc: dict, min_requests: int) -> Point | None:
+    """The point again with a run long enough for `min_requests` per strategy, or None if it has them."""
+    have = min((int(r.get("requests", 0)) for r in doc.get("results", [])), default=0)
+    if have >= min_requests:
+        return None
+    ms = p.config["run"]["duration_ms"]
+    factor = min(50.0, 1.15 * min_requests / max(have, 1))
+    longer = max(ms + 1, int(-(-ms * factor // 1)))
+    cfg = set_value(p.config, "run.duration_ms", longer)
+    resolved = _fastwake.resolve_config(cfg)
+    return Point(p.index, p.overrides, resolved, config_hash(resolved))
+
+
 def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: int | None = None,
           scheduler=None, cache=True, progress: bool | None = None,
           platform: str | None = None, sets: Iterable[str] = (), desc: str = "sweep",
-          worker_timeout_s: float = 60.0) -> pd.DataFrame:
+          worker_timeout_s: float = 60.0, seeds=None, min_requests: int | None = None) -> pd.DataFrame:
     """Simulates every point of `grid` applied to `base` and returns a
     DataFrame with one row per grid point x strategy.
 
@@ -240,6 +275,12 @@ def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: 
               ResultCache, or False (nothing on disk). Finished points are
               stored as they complete, so an interrupted sweep resumes.
     progress  tqdm bar on stderr (None: only when stderr is a terminal)
+    seeds     N (seeds 1..N) or a list: every point once per seed (grid key
+              run.seed, innermost; each seed cached on its own). Fold the
+              seeds with fastwake.stats.aggregate (mean, t-interval).
+    min_requests  a point whose shortest strategy measured fewer requests
+              runs again, longer (run.duration_ms scaled to ~1.15x the need,
+              at most 50x): enough samples for a p99 (5,000 = 50 beyond it)
 
     Columns: `point` (grid index), one column per grid key (values as given;
     lists/dicts as JSON text), `config_hash`, config.* (name and the scalar
@@ -257,34 +298,49 @@ def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: 
         raise ConfigError(f"jobs: expected a positive integer, got {jobs!r}")
     if scheduler is not None and executor != "dask":
         raise ConfigError("scheduler: only used with executor='dask'")
+    if min_requests is not None and (isinstance(min_requests, bool) or not isinstance(min_requests, int)
+                                     or min_requests < 1):
+        raise ConfigError(f"min_requests: expected a positive integer, got {min_requests!r}")
     store = _resolve_cache(cache)
-    points = make_points(base, grid, platform=platform, sets=sets)
+    points = make_points(base, grid, platform=platform, sets=sets, seeds=seeds)
 
     docs: dict[str, dict] = {}
-    for p in points:
-        if p.key not in docs:
-            hit = store.get(p.key)
-            if hit is not None:
-                docs[p.key] = hit
-    cached = len(docs)
-    todo, seen = [], set(docs)
-    for p in points:
-        if p.key not in seen:
-            seen.add(p.key)
-            todo.append(p)
-
-    bar = _progress_bar(len(todo) + cached, cached, desc, progress)
+    computed = cached = 0
+    bar = _progress_bar(len(points), 0, desc, progress)
     try:
         def done(p: Point, doc: dict) -> None:
             store.put(p.key, doc)
             docs[p.key] = doc
             bar.update(1)
 
-        if todo:
-            if executor == "local":
-                _run_local(todo, jobs, done)
-            else:
-                _run_dask(todo, jobs, scheduler, done, worker_timeout_s)
+        # Up to three passes: the points as given, then (min_requests) the short ones lengthened.
+        for _pass in range(3):
+            todo, seen = [], set(docs)
+            for p in points:
+                if p.key in seen:
+                    continue
+                seen.add(p.key)
+                hit = store.get(p.key)
+                if hit is not None:
+                    docs[p.key] = hit
+                    cached += 1
+                    bar.update(1)
+                else:
+                    todo.append(p)
+            computed += len(todo)
+            if todo:
+                if executor == "local":
+                    _run_local(todo, jobs, done)
+                else:
+                    _run_dask(todo, jobs, scheduler, done, worker_timeout_s)
+            if not min_requests:
+                break
+            longer = {i: q for i, p in enumerate(points) if (q := _lengthen(p, docs[p.key], min_requests))}
+            if not longer:
+                break
+            bar.total += len({q.key for q in longer.values()})
+            bar.refresh()
+            points = [longer.get(i, p) for i, p in enumerate(points)]
     finally:
         bar.close()
 
@@ -296,7 +352,7 @@ def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: 
         head["config_hash"] = p.key[:16]
         rows.extend(rows_of(docs[p.key], head))
     df = pd.DataFrame(rows)
-    df.attrs.update({"points": len(points), "computed": len(todo), "cached": cached,
+    df.attrs.update({"points": len(points), "computed": computed, "cached": cached,
                      "model_version": _fastwake.MODEL_VERSION,
                      "cache": str(store.directory) if store.directory else None})
     return df

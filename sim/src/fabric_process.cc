@@ -112,6 +112,13 @@ StrategyRun run_from_json(const json& j) {
   o.throughput_rps = res.at("throughput_rps").get<double>();
   o.cpu_util = res.at("cpu_util").get<double>();
   o.power_w = res.at("power_w").get<double>();
+  o.core_util = res.value("core_util", std::vector<double>{});
+  o.core_load = res.value("core_load", std::vector<double>{});
+  o.max_app_core_util = res.value("max_app_core_util", 0.0);
+  o.max_app_core_load = res.value("max_app_core_load", 0.0);
+  o.saturated = res.value("saturated", false);
+  o.core_power_w = res.value("core_power_w", 0.0);
+  o.package_power_w = res.value("package_power_w", 0.0);
   o.power_estimated = res.at("power_estimated").get<bool>();
   o.energy_per_req_uj = res.at("energy_per_req_uj").get<double>();
   o.breakdown_us = res.at("breakdown_us").get<std::map<std::string, double>>();

@@ -368,6 +368,14 @@ StrategyRun merge_servers(std::vector<StrategyRun>& runs, int connections, bool 
     r.throughput_rps += x.throughput_rps;
     r.cpu_util += x.cpu_util / n;
     r.power_w += x.power_w / n;
+    r.core_power_w += x.core_power_w / n;
+    r.package_power_w += x.package_power_w / n;
+    // Every server's cores in turn; saturated when any server's app core is.
+    r.core_util.insert(r.core_util.end(), x.core_util.begin(), x.core_util.end());
+    r.core_load.insert(r.core_load.end(), x.core_load.begin(), x.core_load.end());
+    r.max_app_core_util = std::max(r.max_app_core_util, x.max_app_core_util);
+    r.max_app_core_load = std::max(r.max_app_core_load, x.max_app_core_load);
+    r.saturated = r.saturated || x.saturated;
     power_sum += x.power_w;
     for (const auto& [k, v] : x.breakdown_us) r.breakdown_us[k] += v * static_cast<double>(x.requests);
     for (const auto& [k, v] : x.state_share) r.state_share[k] += v / n;

@@ -66,7 +66,7 @@ Nanos HostModel::kernel_cost(const SimCore& c, const KWork& w) const {
 void HostModel::start_kernel(SimCore& c) {
   c.kbusy = true;
   const KWork& w = c.kq.front();
-  set_power(c, w.type == KType::kCStateExit ? kPowerWork : kPowerIrq);
+  set_power(c, w.type == KType::kCStateExit ? kPowerExit : kPowerIrq);
   const Nanos now = eng_.now();
   // Stages of the requests this work is for.
   if (w.type == KType::kHandler) {

@@ -31,6 +31,7 @@ namespace fastwake::sim::detail {
 inline constexpr int kPowerPoll = static_cast<int>(PowerState::kPoll);
 inline constexpr int kPowerWork = static_cast<int>(PowerState::kWork);
 inline constexpr int kPowerIrq = static_cast<int>(PowerState::kIrq);
+inline constexpr int kPowerExit = static_cast<int>(PowerState::kCStateExit);
 inline constexpr int kPowerC0 = static_cast<int>(PowerState::kCState0);
 
 // ---------------------------------------------------------------- requests

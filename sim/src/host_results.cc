@@ -27,10 +27,17 @@ StrategyRun HostModel::finish() {
   const double span_s = static_cast<double>(cfg_.run.duration_ns) * 1e-9;
   r.throughput_rps = static_cast<double>(completed_in_window_) / span_s;
   r.cpu_util = power_.busy_fraction(cfg_.run.duration_ns);
-  std::vector<double> w = {p_.poll_w, p_.work_w, p_.irq_w};
+  for (int c = 0; c < power_.cores(); ++c) {
+    r.core_util.push_back(power_.core_busy_fraction(c, cfg_.run.duration_ns));
+    r.core_load.push_back(power_.core_load_fraction(c, cfg_.run.duration_ns));
+  }
+  set_saturation(r, cfg_.host.app_cores);  // application threads run on cores 0..app_cores-1
+  std::vector<double> w = {p_.poll_w, p_.work_w, p_.irq_w, p_.cstate_exit_w};
   for (const auto& cs : p_.cstates) w.push_back(cs.power_w);
   const double joules = power_.energy_j(w, p_.package_w, cfg_.run.duration_ns);
   r.power_w = joules / span_s;
+  r.core_power_w = power_.core_energy_j(w) / span_s;
+  r.package_power_w = p_.package_w;
   r.power_estimated = true;  // the model's power figures are always estimates
   r.energy_per_req_uj =
       completed_in_window_ ? joules * 1e6 / static_cast<double>(completed_in_window_) : 0.0;
@@ -46,6 +53,7 @@ StrategyRun HostModel::finish() {
   r.state_share["poll"] = share(kPowerPoll);
   r.state_share["work"] = share(kPowerWork);
   r.state_share["irq"] = share(kPowerIrq);
+  r.state_share["cstate_exit"] = share(kPowerExit);
   for (std::size_t k = 0; k < p_.cstates.size(); ++k)
     r.state_share[p_.cstates[k].name] = share(kPowerC0 + static_cast<int>(k));
   r.extra = {{"interrupts", n_irq_},          {"ipis", n_ipi_},

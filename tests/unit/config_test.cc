@@ -24,7 +24,7 @@ const std::vector<std::string> kParams = {
     "uverbs_handler_ns", "fw_handler_ns", "ttwu_local_ns", "ttwu_remote_ns", "ipi_latency_ns",
     "ipi_handler_ns", "ctx_switch_ns", "fast_switch_ns", "read_return_ns", "rearm_ns",
     "block_ns", "syscall_ns", "sched_latency_ns", "sched_min_granularity_ns",
-    "wakeup_granularity_ns", "poll_w", "work_w", "irq_w", "package_w"};
+    "wakeup_granularity_ns", "poll_w", "work_w", "irq_w", "cstate_exit_w", "package_w"};
 
 /// The ConfigError message `fn` throws ("" if it throws none).
 template <typename Fn>

@@ -278,6 +278,68 @@ TEST(Model, PollingCoreNeverIdlesInterruptCoreSleeps) {
   EXPECT_LT(irq.power_w, disp.power_w);
 }
 
+TEST(Model, CStateExitIsItsOwnStateAndCorePlusPackageIsTotal) {
+  // One request every 200 us on an idle host capped at C1 (2 us exit): each
+  // interrupt wakes core 0 from C1, so the exit state collects time.
+  const Config c = single_request_config();
+  const auto r = simulate(c, find_strategy("interrupt")).result;
+  const double exit_share = r.state_share.at("cstate_exit");
+  EXPECT_GT(exit_share, 0.0);
+  // About one 2 us exit per request on core 0 (of 2 cores), at most one more for the IPI-free path.
+  const double per_req = exit_share * 2 * static_cast<double>(c.run.duration_ns) /
+                         static_cast<double>(r.requests);
+  EXPECT_GE(per_req, 0.9 * c.platform.cstates[1].exit_latency_ns);
+  EXPECT_LE(per_req, 2.1 * c.platform.cstates[1].exit_latency_ns);
+  // Exit time is neither work nor busy: cpu_util = poll + work + irq shares.
+  EXPECT_NEAR(r.cpu_util,
+              r.state_share.at("poll") + r.state_share.at("work") + r.state_share.at("irq"), 1e-9);
+  double shares = exit_share + r.state_share.at("poll") + r.state_share.at("work") + r.state_share.at("irq");
+  for (const auto& cs : c.platform.cstates) shares += r.state_share.at(cs.name);
+  EXPECT_NEAR(shares, 1.0, 1e-9);
+  // Power: core + package = total; package = the constant; the core part is
+  // the state shares x their watts, the exit state at cstate_exit_w.
+  EXPECT_NEAR(r.core_power_w + r.package_power_w, r.power_w, 1e-9);
+  EXPECT_DOUBLE_EQ(r.package_power_w, c.platform.package_w);
+  const Platform& p = c.platform;
+  double core_w = r.state_share.at("poll") * p.poll_w + r.state_share.at("work") * p.work_w +
+                  r.state_share.at("irq") * p.irq_w + exit_share * p.cstate_exit_w;
+  for (const auto& cs : p.cstates) core_w += r.state_share.at(cs.name) * cs.power_w;
+  EXPECT_NEAR(r.core_power_w, core_w * c.host.cores, 1e-6);
+  // Raising only the exit watts raises only the core power, by exit time x delta.
+  Config c2 = c;
+  c2.platform.cstate_exit_w += 10.0;
+  const auto r2 = simulate(c2, find_strategy("interrupt")).result;
+  EXPECT_NEAR(r2.core_power_w - r.core_power_w, exit_share * c.host.cores * 10.0, 1e-6);
+  EXPECT_DOUBLE_EQ(r2.package_power_w, r.package_power_w);
+  // Utilisation per core, mean = cpu_util; an idle host is not saturated.
+  ASSERT_EQ(r.core_util.size(), static_cast<std::size_t>(c.host.cores));
+  ASSERT_EQ(r.core_load.size(), static_cast<std::size_t>(c.host.cores));
+  EXPECT_NEAR((r.core_util[0] + r.core_util[1]) / 2, r.cpu_util, 1e-9);
+  EXPECT_DOUBLE_EQ(r.max_app_core_util, r.core_util[0]);
+  EXPECT_FALSE(r.saturated);
+}
+
+TEST(Model, OverloadedAppCoreIsFlaggedSaturatedSpinningIsNot) {
+  Config c = base_config();
+  c.host.cores = 2;
+  c.host.app_cores = 1;
+  c.host.vectors = 1;
+  c.workload.kind = LoadKind::kPoisson;
+  c.workload.threads_per_core = 2;
+  c.workload.service_ns = 10'000;
+  c.workload.rate_rps = 60'000;  // 2 x 60k/s x 10 us = 1.2 cores of service alone
+  c.run.duration_ns = 5'000'000;
+  const auto irq = simulate(c, find_strategy("interrupt")).result;
+  EXPECT_GT(irq.max_app_core_load, 0.9);
+  EXPECT_TRUE(irq.saturated);
+  // Lightly loaded: spinning keeps busy_poll's core busy, but it is not load.
+  c.workload.rate_rps = 2'000;
+  const auto poll = simulate(c, find_strategy("busy_poll")).result;
+  EXPECT_GT(poll.max_app_core_util, 0.99);
+  EXPECT_LT(poll.max_app_core_load, 0.5);
+  EXPECT_FALSE(poll.saturated);
+}
+
 TEST(Model, DefaultScenarioOrdersStrategiesAsTheMechanismsImply) {
   const Config c = base_config();
   std::map<std::string, StrategyResult> r;

@@ -70,6 +70,7 @@ struct Platform {
   double poll_w = 0;             ///< per core, spinning on a CQ
   double work_w = 0;             ///< per core, running application/kernel code
   double irq_w = 0;              ///< per core, in interrupt context
+  double cstate_exit_w = 0;      ///< per core, while leaving a C-state (exit latency)
   double package_w = 0;          ///< uncore/package constant for the host
 
   std::map<std::string, std::string> sources;  ///< param -> source or "estimate: ..."

@@ -54,6 +54,15 @@ std::string host_name();
 /// Runs the microbenchmarks (a few seconds), fits, writes the profile.
 CalibrateReport calibrate(const CalibrateOptions& opt, std::ostream* progress);
 
+/// Power calibration where the host has RAPL: package power with every CPU of
+/// `cpus` idle, then with all of them spinning (1 s each); writes poll_w
+/// ((spinning - idle) / CPUs) and package_w (idle minus the cores' deepest
+/// C-state watts) into `profile` with the measurement as their source. Without
+/// a readable RAPL counter it changes nothing and says so. Returns one line
+/// for the report.
+std::string calibrate_power_rapl(nlohmann::json& profile, const std::vector<int>& cpus,
+                                 std::ostream* progress);
+
 /// Builds a platform profile from fitted components (exposed for tests:
 /// synthetic components in, profile out).
 nlohmann::json profile_from_components(const std::string& name,
