@@ -48,6 +48,9 @@ class ThreadRuntime {
         service_(cfg.workload, cfg.run.seed, cfg.threads()) {
     slots_ = std::make_unique<Slot[]>(n_);
     for (int t = 0; t < n_; ++t) slots_[t].core = placement_.thread_core[t];
+    if (!wp_.wake_path_implemented())
+      throw ConfigError("strategy '" + s.name + "' uses a proposed wake path that fastwake.ko does "
+                        "not implement: it exists in the simulator only");
     module_switch_ = wp_.hands_off_by_switch();
     module_wait_ = wp_.waits_in_module();
     const char* off = std::getenv("FASTWAKE_NO_KMOD");
@@ -196,7 +199,7 @@ class ThreadRuntime {
             // leaves the token set, so the wait returns at once (no loss).
             while (dev_->wait() == std::errc::interrupted) {}
             if (stop_.load()) return;
-            if ((++waits & 63) == 0) nic_.drain_channel(t);  // off the latency path
+            if (++waits % kModuleDrainEvery == 0) nic_.drain_channel(t);  // off the latency path
           } else if (!nic_.wait_event(t)) {
             return;
           }
