@@ -197,9 +197,15 @@ class ThreadRuntime {
           if (module_wait_) {
             // Token semantics: an event after the arm and before this wait
             // leaves the token set, so the wait returns at once (no loss).
+            // The events these waits consumed stay queued in the channel:
+            // drain them after the reply, before waiting (off the latency path).
+            if (waits >= static_cast<unsigned>(kModuleDrainEvery)) {
+              nic_.drain_channel(t);
+              waits = 0;
+            }
             while (dev_->wait() == std::errc::interrupted) {}
             if (stop_.load()) return;
-            if (++waits % kModuleDrainEvery == 0) nic_.drain_channel(t);  // off the latency path
+            ++waits;
           } else if (!nic_.wait_event(t)) {
             return;
           }
