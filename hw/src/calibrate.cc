@@ -614,7 +614,8 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
       << paths[i].median_ns << std::setw(10) << paths[i].p10_ns << std::setw(10)
       << paths[i].p90_ns << std::setw(12) << residual[i] << "  " << cs << "\n";
   }
-  o << "fitted increments (ns, non-negative least squares; residuals of the paths using each):\n";
+  o << "fitted components (increments, ns, non-negative least squares; residuals of the paths "
+       "using each):\n";
   const auto& inc = profile["calibration"]["increments"];
   for (const auto& [k, v] : comp) {
     o << "  " << std::left << std::setw(16) << k << std::right << std::setw(8) << v;
