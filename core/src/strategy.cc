@@ -13,12 +13,18 @@ std::vector<StrategySpec>& registry() {
        WaitMode::kSpin, WakePath::stock(), false},
       {"fastwake_poll", "per-core dispatcher polls all CQs and switches straight to the owner",
        WaitMode::kDispatcher, WakePath::stock(), false},
-      {"fastwake_irq", "interrupts kept on the sleeping thread's core + trimmed wake path",
-       WaitMode::kBlock, WakePath::trimmed(), true},
+      {"fastwake_irq",
+       "interrupts kept on the sleeping thread's core + fastwake.ko's wake path (channel attached, "
+       "thread waits in the module; uverbs still queues the event, drained later)",
+       WaitMode::kBlock, WakePath::module(), true},
       {"fastwake_irq_affinity_only", "ablation: interrupt affinity remapping, stock wake path",
        WaitMode::kBlock, WakePath::stock(), true},
-      {"fastwake_irq_wakepath_only", "ablation: trimmed wake path, stock interrupt placement",
-       WaitMode::kBlock, WakePath::trimmed(), false},
+      {"fastwake_irq_wakepath_only", "ablation: fastwake.ko's wake path, stock interrupt placement",
+       WaitMode::kBlock, WakePath::module(), false},
+      {"fastwake_irq_deep",
+       "PROPOSAL, not implemented by fastwake.ko (sim only): interrupts kept on the thread's core, "
+       "no uverbs event, woken thread at the head of the run queue and switched to at once",
+       WaitMode::kBlock, WakePath::proposal(), true},
       {"interrupt", "stock Linux + uverbs: arm, block in read() on the completion channel",
        WaitMode::kBlock, WakePath::stock(), false},
   };

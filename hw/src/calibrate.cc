@@ -399,16 +399,24 @@ nlohmann::json profile_from_components(const std::string& name,
     params[k] = {{"value", 0}, {"source", "loopback NIC: " + why}};
   };
   const double S = get("syscall"), C = get("ctx_switch"), TL = get("ttwu_local"),
-               R = get("remote_wake"), RD = get("eventfd_read"), H = get("cacheline");
-  set("syscall_ns", S, "fitted 'syscall' (getppid loop and every path with a syscall)");
-  set("block_ns", S, "fitted 'syscall': entering the blocking read/futex_wait");
-  set("ctx_switch_ns", C, "fitted 'ctx_switch' (sched_yield pair, futex and eventfd ping-pongs)");
-  set("ttwu_local_ns", TL, "fitted 'ttwu_local' (same-CPU futex/eventfd ping-pong)");
+               B = get("block"), R = get("remote_wake"), RD = get("eventfd_read"),
+               H = get("cacheline");
+  // Each increment is identified by one path difference: syscall (getppid),
+  // ctx_switch (sched_yield - syscall), ttwu_local (SCHED_IDLE hand-off -
+  // syscall - switch), block (same-CPU futex ping-pong - hand-off - syscall).
+  set("syscall_ns", S, "fitted 'syscall' (getppid loop; a blocking call pays half before, half after)");
+  set("block_ns", B, "fitted 'block': same-CPU futex ping-pong minus the SCHED_IDLE hand-off and a "
+                     "syscall (futex_wait's queueing and dequeue, without syscall or switch)");
+  set("ctx_switch_ns", C, "fitted 'ctx_switch': sched_yield between two threads on one CPU minus "
+                          "the syscall (the switch alone)");
+  set("ttwu_local_ns", TL, "fitted 'ttwu_local': SCHED_IDLE poller futex-wakes a thread on its CPU, "
+                           "minus the syscall and the switch (the same-core wake alone)");
   set("ttwu_remote_ns", R / 3, "fitted 'remote_wake' (cross-CPU ping-pongs), one third: only the "
                                "sum of ttwu_remote + ipi_latency + ipi_handler is identified");
   set("ipi_latency_ns", R / 3, "fitted 'remote_wake', one third (only the sum is identified)");
   set("ipi_handler_ns", R - 2 * std::llround(R / 3), "fitted 'remote_wake', the rest");
-  set("read_return_ns", RD, "fitted 'eventfd_read' (eventfd vs futex ping-pong difference)");
+  set("read_return_ns", RD, "fitted 'eventfd_read': eventfd minus futex ping-pong on one CPU (the "
+                            "read()'s own work after the wake-up, no syscall exit)");
   set("hardirq_ns", S, "the loopback NIC's eventfd write is a syscall ('syscall' fit)");
   double handoff = S + TL + C;
   std::string handoff_src =
@@ -475,7 +483,30 @@ nlohmann::json profile_from_components(const std::string& name,
                   {"residual_ns", i < residual.size() ? residual[i] : 0.0}});
   nlohmann::json cj = nlohmann::json::object();
   for (const auto& [k, v] : comp) cj[k] = v;
-  p["calibration"] = {{"date", when}, {"machine", machine}, {"components_ns", cj}, {"paths", pj},
+  // Per increment: its value, the fitted paths that contain it and their
+  // residuals (RMS and worst), so a badly identified increment shows.
+  nlohmann::json inc = nlohmann::json::object();
+  for (const auto& [k, v] : comp) {
+    double ss = 0, worst = 0;
+    int n = 0;
+    nlohmann::json used = nlohmann::json::array();
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      if (!paths[i].fitted || i >= residual.size()) continue;
+      if (std::find(paths[i].components.begin(), paths[i].components.end(), k) ==
+          paths[i].components.end())
+        continue;
+      used.push_back(paths[i].name);
+      ss += residual[i] * residual[i];
+      if (std::abs(residual[i]) > std::abs(worst)) worst = residual[i];
+      ++n;
+    }
+    inc[k] = {{"value_ns", v},
+              {"paths", used},
+              {"residual_rms_ns", n ? std::sqrt(ss / n) : 0.0},
+              {"residual_worst_ns", worst}};
+  }
+  p["calibration"] = {{"date", when}, {"machine", machine}, {"components_ns", cj},
+                      {"increments", inc}, {"paths", pj},
                       {"tool", "fastwake-bench calibrate"}};
   return p;
 }
@@ -519,10 +550,10 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
   const std::vector<Def> defs = {
       {"syscall", "getppid()", {"syscall"}},
       {"yield_switch", "sched_yield between two threads on one CPU, per switch", {"syscall", "ctx_switch"}},
-      {"futex_same", "futex ping-pong on one CPU, one way", {"syscall", "syscall", "ttwu_local", "ctx_switch"}},
-      {"futex_cross", "futex ping-pong across CPUs, one way (not fitted: both partners keep halting their vCPUs, unlike a busy waker)", {"syscall", "remote_wake", "ctx_switch"}},
-      {"eventfd_same", "eventfd ping-pong on one CPU, one way", {"syscall", "syscall", "ttwu_local", "ctx_switch", "eventfd_read"}},
-      {"eventfd_cross", "eventfd ping-pong across CPUs, one way (not fitted, as futex_cross)", {"syscall", "remote_wake", "ctx_switch", "eventfd_read"}},
+      {"futex_same", "futex ping-pong on one CPU, one way: wake (syscall + local wake), the waker's wait (syscall entry + block), the switch, the wakee's syscall exit", {"syscall", "syscall", "ttwu_local", "block", "ctx_switch"}},
+      {"futex_cross", "futex ping-pong across CPUs, one way (not fitted: both partners keep halting their vCPUs, unlike a busy waker)", {"syscall", "syscall", "remote_wake", "block", "ctx_switch"}},
+      {"eventfd_same", "eventfd ping-pong on one CPU, one way (futex_same + the read's own work)", {"syscall", "syscall", "ttwu_local", "block", "ctx_switch", "eventfd_read"}},
+      {"eventfd_cross", "eventfd ping-pong across CPUs, one way (not fitted, as futex_cross)", {"syscall", "syscall", "remote_wake", "block", "ctx_switch", "eventfd_read"}},
       {"dispatcher_handoff", "SCHED_IDLE poller futex-wakes a thread on its CPU -> it runs", {"syscall", "ttwu_local", "ctx_switch"}},
       {"poll_handoff", "busy-poll hand-off across CPUs through one cache line, one way", {"cacheline"}},
       {"idle_wake_short", "cross-CPU futex wake, target CPU idle 30 us", {"syscall", "remote_wake", "ctx_switch"}},
@@ -584,8 +615,16 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
       << paths[i].median_ns << std::setw(10) << paths[i].p10_ns << std::setw(10)
       << paths[i].p90_ns << std::setw(12) << residual[i] << "  " << cs << "\n";
   }
-  o << "fitted components (ns, non-negative least squares):\n";
-  for (const auto& [k, v] : comp) o << "  " << std::left << std::setw(16) << k << std::right << std::setw(8) << v << "\n";
+  o << "fitted components (increments, ns, non-negative least squares; residuals of the paths "
+       "using each):\n";
+  const auto& inc = profile["calibration"]["increments"];
+  for (const auto& [k, v] : comp) {
+    o << "  " << std::left << std::setw(16) << k << std::right << std::setw(8) << v;
+    if (inc.contains(k))
+      o << "   rms " << std::setw(7) << inc[k]["residual_rms_ns"].get<double>() << "   worst "
+        << std::setw(7) << inc[k]["residual_worst_ns"].get<double>();
+    o << "\n";
+  }
   o << power_line << "\n";
   return {opt.out, o.str(), profile};
 }

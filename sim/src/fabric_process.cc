@@ -68,11 +68,7 @@ json strategy_to_json(const StrategySpec& s) {
   return {{"name", s.name},
           {"description", s.description},
           {"wait", static_cast<int>(s.wait)},
-          {"wake_path",
-           {{"kind", static_cast<int>(s.wake_path.kind)},
-            {"handler_allocates_event", s.wake_path.handler_allocates_event},
-            {"vfs_read", s.wake_path.vfs_read},
-            {"head_of_runqueue", s.wake_path.head_of_runqueue}}},
+          {"wake_path", {{"kind", static_cast<int>(s.wake_path.kind)}}},
           {"remap_affinity", s.remap_affinity}};
 }
 
@@ -82,10 +78,7 @@ StrategySpec strategy_from_json(const json& j) {
   s.description = j.at("description").get<std::string>();
   s.wait = static_cast<WaitMode>(j.at("wait").get<int>());
   const json& w = j.at("wake_path");
-  s.wake_path.kind = static_cast<WakePathKind>(w.at("kind").get<int>());
-  s.wake_path.handler_allocates_event = w.at("handler_allocates_event").get<bool>();
-  s.wake_path.vfs_read = w.at("vfs_read").get<bool>();
-  s.wake_path.head_of_runqueue = w.at("head_of_runqueue").get<bool>();
+  s.wake_path.kind = static_cast<WakePathKind>(w.at("kind").get<int>());  // stages follow the kind
   s.remap_affinity = j.at("remap_affinity").get<bool>();
   return s;
 }

@@ -55,7 +55,11 @@ Nanos HostModel::kernel_cost(const SimCore& c, const KWork& w) const {
     case KType::kHardirq: return p_.hardirq_ns;
     case KType::kSoftirq: return p_.softirq_ns;
     case KType::kHandler:
-      return wp_.handler_allocates_event() ? p_.uverbs_handler_ns : p_.fw_handler_ns;
+      // Stock: ib_uverbs_comp_handler. Module: the same handler, then its
+      // wait-queue walk calls fw_wq_wake (an increment). Proposal: only a
+      // module callback (no uverbs event).
+      return (wp_.handler_allocates_event() ? p_.uverbs_handler_ns : 0) +
+             (wp_.runs_module_callback() ? p_.fw_handler_ns : 0);
     case KType::kTtwuLocal: return p_.ttwu_local_ns;
     case KType::kTtwuRemote: return p_.ttwu_remote_ns;
     case KType::kIpi: return p_.ipi_handler_ns;
@@ -117,6 +121,10 @@ void HostModel::kernel_done(std::uint64_t packed) {
     }
     case KType::kTtwuLocal:
       ++n_local_wake_;
+      // FW_ATTACH_PREEMPT (fw_wq_wake): the wakee is queued on this CPU, so
+      // the callback sets need_resched here; reschedule() consumes it.
+      if (wp_.forces_resched_on_irq_cpu() && threads_[w.id].state == ThreadState::kBlocked)
+        c.forced_resched = w.id;
       enqueue(c, w.id);
       break;
     case KType::kTtwuRemote: {

@@ -84,7 +84,9 @@ enum class Resume {
 };
 
 /// What happens when a segment ends.
-enum class SegEnd { kStep, kSwitchIn, kReadReturn, kHandOff, kBlock };
+// kDrain: the module path's deferred non-blocking reads of queued events,
+// done before the thread's next wait (after its reply).
+enum class SegEnd { kStep, kSwitchIn, kReadReturn, kHandOff, kBlock, kDrain };
 
 struct SimThread {
   ThreadId id = 0;
@@ -96,6 +98,7 @@ struct SimThread {
   int active = -1;            // request being served
   bool event_pending = false; // completion channel holds an event
   bool waiting = false;       // blocked in kWait (an event wakes it)
+  int undrained = 0;          // module path: events its waits consumed, still queued in uverbs
   CoreId migrate_to = kNoCore;
   Nanos ran_since = 0;
   // Current or saved segment.
@@ -150,6 +153,7 @@ struct SimCore {
   std::vector<CqId> ready;  // CQs with completions whose thread sleeps on this core
   int handoff_to = -1;      // thread the dispatcher is switching to
   bool slice_due = false;   // slice expired while in kernel work
+  int forced_resched = -1;  // FW_ATTACH_PREEMPT: thread woken on this CPU by the module callback
 };
 
 // FASTWAKE_TRACE=1 prints the model's decisions to stderr (debugging aid).
@@ -268,6 +272,10 @@ class HostModel final {
   void window_close(std::uint64_t);
   void set_power(SimCore& c, int state);
   Nanos service_time(ThreadId t) { return service_.draw(t); }
+  // A blocking syscall's entry is paid before it sleeps, its exit after the
+  // wake-up: a null syscall's cost (syscall_ns) split evenly (estimate).
+  Nanos syscall_entry_ns() const { return p_.syscall_ns / 2; }
+  Nanos syscall_exit_ns() const { return p_.syscall_ns - p_.syscall_ns / 2; }
 
   const Config& cfg_;
   const Platform& p_;

@@ -10,8 +10,12 @@ namespace fastwake::sim::detail {
 // ================================================================ scheduling
 
 bool HostModel::should_preempt(const SimCore& c, const SimThread& cur, const SimThread& w) const {
-  (void)c;
   if (cur.dispatcher) return true;  // SCHED_IDLE yields to anything
+  // fastwake.ko with FW_ATTACH_PREEMPT: a forced reschedule skips the wake-up
+  // granularity check; the pick is the scheduler's (the model's run-queue
+  // order stands in for CFS's vruntime order), so it switches only when the
+  // wakee is the next pick.
+  if (c.forced_resched == w.id) return true;
   // Busy with a request: serving one, or completions wait in its CQ.
   const bool mid_request = cur.active >= 0 || !nic_.cqs_[cur.id].pending.empty();
   // Already entering its wait: it leaves the CPU within block_ns anyway.
@@ -34,7 +38,9 @@ void HostModel::reschedule(SimCore& c) {
   }
   if (c.current >= 0) {
     SimThread& cur = threads_[c.current];
-    if (!c.runq.empty() && should_preempt(c, cur, threads_[c.runq.front()])) {
+    const bool preempt = !c.runq.empty() && should_preempt(c, cur, threads_[c.runq.front()]);
+    c.forced_resched = -1;  // need_resched is consumed by this schedule()
+    if (preempt) {
       const int next = c.runq.front();
       c.runq.pop_front();
       pause_current(c);
@@ -58,6 +64,7 @@ void HostModel::reschedule(SimCore& c) {
     run_thread(c, cur);
     return;
   }
+  c.forced_resched = -1;
   if (!c.runq.empty()) {
     const int next = c.runq.front();
     c.runq.pop_front();
@@ -90,8 +97,9 @@ void HostModel::switch_in(SimCore& c, int t, bool fast) {
     th.saved_p = th.st_pending;
     th.saved_power = th.power;
   }
-  start_seg(c, th, fast ? p_.fast_switch_ns : p_.ctx_switch_ns, SegEnd::kSwitchIn, Stage::kSched,
-            Stage::kSched, kPowerWork);
+  // A normal context switch on every wake path, the proposal's included
+  // (`fast` only marks a proposal wakee taken from the run queue's head).
+  start_seg(c, th, p_.ctx_switch_ns, SegEnd::kSwitchIn, Stage::kSched, Stage::kSched, kPowerWork);
   c.slice_armed = false;
   ++c.slice_token;
   arm_slice(c);

@@ -87,6 +87,10 @@ void HostModel::seg_done(std::uint64_t packed) {
     case SegEnd::kBlock:
       thread_sleeps(c, th);
       return;
+    case SegEnd::kDrain:
+      th.undrained = 0;  // every queued event read; now the wait proper
+      begin_step(c, th);
+      return;
     case SegEnd::kSwitchIn:
       if (th.saved) {
         th.saved = false;
@@ -103,10 +107,14 @@ void HostModel::seg_done(std::uint64_t packed) {
         case Resume::kWokenWait:
           th.resume = Resume::kBegin;
           if (wp_.woken_reads_channel()) {
-            start_seg(c, th, p_.read_return_ns, SegEnd::kReadReturn, Stage::kRead, Stage::kRead,
-                      kPowerWork);
+            // ib_uverbs_event_read after schedule(): dequeue, copy, kfree; syscall exit.
+            start_seg(c, th, p_.read_return_ns + syscall_exit_ns(), SegEnd::kReadReturn,
+                      Stage::kRead, Stage::kRead, kPowerWork);
           } else {
-            finish_step(c, th);  // the module's wait returns straight into the loop
+            // fw_sleep returns and FW_IOC_WAIT exits; uverbs' event stays queued.
+            if (wp_.drains_channel_later()) ++th.undrained;
+            start_seg(c, th, syscall_exit_ns(), SegEnd::kReadReturn, Stage::kRead, Stage::kRead,
+                      kPowerWork);
           }
           return;
         case Resume::kCheckSpin:
@@ -189,11 +197,25 @@ void HostModel::begin_step(SimCore& c, SimThread& th) {
       start_seg(c, th, p_.rearm_ns, SegEnd::kStep, Stage::kRearm, Stage::kRearm, kPowerWork);
       return;
     case Step::kWait:
+      if (wp_.drains_channel_later() && th.undrained >= kModuleDrainEvery) {
+        // The hw runtime's drain, after the reply and before the wait: one
+        // non-blocking read() per queued event (ib_uverbs_event_read returns
+        // one event per call), and a last one that finds none (EAGAIN).
+        const Nanos d = th.undrained * (p_.syscall_ns + p_.read_return_ns) + p_.syscall_ns;
+        start_seg(c, th, d, SegEnd::kDrain, Stage::kQueue, Stage::kQueue, kPowerWork);
+        return;
+      }
       if (th.event_pending) {  // an event is already queued: the wait returns at once
-        start_seg(c, th, wp_.woken_reads_channel() ? p_.read_return_ns : p_.syscall_ns, SegEnd::kStep,
-                  Stage::kRead, Stage::kRead, kPowerWork);
-      } else {
-        start_seg(c, th, p_.block_ns, SegEnd::kBlock, Stage::kQueue, Stage::kQueue, kPowerWork);
+        if (wp_.woken_reads_channel()) {
+          start_seg(c, th, p_.syscall_ns + p_.read_return_ns, SegEnd::kStep, Stage::kRead,
+                    Stage::kRead, kPowerWork);
+        } else {  // the token is set: FW_IOC_WAIT returns at once
+          if (wp_.drains_channel_later()) ++th.undrained;
+          start_seg(c, th, p_.syscall_ns, SegEnd::kStep, Stage::kRead, Stage::kRead, kPowerWork);
+        }
+      } else {  // syscall entry, wait-queue add, dequeue; the switch is the next thread's
+        start_seg(c, th, syscall_entry_ns() + p_.block_ns, SegEnd::kBlock, Stage::kQueue,
+                  Stage::kQueue, kPowerWork);
       }
       return;
     case Step::kSpin:

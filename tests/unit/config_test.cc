@@ -145,9 +145,22 @@ TEST(Config, X86ProfileMatchesThePublishedTotals) {
   const double busy_rtt = p.client_ns + 2 * (p.link_latency_ns + bytes * 8 / p.link_gbps) +
                           p.nic_rx_ns + p.cq_poll_ns + p.post_send_ns + p.nic_tx_ns;
   EXPECT_NEAR(busy_rtt, 1600, 100);  // ~1.6 us busy-poll round trip
+  // Costs are increments that do not overlap. A thread pipe ping-pong on one
+  // core, ~1.07 us one way (costs.md), is: write() (a syscall) + a local
+  // try_to_wake_up + the writer's blocking read() (syscall entry + block) +
+  // the switch + the reader's syscall exit, plus ~70 ns of pipe work.
+  const Nanos pipe_one_way =
+      2 * p.syscall_ns + p.ttwu_local_ns + p.block_ns + p.ctx_switch_ns + 70;
+  EXPECT_NEAR(static_cast<double>(pipe_one_way), 1070, 10);
+  // The same-core interrupt wake-up (~4 us in the FastWake notes) in stages.
+  // Its sum was 4.0 us only while ctx_switch_ns was the whole 1.1 us pipe
+  // time (overlapping ttwu, block and read return); the increments now leave
+  // ~0.9 us of that figure unaccounted rather than double-counted.
   const Nanos local = p.msix_ns + p.hardirq_ns + p.softirq_ns + p.uverbs_handler_ns +
-                      p.ttwu_local_ns + p.ctx_switch_ns + p.read_return_ns + p.rearm_ns;
-  EXPECT_NEAR(static_cast<double>(local), 4000, 500);  // same-core wake-up ~4 us
+                      p.ttwu_local_ns + p.ctx_switch_ns + p.read_return_ns +
+                      (p.syscall_ns - p.syscall_ns / 2) + p.rearm_ns;
+  EXPECT_GE(local, 3000);
+  EXPECT_LE(local, 4500);
   ASSERT_GE(p.cstates.size(), 2u);
   const Nanos remote_extra = p.ttwu_remote_ns - p.ttwu_local_ns + p.ipi_latency_ns +
                              p.ipi_handler_ns + p.cstates[1].exit_latency_ns;

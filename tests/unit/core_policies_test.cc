@@ -258,8 +258,10 @@ TEST(Strategies, BuiltinsAndRegistry) {
                         "fastwake_irq_affinity_only", "fastwake_irq_wakepath_only"})
     EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
   EXPECT_TRUE(find_strategy("fastwake_irq").remap_affinity);
-  EXPECT_FALSE(find_strategy("fastwake_irq").wake_path.vfs_read);
-  EXPECT_TRUE(find_strategy("fastwake_irq_affinity_only").wake_path.vfs_read);
+  EXPECT_FALSE(find_strategy("fastwake_irq").wake_path.has(WakeStage::kReadReturn));
+  EXPECT_TRUE(find_strategy("fastwake_irq").wake_path.implemented());
+  EXPECT_FALSE(find_strategy("fastwake_irq_deep").wake_path.implemented());  // a proposal
+  EXPECT_TRUE(find_strategy("fastwake_irq_affinity_only").wake_path.has(WakeStage::kReadReturn));
   EXPECT_FALSE(find_strategy("fastwake_irq_wakepath_only").remap_affinity);
   try {
     find_strategy("nope");

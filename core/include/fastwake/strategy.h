@@ -35,7 +35,8 @@ struct StrategySpec {
 
 /// All registered strategies, in registration order (the built-ins first:
 /// busy_poll, fastwake_poll, fastwake_irq, fastwake_irq_affinity_only,
-/// fastwake_irq_wakepath_only, interrupt). Thread-safe after static init.
+/// fastwake_irq_wakepath_only, fastwake_irq_deep (a proposal: sim only),
+/// interrupt). Thread-safe after static init.
 std::span<const StrategySpec> strategies();
 
 /// Looks a strategy up by name; throws ConfigError naming the known ones.

@@ -58,16 +58,26 @@ class WaitPolicy {
     return Asleep::kSpinning;
   }
 
-  // ---- the wake path (stock uverbs, or FastWake's trimmed path)
-  /// The completion handler takes the event queue's lock and allocates an
-  /// event (ib_uverbs_comp_handler); trimmed: the module's callback.
-  bool handler_allocates_event() const { return path_.handler_allocates_event; }
-  /// The woken thread returns through read() on the completion channel;
-  /// trimmed: from the module's wait.
-  bool woken_reads_channel() const { return path_.vfs_read; }
-  /// The woken thread goes to the head of its run queue and preempts a
-  /// thread that is not mid-request.
-  bool woken_jumps_queue() const { return path_.head_of_runqueue; }
+  // ---- the wake path: stages of the strategy's WakePath (wake_path.h)
+  /// ib_uverbs_comp_handler runs: event-queue lock, GFP_ATOMIC event, list
+  /// adds (stock and fastwake.ko; only the proposal skips it).
+  bool handler_allocates_event() const { return path_.has(WakeStage::kUverbsHandler); }
+  /// fastwake.ko's wait-queue callback fw_wq_wake runs before the wake-up.
+  bool runs_module_callback() const { return path_.has(WakeStage::kFwCallback); }
+  /// The woken thread returns through read() on the completion channel
+  /// (lock, copy, free); otherwise from the module's wait ioctl.
+  bool woken_reads_channel() const { return path_.has(WakeStage::kReadReturn); }
+  /// FW_ATTACH_PREEMPT: a wakee queued on the IRQ's CPU gets a forced
+  /// reschedule (no wake-up granularity check; the pick is the scheduler's).
+  bool forces_resched_on_irq_cpu() const { return path_.has(WakeStage::kForcedResched); }
+  /// Proposal only: the woken thread goes to the head of its run queue and
+  /// preempts a thread that is not mid-request.
+  bool woken_jumps_queue() const { return path_.has(WakeStage::kHeadOfRunqueue); }
+  /// Each event the module's wait consumed stays on the channel: the thread
+  /// drains it by non-blocking read(), every kModuleDrainEvery waits.
+  bool drains_channel_later() const { return path_.has(WakeStage::kDeferredDrain); }
+  /// False for a proposal (sim only: the hw backends refuse it).
+  bool wake_path_implemented() const { return path_.implemented(); }
   WakePathKind wake_path() const { return path_.kind; }
 
   // ---- mechanisms on real hosts
@@ -76,7 +86,9 @@ class WaitPolicy {
   bool hands_off_by_switch() const { return wait_ == WaitMode::kDispatcher; }
   /// The thread waits in the module with its channel attached, instead of
   /// read() (when fastwake.ko is present).
-  bool waits_in_module() const { return wait_ == WaitMode::kBlock && !path_.vfs_read; }
+  bool waits_in_module() const {
+    return wait_ == WaitMode::kBlock && path_.has(WakeStage::kWaitReturn);
+  }
   /// The application cores spin (busy polling or a dispatcher) rather than
   /// sleep between requests: their busy time is polling power.
   bool cores_poll() const { return wait_ != WaitMode::kBlock; }

@@ -48,6 +48,9 @@ class ThreadRuntime {
         service_(cfg.workload, cfg.run.seed, cfg.threads()) {
     slots_ = std::make_unique<Slot[]>(n_);
     for (int t = 0; t < n_; ++t) slots_[t].core = placement_.thread_core[t];
+    if (!wp_.wake_path_implemented())
+      throw ConfigError("strategy '" + s.name + "' uses a proposed wake path that fastwake.ko does "
+                        "not implement: it exists in the simulator only");
     module_switch_ = wp_.hands_off_by_switch();
     module_wait_ = wp_.waits_in_module();
     const char* off = std::getenv("FASTWAKE_NO_KMOD");
@@ -194,9 +197,15 @@ class ThreadRuntime {
           if (module_wait_) {
             // Token semantics: an event after the arm and before this wait
             // leaves the token set, so the wait returns at once (no loss).
+            // The events these waits consumed stay queued in the channel:
+            // drain them after the reply, before waiting (off the latency path).
+            if (waits >= static_cast<unsigned>(kModuleDrainEvery)) {
+              nic_.drain_channel(t);
+              waits = 0;
+            }
             while (dev_->wait() == std::errc::interrupted) {}
             if (stop_.load()) return;
-            if ((++waits & 63) == 0) nic_.drain_channel(t);  // off the latency path
+            ++waits;
           } else if (!nic_.wait_event(t)) {
             return;
           }
