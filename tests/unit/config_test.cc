@@ -22,7 +22,7 @@ const std::vector<std::string> kParams = {
     "link_latency_ns", "link_gbps", "client_ns", "nic_rx_ns", "nic_tx_ns", "post_send_ns",
     "cq_poll_ns", "cq_poll_empty_ns", "msix_ns", "hardirq_ns", "softirq_ns",
     "uverbs_handler_ns", "fw_handler_ns", "ttwu_local_ns", "ttwu_remote_ns", "ipi_latency_ns",
-    "ipi_handler_ns", "ctx_switch_ns", "fast_switch_ns", "read_return_ns", "rearm_ns",
+    "ipi_handler_ns", "ipi_send_ns", "rq_lock_remote_ns", "resched_ipi_ns", "ctx_switch_ns", "fast_switch_ns", "read_return_ns", "rearm_ns",
     "block_ns", "syscall_ns", "sched_latency_ns", "sched_min_granularity_ns",
     "wakeup_granularity_ns", "poll_w", "work_w", "irq_w", "package_w"};
 
@@ -127,7 +127,7 @@ TEST(Config, BuiltinPlatformsParseAndEveryNumberHasProvenance) {
     };
     for (const auto& param : kParams) EXPECT_TRUE(has_provenance(param)) << param;
     for (std::size_t i = 0; i < p.cstates.size(); ++i) {
-      for (const char* field : {"exit_latency_ns", "target_residency_ns", "power_w"}) {
+      for (const char* field : {"exit_latency_ns", "target_residency_ns", "power_w", "polling"}) {
         const std::string key = "cstates[" + std::to_string(i) + "]." + field;
         EXPECT_TRUE(has_provenance(key)) << key;
       }
@@ -135,7 +135,7 @@ TEST(Config, BuiltinPlatformsParseAndEveryNumberHasProvenance) {
         EXPECT_GE(p.cstates[i].exit_latency_ns, p.cstates[i - 1].exit_latency_ns);
       }
     }
-    EXPECT_EQ(p.sources.size(), kParams.size() + 3 * p.cstates.size());
+    EXPECT_EQ(p.sources.size(), kParams.size() + 4 * p.cstates.size());
   }
 }
 
@@ -177,7 +177,7 @@ TEST(Config, TimesRoundToNearestNanosecond) {
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_CONFIG_ERROR(parse_config({{"hots", json::object()}}), "hots: unknown key (known: name,");
   EXPECT_CONFIG_ERROR(parse_config({{"host", {{"foo", 1}}}}),
-                      "host.foo: unknown key (known: cores, app_cores, vectors");
+                      "host.foo: unknown key (known: cores, numa_nodes, llc_cores, nic_node, app_cores");
   EXPECT_CONFIG_ERROR(parse_config({{"run", {{"duration_us", 5}}}}), "run.duration_us: unknown key");
   EXPECT_CONFIG_ERROR(parse_config(with_set(default_config(), "platform.params.bogus_ns=1")),
                       "platform.params.bogus_ns: unknown parameter");
@@ -215,7 +215,7 @@ TEST(ConfigErrors, OutOfRange) {
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.cores=0")), "host.cores: expected an integer in [1, 4096], got 0");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.app_cores=3")), "host.app_cores: expected an integer in [1, host.cores = 2], got 3");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.vectors=0")), "host.vectors:");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.irq_placement=random")), "host.irq_placement: expected one of");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.irq_placement=nearest")), "host.irq_placement: expected one of");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.max_cstate=4")), "host.max_cstate: expected an integer in [-1, 3]");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.max_cstate=-2")), "host.max_cstate:");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "workload.message_bytes=0")),
