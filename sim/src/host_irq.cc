@@ -171,9 +171,15 @@ void HostModel::kernel_done(std::uint64_t packed) {
       ++n_wake_direct_;
       SimCore& b = cores_[threads_[w.id].core];
       enqueue(b, w.id);
-      if (wake_preempts(b, w.id) && !b.resched_pending && !idle_polling(b)) {
-        b.resched_pending = true;
-        c.kq.push_front({KType::kIpiSend, ipi_id(b.id, true)});
+      // (The target may have gone idle while this ran: its idle task is then
+      // "current" and a polling idle loop sees TIF_NEED_RESCHED by itself.)
+      if (wake_preempts(b, w.id) && !b.resched_pending) {
+        if (idle_polling(b)) {
+          kick(b);  // leaves its C-state and picks the wakee, no IPI
+        } else {
+          b.resched_pending = true;
+          c.kq.push_front({KType::kIpiSend, ipi_id(b.id, true)});
+        }
       }
       break;
     }
