@@ -21,29 +21,75 @@ namespace {
 // ---------------------------------------------------------------------------
 // Sections of a config document
 
+std::vector<int> read_core_list(const json& a, const std::string& path, int cores) {
+  if (!a.is_array()) fail(path, "expected an array of core numbers, got " + describe(a));
+  std::vector<int> out;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    out.push_back(static_cast<int>(read_int(a[i], element(path, i), 0, cores - 1)));
+  return out;
+}
+
 void parse_host(const json& j, const Platform& plat, HostConfig& h) {
   const std::string path = "host";
   check_keys(j, path,
-             {"cores", "app_cores", "vectors", "irq_placement", "max_cstate", "idle_poll_cores"});
+             {"cores", "numa_nodes", "llc_cores", "nic_node", "app_cores", "first_app_core",
+              "app_core_list", "vectors", "irq_placement", "max_cstate", "idle_poll_cores"});
   if (j.contains("cores")) h.cores = static_cast<int>(read_int(j.at("cores"), "host.cores", 1, 4096));
-  if (j.contains("app_cores"))
-    h.app_cores = static_cast<int>(read_int(j.at("app_cores"), "host.app_cores", 1, 4096));
-  if (h.app_cores > h.cores)
-    fail("host.app_cores", "expected an integer in [1, host.cores = " + std::to_string(h.cores) +
-                               "], got " + std::to_string(h.app_cores));
+  // Topology: cores numbered node by node, LLC domains of llc_cores inside a node.
+  if (j.contains("numa_nodes"))
+    h.numa_nodes = static_cast<int>(read_int(j.at("numa_nodes"), "host.numa_nodes", 1, h.cores));
+  if (h.cores % h.numa_nodes != 0)
+    fail("host.numa_nodes", "expected a divisor of host.cores = " + std::to_string(h.cores) +
+                                " (cores are numbered node by node, the same count on each), got " +
+                                std::to_string(h.numa_nodes));
+  const int per_node = h.cores / h.numa_nodes;
+  if (j.contains("llc_cores")) {
+    h.llc_cores = static_cast<int>(read_int(j.at("llc_cores"), "host.llc_cores", 0, per_node));
+    if (h.llc_cores > 0 && per_node % h.llc_cores != 0)
+      fail("host.llc_cores", "expected a divisor of the cores per NUMA node (" +
+                                 std::to_string(per_node) + "; an LLC domain never spans nodes), got " +
+                                 std::to_string(h.llc_cores));
+  }
+  if (j.contains("nic_node"))
+    h.nic_node = static_cast<int>(read_int(j.at("nic_node"), "host.nic_node", 0, h.numa_nodes - 1));
+  if (j.contains("app_core_list")) {
+    h.app_core_list = read_core_list(j.at("app_core_list"), "host.app_core_list", h.cores);
+    if (h.app_core_list.empty()) fail("host.app_core_list", "expected at least one core, got []");
+    std::set<int> seen;
+    for (std::size_t i = 0; i < h.app_core_list.size(); ++i)
+      if (!seen.insert(h.app_core_list[i]).second)
+        fail(element("host.app_core_list", i),
+             "core " + std::to_string(h.app_core_list[i]) + " listed twice");
+    if (j.contains("first_app_core"))
+      fail("host.first_app_core", "give either host.first_app_core or host.app_core_list, not both");
+    const int n = static_cast<int>(h.app_core_list.size());
+    if (j.contains("app_cores") &&
+        read_int(j.at("app_cores"), "host.app_cores", 1, 4096) != n)
+      fail("host.app_cores", "expected " + std::to_string(n) + " (the length of host.app_core_list), got " +
+                                 describe(j.at("app_cores")));
+    h.app_cores = n;
+  } else {
+    if (j.contains("app_cores"))
+      h.app_cores = static_cast<int>(read_int(j.at("app_cores"), "host.app_cores", 1, 4096));
+    if (h.app_cores > h.cores)
+      fail("host.app_cores", "expected an integer in [1, host.cores = " + std::to_string(h.cores) +
+                                 "], got " + std::to_string(h.app_cores));
+    if (j.contains("first_app_core"))
+      h.first_app_core = static_cast<int>(
+          read_int(j.at("first_app_core"), "host.first_app_core", 0, h.cores - h.app_cores));
+    if (h.first_app_core + h.app_cores > h.cores)
+      fail("host.first_app_core",
+           "expected an integer in [0, host.cores - host.app_cores = " +
+               std::to_string(h.cores - h.app_cores) + "], got " + std::to_string(h.first_app_core));
+  }
   if (j.contains("vectors"))
     h.vectors = static_cast<int>(read_int(j.at("vectors"), "host.vectors", 1, 4096));
   if (j.contains("irq_placement"))
     h.irq_placement = parse_irq_placement(
-        read_choice(j.at("irq_placement"), "host.irq_placement", {"spread", "core0", "last"}));
-  if (j.contains("idle_poll_cores")) {
-    const json& a = j.at("idle_poll_cores");
-    if (!a.is_array()) fail("host.idle_poll_cores", "expected an array of core numbers, got " + describe(a));
-    h.idle_poll_cores.clear();
-    for (std::size_t i = 0; i < a.size(); ++i)
-      h.idle_poll_cores.push_back(static_cast<int>(read_int(
-          a[i], "host.idle_poll_cores[" + std::to_string(i) + "]", 0, h.cores - 1)));
-  }
+        read_choice(j.at("irq_placement"), "host.irq_placement",
+                    {"spread", "core0", "last", "driver", "irqbalance", "random"}));
+  if (j.contains("idle_poll_cores"))
+    h.idle_poll_cores = read_core_list(j.at("idle_poll_cores"), "host.idle_poll_cores", h.cores);
   if (j.contains("max_cstate"))
     h.max_cstate = static_cast<int>(read_int(j.at("max_cstate"), "host.max_cstate", -1, 4096));
   const int deepest = static_cast<int>(plat.cstates.size()) - 1;
@@ -226,6 +272,9 @@ nlohmann::json to_json(const Config& c) {
       {"platform", platform_json(c.platform)},
       {"host",
        {{"cores", c.host.cores},
+        {"numa_nodes", c.host.numa_nodes},
+        {"llc_cores", c.host.llc_cores},
+        {"nic_node", c.host.nic_node},
         {"app_cores", c.host.app_cores},
         {"vectors", c.host.vectors},
         {"irq_placement", std::string(irq_placement_name(c.host.irq_placement))},
@@ -268,6 +317,10 @@ nlohmann::json to_json(const Config& c) {
   // As stored: sim::load_config stores it resolved, and the default simple
   // fabric as null, so single-host documents (and the golden scenario) keep
   // their shape.
+  if (c.host.app_core_list.empty())
+    out["host"]["first_app_core"] = c.host.first_app_core;
+  else
+    out["host"]["app_core_list"] = c.host.app_core_list;
   if (!c.fabric.is_null()) out["fabric"] = c.fabric;
   return out;
 }

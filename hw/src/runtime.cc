@@ -33,6 +33,16 @@ constexpr int kMaxThreadsPerCore = 256;
 }  // namespace
 
 HwOptions resolve_options(const Config& cfg, HwOptions opt) {
+  // The real backends number application cores 0..app_cores-1 (mapped onto
+  // --cpus / the usable CPUs); the model's placement of them among host.cores
+  // (first_app_core, app_core_list) has no meaning here.
+  const std::vector<CoreId> app = app_cores_of(cfg);
+  for (std::size_t i = 0; i < app.size(); ++i)
+    if (app[i] != static_cast<CoreId>(i))
+      throw ConfigError(std::string(cfg.host.app_core_list.empty() ? "host.first_app_core"
+                                                                   : "host.app_core_list") +
+                        ": the loopback and verbs backends run application threads on app cores "
+                        "0..app_cores-1 (choose real CPUs with --cpus)");
   const std::vector<int> usable = usable_cpus();
   const std::set<int> ok(usable.begin(), usable.end());
   const int need = cfg.host.app_cores + 1;

@@ -2,6 +2,9 @@
 // work queue (C-state exit, hardirq, softirq, handler, ttwu, IPI), wake-ups.
 #include "host_model.h"
 
+#include <algorithm>
+#include <utility>
+
 namespace fastwake::sim::detail {
 
 // ================================================================ interrupts
@@ -49,7 +52,6 @@ void HostModel::kernel_arrive(std::uint64_t packed) {
 }
 
 Nanos HostModel::kernel_cost(const SimCore& c, const KWork& w) const {
-  (void)c;
   switch (w.type) {
     case KType::kCStateExit: return p_.cstates[w.id].exit_latency_ns;
     case KType::kHardirq: return p_.hardirq_ns;
@@ -61,7 +63,18 @@ Nanos HostModel::kernel_cost(const SimCore& c, const KWork& w) const {
       return (wp_.handler_allocates_event() ? p_.uverbs_handler_ns : 0) +
              (wp_.runs_module_callback() ? p_.fw_handler_ns : 0);
     case KType::kTtwuLocal: return p_.ttwu_local_ns;
-    case KType::kTtwuRemote: return p_.ttwu_remote_ns;
+    case KType::kTtwuWakelist: return p_.ttwu_remote_ns;
+    case KType::kTtwuDirect: return p_.ttwu_local_ns + p_.rq_lock_remote_ns;
+    case KType::kIpiSend: return p_.ipi_send_ns;
+    case KType::kWakeFlush: {
+      // sched_ttwu_pending: one activation per queued wakee; from the CAL
+      // handler the first one is inside ipi_handler_ns (IPI entry + one
+      // activation), polled from do_idle there is no interrupt entry.
+      const auto n = static_cast<Nanos>(c.flushing.size());
+      if (w.id == 0) return n * p_.ttwu_local_ns;
+      return p_.ipi_handler_ns + std::max<Nanos>(0, n - 1) * p_.ttwu_local_ns;
+    }
+    case KType::kReschedIpi: return p_.resched_ipi_ns;
     case KType::kIpi: return p_.ipi_handler_ns;
   }
   return 0;
@@ -70,12 +83,20 @@ Nanos HostModel::kernel_cost(const SimCore& c, const KWork& w) const {
 void HostModel::start_kernel(SimCore& c) {
   c.kbusy = true;
   const KWork& w = c.kq.front();
+  // __flush_smp_call_function_queue takes the whole list at once
+  // (llist_del_all, kernel/smp.c): a wakee queued after this point finds the
+  // list empty again and sends its own IPI.
+  if (w.type == KType::kWakeFlush) {
+    c.flushing = std::move(c.wake_list);
+    c.wake_list.clear();
+  }
   set_power(c, w.type == KType::kCStateExit ? kPowerExit : kPowerIrq);
   const Nanos now = eng_.now();
   // Stages of the requests this work is for.
   if (w.type == KType::kHandler) {
     for (int id : nic_.cqs_[w.id].pending) reqs_[id].enter(Stage::kHandler, now);
-  } else if (w.type == KType::kTtwuLocal || w.type == KType::kTtwuRemote) {
+  } else if (w.type == KType::kTtwuLocal || w.type == KType::kTtwuWakelist ||
+             w.type == KType::kTtwuDirect) {
     for (int id : nic_.cqs_[w.id].pending) reqs_[id].enter(Stage::kWakeup, now);
   }
   ++c.token;
@@ -109,11 +130,10 @@ void HostModel::kernel_done(std::uint64_t packed) {
       if (th.waiting) {
         th.waiting = false;  // one wake per event
         th.event_pending = true;
-        if (th.core == c.id) {
-          c.kq.push_front({KType::kTtwuLocal, w.id});
-        } else {
-          c.kq.push_front({KType::kTtwuRemote, w.id});
-        }
+        // try_to_wake_up: a pinned task's select_task_rq is its own CPU
+        // (kernel/sched/core.c select_task_rq, Linux 6.1); then ttwu_queue.
+        c.kq.push_front({th.core == c.id ? KType::kTtwuLocal : remote_wake_kind(c.id, th.core),
+                         w.id});
       } else {
         th.event_pending = true;  // it is awake: the event waits in the channel
       }
@@ -127,13 +147,70 @@ void HostModel::kernel_done(std::uint64_t packed) {
         c.forced_resched = w.id;
       enqueue(c, w.id);
       break;
-    case KType::kTtwuRemote: {
+    case KType::kTtwuWakelist: {
+      // __ttwu_queue_wakelist -> __smp_call_single_queue (kernel/smp.c,
+      // Linux 6.1): llist_add returns true only if the target's
+      // call_single_queue was empty, and only then is
+      // send_call_function_single_ipi called, which sends nothing if the
+      // target idles with TIF_POLLING_NRFLAG set (set_nr_if_polling): the
+      // target's do_idle then flushes the list itself (kernel/sched/idle.c
+      // flush_smp_call_function_queue).
       ++n_remote_wake_;
-      ++n_ipi_;
-      const SimThread& th = threads_[w.id];
-      post_kernel(th.core, {KType::kIpi, w.id}, eng_.now() + p_.ipi_latency_ns);
+      ++n_wake_wakelist_;
+      SimCore& b = cores_[threads_[w.id].core];
+      b.wake_list.push_back(w.id);
+      if (b.wake_list.size() == 1) {
+        if (idle_polling(b)) {
+          ++n_wake_polled_;
+          post_kernel(b.id, {KType::kWakeFlush, 0}, eng_.now());
+        } else {
+          c.kq.push_front({KType::kIpiSend, ipi_id(b.id, false)});
+        }
+      }
       break;
     }
+    case KType::kTtwuDirect: {
+      // ttwu_queue's direct path: rq_lock(target rq) + ttwu_do_activate on
+      // the waker, then check_preempt_curr -> resched_curr (kernel/sched/core.c,
+      // Linux 6.1): nothing if TIF_NEED_RESCHED is already set, else
+      // set_nr_and_not_polling and a reschedule IPI unless the target's
+      // current is a polling idle task.
+      ++n_remote_wake_;
+      ++n_wake_direct_;
+      SimCore& b = cores_[threads_[w.id].core];
+      enqueue(b, w.id);
+      // (The target may have gone idle while this ran: its idle task is then
+      // "current" and a polling idle loop sees TIF_NEED_RESCHED by itself.)
+      if (wake_preempts(b, w.id) && !b.resched_pending) {
+        if (idle_polling(b)) {
+          kick(b);  // leaves its C-state and picks the wakee, no IPI
+        } else {
+          b.resched_pending = true;
+          c.kq.push_front({KType::kIpiSend, ipi_id(b.id, true)});
+        }
+      }
+      break;
+    }
+    case KType::kIpiSend: {
+      const CoreId target = w.id / 2;
+      if (w.id % 2) {
+        ++n_ipi_resched_;  // RES: smp_send_reschedule
+        post_kernel(target, {KType::kReschedIpi, 0}, eng_.now() + p_.ipi_latency_ns);
+      } else {
+        ++n_ipi_call_;  // CAL: arch_send_call_function_single_ipi
+        post_kernel(target, {KType::kWakeFlush, 1}, eng_.now() + p_.ipi_latency_ns);
+      }
+      break;
+    }
+    case KType::kWakeFlush:
+      // sched_ttwu_pending: ttwu_do_activate of each wakee on its own rq
+      // (this core); the preemption check is the reschedule below.
+      for (int t : c.flushing) enqueue(c, t);
+      c.flushing.clear();
+      break;
+    case KType::kReschedIpi:
+      c.resched_pending = false;  // scheduler_ipi: the reschedule below acts on it
+      break;
     case KType::kIpi:
       enqueue(c, w.id);
       break;
@@ -151,9 +228,45 @@ void HostModel::wake_blocked(ThreadId t, CoreId from_core) {
   if (from_core == th.core) {
     enqueue(cores_[th.core], t);
   } else {
-    ++n_ipi_;
+    ++n_ipi_call_;  // a migration's remote enqueue: a function-call IPI
     post_kernel(th.core, {KType::kIpi, t}, eng_.now() + p_.ipi_latency_ns);
   }
+}
+
+// ================================================================ remote wake-up rules
+// Linux 6.1 kernel/sched/core.c; the table in docs/model.md "Remote wake-ups".
+
+/// rq->nr_running: every runnable task of every class on the core, the
+/// running one included and a SCHED_IDLE dispatcher included (it is always
+/// runnable: the fallback when no app thread is); the idle task is not.
+int HostModel::nr_running(const SimCore& c) const {
+  int n = static_cast<int>(c.runq.size()) + (c.current >= 0 ? 1 : 0);
+  if (c.disp && c.current != c.disp_thread) ++n;
+  return n;
+}
+
+/// The core idles with TIF_POLLING_NRFLAG set: it sits in a C-state whose
+/// profile entry says "polling" (POLL, MWAIT states) and has not left it yet.
+bool HostModel::idle_polling(const SimCore& c) const {
+  return c.idle && !c.kbusy && p_.cstates[static_cast<std::size_t>(c.cstate)].polling;
+}
+
+/// check_preempt_curr for wakee t on core c: a core with no current task
+/// (the idle task) is always preempted (class rule); otherwise the model's
+/// wake-up preemption rule (should_preempt, host_sched.cc).
+bool HostModel::wake_preempts(const SimCore& c, int t) const {
+  if (c.current < 0) return true;
+  return should_preempt(c, threads_[c.current], threads_[t]);
+}
+
+/// ttwu_queue_cond (kernel/sched/core.c, Linux 6.1) for a pinned wakee on
+/// `target` != `waker`: another LLC (!cpus_share_cache) -> wake list; same LLC
+/// and the target's nr_running == 0 -> wake list; same LLC, target busy ->
+/// direct enqueue by the waker.
+KType HostModel::remote_wake_kind(CoreId waker, CoreId target) const {
+  if (!topo_.share_llc(waker, target)) return KType::kTtwuWakelist;
+  if (nr_running(cores_[target]) == 0) return KType::kTtwuWakelist;
+  return KType::kTtwuDirect;
 }
 
 /// Thread t becomes runnable on core c (called from kernel context on c).

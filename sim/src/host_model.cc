@@ -25,6 +25,7 @@ void HostModel::build() {
 
   // Placement is core's (the same for every backend).
   const Placement place = Placement::of(cfg_);
+  topo_ = place.topo;
   nic_.vector_core_ = place.vector_core;
   eq_.resize(h.vectors);
   irq_inflight_.assign(h.vectors, 0);
@@ -49,7 +50,7 @@ void HostModel::build() {
       remapper_ = std::make_unique<RemapDriver>(cfg_.remapper, nic_, cv, tc, trace_);
   }
   if (wp_.runs_dispatchers()) {
-    for (int c = 0; c < h.app_cores; ++c) add_dispatcher(c);
+    for (CoreId c : place.app_cores) add_dispatcher(c);
     for (int t = 0; t < app_threads_; ++t) cores_[threads_[t].core].disp->add(t, t);
   }
 }

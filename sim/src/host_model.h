@@ -119,12 +119,25 @@ struct SimThread {
 };
 
 // ---------------------------------------------------------------- cores
-enum class KType : std::uint8_t { kCStateExit, kHardirq, kSoftirq, kHandler, kTtwuLocal,
-                                  kTtwuRemote, kIpi };
+// Kernel work on a core. The remote wake-up kinds follow Linux 6.1's
+// try_to_wake_up -> ttwu_queue (kernel/sched/core.c; docs/model.md "Remote
+// wake-ups"): kTtwuWakelist / kTtwuDirect run on the waker, kIpiSend on the
+// waker when an IPI is due, kWakeFlush / kReschedIpi on the wakee's core.
+enum class KType : std::uint8_t {
+  kCStateExit, kHardirq, kSoftirq, kHandler,
+  kTtwuLocal,     // ttwu_queue direct path, target rq is this CPU's (id: thread)
+  kTtwuWakelist,  // ttwu_queue_wakelist: llist_add on the target's call_single_queue (id: thread)
+  kTtwuDirect,    // ttwu_queue direct path under the remote rq's lock + check_preempt_curr (id: thread)
+  kIpiSend,       // send_call_function_single_ipi / smp_send_reschedule (id: ipi_id(core, res))
+  kWakeFlush,     // target: sched_ttwu_pending of the whole wake list (id: 1 CAL handler, 0 polled in do_idle)
+  kReschedIpi,    // target: RES handler, scheduler_ipi (id unused)
+  kIpi,           // a migration's remote enqueue (id: thread), counted as a CAL
+};
 struct KWork {
   KType type;
-  int id;  // vector, cq or thread
+  int id;  // vector, cq, thread or ipi_id
 };
+inline int ipi_id(CoreId target, bool resched) { return target * 2 + (resched ? 1 : 0); }
 
 struct SimCore {
   CoreId id = 0;
@@ -154,6 +167,10 @@ struct SimCore {
   int handoff_to = -1;      // thread the dispatcher is switching to
   bool slice_due = false;   // slice expired while in kernel work
   int forced_resched = -1;  // FW_ATTACH_PREEMPT: thread woken on this CPU by the module callback
+  // Remote wake-ups (kernel/sched/core.c, Linux 6.1).
+  std::vector<int> wake_list;  // call_single_queue: wakees queued by ttwu_queue_wakelist
+  std::vector<int> flushing;   // taken by the running kWakeFlush (llist_del_all)
+  bool resched_pending = false;  // TIF_NEED_RESCHED set by a RES not yet handled
 };
 
 // FASTWAKE_TRACE=1 prints the model's decisions to stderr (debugging aid).
@@ -234,6 +251,11 @@ class HostModel final {
   Nanos kernel_cost(const SimCore& c, const KWork& w) const;
   void wake_blocked(ThreadId t, CoreId from_core);
   void enqueue(SimCore& c, int t);
+  // remote wake-up rules (host_irq.cc)
+  int nr_running(const SimCore& c) const;
+  bool idle_polling(const SimCore& c) const;
+  bool wake_preempts(const SimCore& c, int t) const;
+  KType remote_wake_kind(CoreId waker, CoreId target) const;
   // scheduling
   void reschedule(SimCore& c);
   bool should_preempt(const SimCore& c, const SimThread& cur, const SimThread& w) const;
@@ -292,6 +314,7 @@ class HostModel final {
   std::chrono::steady_clock::time_point t0_;
   bool over_ = false;
   SimNic nic_;
+  fastwake::Topology topo_;  // the host's NUMA nodes and LLC domains (core's placement)
   std::vector<SimThread> threads_;  // app threads first (id = index = CQ), then dispatchers
   int app_threads_ = 0;
   std::vector<SimCore> cores_;
@@ -312,8 +335,12 @@ class HostModel final {
   Breakdown breakdown_;
   std::vector<Sample> samples_;
   std::uint64_t sent_ = 0, completed_ = 0, measured_ = 0, completed_in_window_ = 0;
-  std::uint64_t n_irq_ = 0, n_ipi_ = 0, n_ctx_ = 0, n_handoff_ = 0, n_slice_ = 0,
-                n_remote_wake_ = 0, n_local_wake_ = 0;
+  std::uint64_t n_irq_ = 0, n_ctx_ = 0, n_handoff_ = 0, n_slice_ = 0, n_remote_wake_ = 0,
+                n_local_wake_ = 0;
+  // IPIs as /proc/interrupts counts them: CAL (function call) and RES (reschedule).
+  std::uint64_t n_ipi_call_ = 0, n_ipi_resched_ = 0;
+  // Remote wake-ups by path: wake list (with or without a CAL), direct remote enqueue.
+  std::uint64_t n_wake_wakelist_ = 0, n_wake_direct_ = 0, n_wake_polled_ = 0;
 };
 
 }  // namespace fastwake::sim::detail

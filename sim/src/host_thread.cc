@@ -324,7 +324,7 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
       th.resume = Resume::kCheckSpin;
       c.current = -1;
       th.core = to;
-      ++n_ipi_;
+      ++n_ipi_call_;  // the move's remote enqueue: a function-call IPI
       post_kernel(to, {KType::kIpi, th.id}, now + p_.ipi_latency_ns);
       reschedule(c);
       return;

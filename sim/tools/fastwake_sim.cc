@@ -24,8 +24,9 @@ constexpr const char* kUsage = R"(usage: fastwake-sim [CONFIG.json] [options]
 Simulates a server host answering RDMA requests with each strategy of the
 config (busy_poll, fastwake_poll, fastwake_irq, the ablations, interrupt) and
 prints p50/p99 latency, throughput, CPU utilisation, power and energy per
-request. Without CONFIG it runs the embedded paper-style scenario (one core
-shared by 8 threads, closed-loop ping-pong, every strategy).
+request. Without CONFIG it runs the embedded paper-style scenario (a 16-core
+server, 16 driver-placed vectors, 8 threads on each of 4 app cores,
+closed-loop ping-pong, every strategy).
 
 options:
   --platform NAME     use a built-in platform profile (x86, arm)

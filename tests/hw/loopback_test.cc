@@ -243,8 +243,8 @@ TEST(BenchTool, BadArgumentsExitTwoWithAClearMessage) {
     std::string args, needle;
   };
   for (const Case& c : std::vector<Case>{
-           {"loopback --cpus 4096", "no such CPU 4096"},
-           {"loopback --set workload.threads_per_core=1000", "too many"},
+           {"loopback --set host.app_cores=1 --cpus 4096", "no such CPU 4096"},
+           {"loopback --set host.app_cores=1 --set workload.threads_per_core=1000", "too many"},
            {"loopback /no/such/config.json", "/no/such/config.json"},
            {"loopback --cpus x", "--cpus"},
            {"frobnicate", "unknown command"},

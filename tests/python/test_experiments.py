@@ -92,7 +92,7 @@ def test_the_cdf_runner_writes_the_table_and_its_sidecar(tmp_path):
     cdf = pd.read_csv(files[0])
     assert list(cdf.columns) == ["platform", "strategy", "quantile", "latency_us"]
     side = json.loads(files[1].read_text())
-    assert side["model_version"] == fastwake.MODEL_VERSION and "8 threads sharing one core" in side["scenario"]
+    assert side["model_version"] == fastwake.MODEL_VERSION and "8 threads sharing each of 4 cores" in side["scenario"]
     assert set(side["requests"]) == {"x86", "arm"}
 
 

@@ -54,7 +54,7 @@ def test_sweep_on_threads_equals_one_at_a_time(quick_base):
     seq = fastwake.sweep(quick_base, grid, sets=SIMGRID, jobs=1, cache=False, progress=False)
     pd.testing.assert_frame_equal(par, seq)
     assert (par["extra.fabric"] == "simgrid").all()
-    assert par.groupby("workload.threads_per_core")["extra.fabric_client_hosts"].first().tolist() == [1, 4, 16]
+    assert par.groupby("workload.threads_per_core")["extra.fabric_client_hosts"].first().tolist() == [4, 16, 64]  # 4 app cores x threads
     assert not _simgrid_loaded()
 
 

@@ -12,7 +12,8 @@ from fastwake import hw
 pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
                                 reason="the loopback needs 2 CPUs (app core + NIC thread)")
 
-SHORT = ["run.duration_ms=50", "run.warmup_ms=5", "workload.threads_per_core=2"]
+SHORT = ["run.duration_ms=50", "run.warmup_ms=5", "workload.threads_per_core=2",
+         "host.app_cores=1"]  # the loopback needs app_cores + 1 CPUs
 
 
 def test_bench_returns_the_result_schema_with_backend_loopback():

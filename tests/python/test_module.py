@@ -80,7 +80,7 @@ def test_samples_are_numpy_and_agree_with_the_summary(quick_base):
         lat = r.latencies_us(res["strategy"])
         assert lat.mean() == pytest.approx(res["latency_us"]["mean"], rel=1e-9)
         assert lat.max() == pytest.approx(res["latency_us"]["max"], rel=1e-9)
-        assert np.all(s["thread"] >= 0) and np.all(s["thread"] < r.config["workload"]["threads_per_core"])
+        assert np.all(s["thread"] >= 0) and np.all(s["thread"] < r.config["workload"]["threads_per_core"] * r.config["host"]["app_cores"])
     # interrupts only in interrupt mode
     assert np.all(r.samples["busy_poll"]["irq_core"] == -1)
     assert np.any(r.samples["interrupt"]["irq_core"] >= 0)

@@ -136,7 +136,7 @@ def test_power_vs_load(load_df):
         series = _series(ax)
         assert list(series) == STRATS
         for s, line in series.items():
-            assert list(line.get_xdata()) == [16.0, 80.0]  # 8 connections x 2k / 10k per s
+            assert list(line.get_xdata()) == [64.0, 320.0]  # 32 connections x 2k / 10k per s
             d = load_df[(load_df.platform == plat) & (load_df.strategy == s)]
             np.testing.assert_allclose(line.get_ydata(), d["power_w"])
     assert len(_legend_texts(fig)) == len(STRATS)

@@ -22,7 +22,7 @@ const std::vector<std::string> kParams = {
     "link_latency_ns", "link_gbps", "client_ns", "nic_rx_ns", "nic_tx_ns", "post_send_ns",
     "cq_poll_ns", "cq_poll_empty_ns", "msix_ns", "hardirq_ns", "softirq_ns",
     "uverbs_handler_ns", "fw_handler_ns", "ttwu_local_ns", "ttwu_remote_ns", "ipi_latency_ns",
-    "ipi_handler_ns", "ctx_switch_ns", "fast_switch_ns", "read_return_ns", "rearm_ns",
+    "ipi_handler_ns", "ipi_send_ns", "rq_lock_remote_ns", "resched_ipi_ns", "ctx_switch_ns", "fast_switch_ns", "read_return_ns", "rearm_ns",
     "block_ns", "syscall_ns", "sched_latency_ns", "sched_min_granularity_ns",
     "wakeup_granularity_ns", "poll_w", "work_w", "irq_w", "cstate_exit_w", "package_w"};
 
@@ -66,17 +66,19 @@ TEST(Config, DefaultScenarioParses) {
   const Config c = parse_config(default_config());
   EXPECT_EQ(c.name, "paper-default");
   EXPECT_EQ(c.platform.name, "x86");
-  EXPECT_EQ(c.host.cores, 2);
-  EXPECT_EQ(c.host.app_cores, 1);
-  EXPECT_EQ(c.host.vectors, 2);
-  EXPECT_EQ(c.host.irq_placement, IrqPlacement::kSpread);
+  EXPECT_EQ(c.host.cores, 16);
+  EXPECT_EQ(c.host.numa_nodes, 1);
+  EXPECT_EQ(c.host.app_cores, 4);
+  EXPECT_EQ(c.host.first_app_core, 0);
+  EXPECT_EQ(c.host.vectors, 16);
+  EXPECT_EQ(c.host.irq_placement, IrqPlacement::kDriver);
   EXPECT_EQ(c.host.max_cstate, -1);
   EXPECT_EQ(c.workload.kind, LoadKind::kPingPong);
   EXPECT_EQ(c.workload.threads_per_core, 8);
   EXPECT_EQ(c.workload.message_bytes, 64);
   EXPECT_EQ(c.workload.service_ns, 1000);
   EXPECT_EQ(c.workload.service_dist, Dist::kFixed);
-  EXPECT_EQ(c.threads(), 8);
+  EXPECT_EQ(c.threads(), 32);
   EXPECT_EQ(c.remapper.reaction_delay_ns, 100'000);
   EXPECT_EQ(c.remapper.hysteresis_ns, 1'000'000);
   EXPECT_EQ(c.run.seed, 1u);
@@ -127,7 +129,7 @@ TEST(Config, BuiltinPlatformsParseAndEveryNumberHasProvenance) {
     };
     for (const auto& param : kParams) EXPECT_TRUE(has_provenance(param)) << param;
     for (std::size_t i = 0; i < p.cstates.size(); ++i) {
-      for (const char* field : {"exit_latency_ns", "target_residency_ns", "power_w"}) {
+      for (const char* field : {"exit_latency_ns", "target_residency_ns", "power_w", "polling"}) {
         const std::string key = "cstates[" + std::to_string(i) + "]." + field;
         EXPECT_TRUE(has_provenance(key)) << key;
       }
@@ -135,7 +137,7 @@ TEST(Config, BuiltinPlatformsParseAndEveryNumberHasProvenance) {
         EXPECT_GE(p.cstates[i].exit_latency_ns, p.cstates[i - 1].exit_latency_ns);
       }
     }
-    EXPECT_EQ(p.sources.size(), kParams.size() + 3 * p.cstates.size());
+    EXPECT_EQ(p.sources.size(), kParams.size() + 4 * p.cstates.size());
   }
 }
 
@@ -190,7 +192,7 @@ TEST(Config, TimesRoundToNearestNanosecond) {
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_CONFIG_ERROR(parse_config({{"hots", json::object()}}), "hots: unknown key (known: name,");
   EXPECT_CONFIG_ERROR(parse_config({{"host", {{"foo", 1}}}}),
-                      "host.foo: unknown key (known: cores, app_cores, vectors");
+                      "host.foo: unknown key (known: cores, numa_nodes, llc_cores, nic_node, app_cores");
   EXPECT_CONFIG_ERROR(parse_config({{"run", {{"duration_us", 5}}}}), "run.duration_us: unknown key");
   EXPECT_CONFIG_ERROR(parse_config(with_set(default_config(), "platform.params.bogus_ns=1")),
                       "platform.params.bogus_ns: unknown parameter");
@@ -226,9 +228,24 @@ TEST(ConfigErrors, OutOfRange) {
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "workload.threads_per_core=5000")),
                       "workload.threads_per_core: expected an integer in [1, 4096], got 5000");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.cores=0")), "host.cores: expected an integer in [1, 4096], got 0");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.app_cores=3")), "host.app_cores: expected an integer in [1, host.cores = 2], got 3");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.app_cores=17")), "host.app_cores: expected an integer in [1, host.cores = 16], got 17");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.vectors=0")), "host.vectors:");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.irq_placement=random")), "host.irq_placement: expected one of");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.irq_placement=nearest")), "host.irq_placement: expected one of");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.numa_nodes=3")), "host.numa_nodes: expected a divisor of host.cores = 16");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(with_set(d, "host.numa_nodes=2"), "host.llc_cores=3")),
+                      "host.llc_cores: expected a divisor of the cores per NUMA node (8");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(with_set(d, "host.numa_nodes=2"), "host.llc_cores=16")),
+                      "host.llc_cores: expected an integer in [0, 8]");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.nic_node=1")), "host.nic_node: expected an integer in [0, 0]");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.first_app_core=13")),
+                      "host.first_app_core: expected an integer in [0, 12]");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.app_core_list=[4,5,4,6]")),
+                      "host.app_core_list[2]: core 4 listed twice");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.app_core_list=[4,16,5,6]")),
+                      "host.app_core_list[1]: expected an integer in [0, 15]");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.app_core_list=[4,5]")),
+                      "host.app_cores: expected 2 (the length of host.app_core_list), got 4");
+  EXPECT_NO_THROW(parse_config(with_set(d, "host.app_core_list=[12,13,14,15]")));
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.max_cstate=4")), "host.max_cstate: expected an integer in [-1, 3]");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.max_cstate=-2")), "host.max_cstate:");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "workload.message_bytes=0")),
@@ -239,11 +256,11 @@ TEST(ConfigErrors, OutOfRange) {
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "run.warmup_ms=-1")), "run.warmup_ms: expected a number >= 0, got -1");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "remapper.hysteresis_us=-5")), "remapper.hysteresis_us:");
   EXPECT_CONFIG_ERROR(
-      parse_config(with_set(d, R"(workload.migrations=[{"at_ms": 1, "thread": 8, "to_core": 1}])")),
-      "workload.migrations[0].thread: expected an integer in [0, 7]");
+      parse_config(with_set(d, R"(workload.migrations=[{"at_ms": 1, "thread": 32, "to_core": 1}])")),
+      "workload.migrations[0].thread: expected an integer in [0, 31]");
   EXPECT_CONFIG_ERROR(
-      parse_config(with_set(d, R"(workload.migrations=[{"at_ms": 1, "thread": 0, "to_core": 0}, {"at_ms": 2, "thread": 1, "to_core": 2}])")),
-      "workload.migrations[1].to_core: expected an integer in [0, 1]");
+      parse_config(with_set(d, R"(workload.migrations=[{"at_ms": 1, "thread": 0, "to_core": 0}, {"at_ms": 2, "thread": 1, "to_core": 16}])")),
+      "workload.migrations[1].to_core: expected an integer in [0, 15]");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, R"(workload.migrations=[{"at_ms": 1, "thread": 0}])")),
                       "workload.migrations[0]: missing \"to_core\"");
   // A valid migration passes.

@@ -139,9 +139,30 @@ TEST(Model, CrossCoreWakeCostsExactlyTheIpiPath) {
   ASSERT_GT(local, 0);
   ASSERT_GT(remote, 0);
   const Nanos c1_exit = p.cstates[1].exit_latency_ns;  // the sleeping thread's core wakes too
-  EXPECT_EQ(remote - local,
-            p.ttwu_remote_ns - p.ttwu_local_ns + p.ipi_latency_ns + c1_exit + p.ipi_handler_ns);
+  // Core 1 is idle (nr_running == 0): wake list. x86's C1 is an MWAIT state
+  // (polling), so no IPI: core 1 leaves C1 and activates the wakee from
+  // do_idle (ttwu_local_ns), while the waker paid ttwu_remote_ns.
+  ASSERT_TRUE(p.cstates[1].polling);
+  EXPECT_EQ(remote - local, p.ttwu_remote_ns - p.ttwu_local_ns + c1_exit + p.ttwu_local_ns);
   EXPECT_GT(run.result.extra["remote_wakeups"].get<int>(), 0);
+  EXPECT_EQ(run.result.extra["ipis_call"].get<int>(), 0);
+  EXPECT_EQ(run.result.extra["ipis_resched"].get<int>(), 0);
+  EXPECT_EQ(run.result.extra["wakelist_polled"], run.result.extra["remote_wakelist"]);
+
+  // The same core in a state that does not poll (HLT-like): a CAL IPI, whose
+  // handler runs the activation (ipi_handler_ns).
+  Config h = c;
+  h.platform.cstates[1].polling = false;
+  const auto hrun = simulate(h, find_strategy("interrupt"));
+  Nanos hremote = -1;
+  for (const Sample& s : hrun.samples)
+    if (s.done > 2'500'000 && hremote < 0) hremote = s.latency;
+  EXPECT_EQ(hremote - local, p.ttwu_remote_ns + p.ipi_send_ns - p.ttwu_local_ns +
+                                 p.ipi_latency_ns + c1_exit + p.ipi_handler_ns);
+  // One request at a time: every wake-list wake-up finds the list empty.
+  EXPECT_GT(hrun.result.extra["remote_wakelist"].get<int>(), 0);
+  EXPECT_EQ(hrun.result.extra["ipis_call"], hrun.result.extra["remote_wakelist"]);
+  EXPECT_EQ(hrun.result.extra["wakelist_polled"].get<int>(), 0);
 }
 
 TEST(Model, ModulePathPaysTheUverbsEventAndAStockWakeUp) {

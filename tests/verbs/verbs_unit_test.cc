@@ -465,7 +465,7 @@ TEST(VerbsCli, BadOptionsExitTwoWithAReason) {
       {"client", "give the server's address"},
       {"client 127.0.0.1 -n 0", "-n: expected an integer"},
       {"client 127.0.0.1 --bogus", "unknown option --bogus"},
-      {"server --cpus 9999", "--cpus: no such CPU 9999"},
+      {"server --set host.app_cores=1 --cpus 9999", "--cpus: no such CPU 9999"},
       {"server -X abc", "-X: expected an integer"},
       {"server --tx-depth 4", "--tx-depth"},
       {"server -d", "-d needs a value"},

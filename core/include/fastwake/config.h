@@ -24,6 +24,9 @@ struct CState {
   Nanos exit_latency_ns = 0;
   Nanos target_residency_ns = 0;
   double power_w = 0;
+  /// The idle loop sets TIF_POLLING_NRFLAG in this state (POLL, MWAIT): a
+  /// remote wake-up needs no IPI (kernel/sched/core.c set_nr_if_polling).
+  bool polling = false;
 };
 
 /// A platform cost profile. Every number comes from configs/platforms/*.json
@@ -50,9 +53,12 @@ struct Platform {
   Nanos uverbs_handler_ns = 0;   ///< ib_uverbs_comp_handler: lock, alloc, link
   Nanos fw_handler_ns = 0;       ///< fastwake wait-queue callback (trimmed path)
   Nanos ttwu_local_ns = 0;       ///< try_to_wake_up, target on this core
-  Nanos ttwu_remote_ns = 0;      ///< try_to_wake_up, queue on remote wakelist + send IPI
+  Nanos ttwu_remote_ns = 0;      ///< try_to_wake_up, queue on the remote CPU's wake list (IPI send not included)
   Nanos ipi_latency_ns = 0;      ///< IPI delivery to the remote core
-  Nanos ipi_handler_ns = 0;      ///< remote IPI handler (enqueue + resched)
+  Nanos ipi_handler_ns = 0;      ///< function-call IPI (CAL) entry + sched_ttwu_pending of one wakee
+  Nanos ipi_send_ns = 0;         ///< waker: send one IPI (APIC ICR write), CAL or RES
+  Nanos rq_lock_remote_ns = 0;   ///< direct remote enqueue: extra over ttwu_local_ns for the remote rq lock and lines
+  Nanos resched_ipi_ns = 0;      ///< reschedule IPI (RES) entry + scheduler_ipi on the target
   Nanos ctx_switch_ns = 0;       ///< scheduler pick + context switch
   Nanos fast_switch_ns = 0;      ///< kernel fast-path switch-to (module)
   Nanos read_return_ns = 0;      ///< return from read() on the channel: lock, copy, free
@@ -78,10 +84,15 @@ struct Platform {
 };
 
 struct HostConfig {
-  int cores = 2;                 ///< cores of the server host
-  int app_cores = 1;             ///< cores 0..app_cores-1 run application threads
+  int cores = 2;                 ///< cores of the server host, numbered node by node
+  int numa_nodes = 1;            ///< NUMA nodes; divides cores
+  int llc_cores = 0;             ///< cores per LLC domain; 0 = one LLC per node (all cores on one node)
+  int nic_node = 0;              ///< NUMA node of the NIC (mlx5: dev->priv.numa_node)
+  int app_cores = 1;             ///< how many cores run application threads
+  int first_app_core = 0;        ///< application cores are first_app_core .. + app_cores - 1
+  std::vector<int> app_core_list;  ///< or exactly these cores (then app_cores = its size)
   int vectors = 2;               ///< completion vectors (EQs / MSI-X IRQs)
-  IrqPlacement irq_placement = IrqPlacement::kSpread;  ///< "spread": vector v on core v % cores; "core0"; "last" (all on the last core)
+  IrqPlacement irq_placement = IrqPlacement::kSpread;  ///< see placement.h / docs/config.md
   std::vector<int> idle_poll_cores;      ///< cores that never go below the POLL C-state (e.g. a spinning NIC thread's)
   int max_cstate = -1;           ///< deepest allowed C-state index, -1 = all
 };

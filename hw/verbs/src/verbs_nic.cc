@@ -78,7 +78,7 @@ VerbsNic::VerbsNic(VerbsDevice& dev, const Config& cfg, const StrategySpec& s, c
   std::vector<VectorId> cq_vec(n);
   int lever1 = 0;
   for (int t = 0; t < n; ++t) {
-    const CoreId core = home_core(t, tpc);
+    const CoreId core = t / tpc;  // index into app_cpus_, as vector_core_ is
     if (o.comp_vector >= 0) {
       cq_vec[t] = o.comp_vector;
       continue;
