@@ -30,6 +30,13 @@ struct ParamDef {
   ParamKind kind;
   Nanos Platform::*ns = nullptr;
   double Platform::*num = nullptr;
+  /// Parameters added after profiles were calibrated: a profile without them
+  /// (configs/platforms/host-*.json written by an older calibration) gets this
+  /// value, recorded as an estimate that says so. Null: required.
+  const char* default_why = nullptr;
+  Nanos default_ns = 0;
+  /// A power parameter added later: defaults to this (earlier) parameter's value.
+  double Platform::*default_num_from = nullptr;
 };
 
 // Every Platform number, in config.h order. The JSON names are the field names.
@@ -53,6 +60,18 @@ const std::vector<ParamDef>& param_defs() {
       {"ttwu_remote_ns", ParamKind::kNanos, &P::ttwu_remote_ns},
       {"ipi_latency_ns", ParamKind::kNanos, &P::ipi_latency_ns},
       {"ipi_handler_ns", ParamKind::kNanos, &P::ipi_handler_ns},
+      {"ipi_send_ns", ParamKind::kNanos, &P::ipi_send_ns, nullptr,
+       "default 200 ns (the x86 profile's estimate of an x2APIC ICR write): the profile predates "
+       "ipi_send_ns, so its ttwu_remote_ns may include the send",
+       200},
+      {"rq_lock_remote_ns", ParamKind::kNanos, &P::rq_lock_remote_ns, nullptr,
+       "default 300 ns (the x86 profile's estimate: rq lock and enqueue lines fetched from "
+       "another core); the profile predates rq_lock_remote_ns",
+       300},
+      {"resched_ipi_ns", ParamKind::kNanos, &P::resched_ipi_ns, nullptr,
+       "default 300 ns (the x86 profile's estimate: IRQ entry/exit + scheduler_ipi); the profile "
+       "predates resched_ipi_ns",
+       300},
       {"ctx_switch_ns", ParamKind::kNanos, &P::ctx_switch_ns},
       {"fast_switch_ns", ParamKind::kNanos, &P::fast_switch_ns},
       {"read_return_ns", ParamKind::kNanos, &P::read_return_ns},
@@ -65,7 +84,10 @@ const std::vector<ParamDef>& param_defs() {
       {"poll_w", ParamKind::kPower, nullptr, &P::poll_w},
       {"work_w", ParamKind::kPower, nullptr, &P::work_w},
       {"irq_w", ParamKind::kPower, nullptr, &P::irq_w},
-      {"cstate_exit_w", ParamKind::kPower, nullptr, &P::cstate_exit_w},
+      {"cstate_exit_w", ParamKind::kPower, nullptr, &P::cstate_exit_w,
+       "work_w (the profile predates cstate_exit_w: C-state exit time drawn at work power, as "
+       "the model accounted it before)",
+       0, &P::work_w},
       {"package_w", ParamKind::kPower, nullptr, &P::package_w},
   };
   return defs;
@@ -139,6 +161,14 @@ Platform parse_platform_object(const json& j, const std::string& path) {
     if (!known) fail(child(ppath, key), "unknown parameter (known: " + join(param_names()) + ")");
   }
   for (const auto& d : param_defs()) {
+    if (!params.contains(d.name) && d.default_why) {
+      if (d.ns)
+        p.*(d.ns) = d.default_ns;
+      else
+        p.*(d.num) = d.default_num_from ? p.*(d.default_num_from) : 0.0;
+      p.sources[d.name] = std::string(kEstimatePrefix) + d.default_why;
+      continue;
+    }
     if (!params.contains(d.name))
       fail(ppath, std::string("missing parameter \"") + d.name +
                       "\" (every parameter needs a value with a source or an estimate)");
@@ -161,7 +191,7 @@ Platform parse_platform_object(const json& j, const std::string& path) {
     const std::string epath = element(cpath, i);
     const std::string skey = "cstates[" + std::to_string(i) + "]";
     const json& e = cs[i];
-    check_keys(e, epath, {"name", "exit_latency_ns", "target_residency_ns", "power_w"});
+    check_keys(e, epath, {"name", "exit_latency_ns", "target_residency_ns", "power_w", "polling"});
     for (const char* k : {"name", "exit_latency_ns", "target_residency_ns", "power_w"})
       if (!e.contains(k)) fail(epath, std::string("missing \"") + k + "\"");
     CState c;
@@ -179,6 +209,20 @@ Platform parse_platform_object(const json& j, const std::string& path) {
     c.power_w = read_power(read_sourced(e.at("power_w"), child(epath, "power_w"),
                                         child(skey, "power_w"), p.sources),
                            child(epath, "power_w"));
+    // TIF_POLLING_NRFLAG in this state (kernel/sched/core.c set_nr_if_polling,
+    // Linux 6.1). Absent: not polling (HLT-like; a remote wake-up needs an IPI).
+    if (e.contains("polling")) {
+      const std::string ppath2 = child(epath, "polling");
+      const json& v = read_sourced(e.at("polling"), ppath2, child(skey, "polling"), p.sources);
+      if (!v.is_boolean()) fail(child(ppath2, "value"), "expected true or false, got " + describe(v));
+      c.polling = v.get<bool>();
+    } else {
+      c.polling = false;
+      p.sources[child(skey, "polling")] =
+          std::string(kEstimatePrefix) +
+          "not given by the profile: taken as not polling (HLT-like, as a VM guest idles; a "
+          "remote wake-up to this state needs an IPI)";
+    }
     if (!p.cstates.empty() && c.exit_latency_ns < p.cstates.back().exit_latency_ns)
       fail(child(epath, "exit_latency_ns"),
            "exit latency " + std::to_string(c.exit_latency_ns) + " ns is below the previous "
@@ -252,6 +296,8 @@ json platform_json(const Platform& p) {
          sourced_json(c.target_residency_ns, p, skey + ".target_residency_ns")},
         {"power_w", sourced_json(c.power_w, p, skey + ".power_w")},
     });
+    if (p.sources.count(skey + ".polling"))
+      cstates.back()["polling"] = sourced_json(c.polling, p, skey + ".polling");
   }
   json out = {{"name", p.name},
               {"description", p.description},
