@@ -1,4 +1,5 @@
-// fastwake._fastwake: pybind11 bindings of the core config API and the simulator (dicts in, dicts out).
+// fastwake._fastwake: pybind11 bindings of the core config API and the simulator (dicts in, dicts
+// out).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -67,18 +68,23 @@ json to_json_value(py::handle obj, const std::string& path) {
   // numpy arrays and scalars: tolist() gives plain Python values.
   if (py::hasattr(obj, "tolist")) return to_json_value(obj.attr("tolist")(), path);
   throw fastwake::ConfigError((path.empty() ? "config" : path) +
-                              ": cannot be written as JSON: " +
-                              py::repr(obj).cast<std::string>());
+                              ": cannot be written as JSON: " + py::repr(obj).cast<std::string>());
 }
 
 py::object to_python(const json& j) {
   switch (j.type()) {
-    case json::value_t::null: return py::none();
-    case json::value_t::boolean: return py::bool_(j.get<bool>());
-    case json::value_t::number_integer: return py::int_(j.get<std::int64_t>());
-    case json::value_t::number_unsigned: return py::int_(j.get<std::uint64_t>());
-    case json::value_t::number_float: return py::float_(j.get<double>());
-    case json::value_t::string: return py::str(j.get_ref<const std::string&>());
+    case json::value_t::null:
+      return py::none();
+    case json::value_t::boolean:
+      return py::bool_(j.get<bool>());
+    case json::value_t::number_integer:
+      return py::int_(j.get<std::int64_t>());
+    case json::value_t::number_unsigned:
+      return py::int_(j.get<std::uint64_t>());
+    case json::value_t::number_float:
+      return py::float_(j.get<double>());
+    case json::value_t::string:
+      return py::str(j.get_ref<const std::string&>());
     case json::value_t::array: {
       py::list out;
       for (const auto& v : j) out.append(to_python(v));
@@ -89,7 +95,8 @@ py::object to_python(const json& j) {
       for (auto it = j.begin(); it != j.end(); ++it) out[py::str(it.key())] = to_python(it.value());
       return out;
     }
-    default: return py::none();  // binary / discarded: never produced by the core
+    default:
+      return py::none();  // binary / discarded: never produced by the core
   }
 }
 
@@ -160,15 +167,19 @@ PYBIND11_MODULE(_fastwake, m) {
   m.attr("MODEL_VERSION") = FW_MODEL_VERSION;
   m.attr("SCHEMA") = "fastwake-result/1";
 
-  m.def("default_config", [] { return to_python(fastwake::default_config()); },
-        "The embedded paper-style scenario (configs/default.json) as a dict.");
-  m.def("builtin_platforms", &fastwake::builtin_platforms, "Names of the built-in platform profiles.");
-  m.def("builtin_platform",
-        [](const std::string& name) { return to_python(fastwake::builtin_platform(name)); },
-        py::arg("name"), "A built-in platform profile as a dict; ConfigError if unknown.");
-  m.def("load_json_file",
-        [](const std::string& path) { return to_python(fastwake::load_json_file(path)); },
-        py::arg("path"), "Reads a JSON file; ConfigError naming the file (and line) on failure.");
+  m.def(
+      "default_config", [] { return to_python(fastwake::default_config()); },
+      "The embedded paper-style scenario (configs/default.json) as a dict.");
+  m.def("builtin_platforms", &fastwake::builtin_platforms,
+        "Names of the built-in platform profiles.");
+  m.def(
+      "builtin_platform",
+      [](const std::string& name) { return to_python(fastwake::builtin_platform(name)); },
+      py::arg("name"), "A built-in platform profile as a dict; ConfigError if unknown.");
+  m.def(
+      "load_json_file",
+      [](const std::string& path) { return to_python(fastwake::load_json_file(path)); },
+      py::arg("path"), "Reads a JSON file; ConfigError naming the file (and line) on failure.");
   m.def(
       "apply_set",
       [](py::handle config, const std::string& assignment) {
@@ -180,7 +191,9 @@ PYBIND11_MODULE(_fastwake, m) {
       "Returns a copy of the config with one 'PATH=VALUE' override applied (fastwake-sim --set).");
   m.def(
       "resolve_config",
-      [](py::handle config) { return to_python(fastwake::to_json(fastwake::sim::load_config(config_doc(config)))); },
+      [](py::handle config) {
+        return to_python(fastwake::to_json(fastwake::sim::load_config(config_doc(config))));
+      },
       py::arg("config"),
       "Validates a config and returns it resolved: every default filled in, platform inlined.");
   m.def(

@@ -53,7 +53,8 @@ void print_compare_table(const nlohmann::json& cmp, std::ostream& out) {
       << ") vs measured (loopback NIC), round trip in us\n";
   out << std::left << std::setw(16) << "strategy" << std::right << std::setw(11) << "meas p50"
       << std::setw(11) << "pred p50" << std::setw(9) << "err" << std::setw(11) << "meas p99"
-      << std::setw(11) << "pred p99" << std::setw(9) << "err" << "\n";
+      << std::setw(11) << "pred p99" << std::setw(9) << "err"
+      << "\n";
   auto pct = [](double e) {
     std::ostringstream o;
     o << std::showpos << std::fixed << std::setprecision(0) << 100 * e << "%";
@@ -65,8 +66,8 @@ void print_compare_table(const nlohmann::json& cmp, std::ostream& out) {
         << std::setw(11) << r["measured_p50_us"].get<double>() << std::setw(11)
         << r["predicted_p50_us"].get<double>() << std::setw(9) << pct(r["error_p50"].get<double>())
         << std::setw(11) << r["measured_p99_us"].get<double>() << std::setw(11)
-        << r["predicted_p99_us"].get<double>() << std::setw(9)
-        << pct(r["error_p99"].get<double>()) << "\n";
+        << r["predicted_p99_us"].get<double>() << std::setw(9) << pct(r["error_p99"].get<double>())
+        << "\n";
 }
 
 }  // namespace fastwake::tools

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "compare.h"
 #include "fastwake/cli.h"
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
@@ -15,7 +16,6 @@
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
 #include "fastwake/sim/fabric_config.h"
-#include "compare.h"
 #ifdef FW_HAVE_VERBS
 #include "fastwake/hw/verbs_replay.h"
 #endif
@@ -135,16 +135,26 @@ RunArgs parse_run_args(const std::vector<std::string>& args, bool compare) {
       if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
       return args[++i];
     };
-    if (a == "--platform") r.platform = value();
-    else if (a == "--set") r.sets.push_back(value());
-    else if (a == "--json") r.json_out = value();
-    else if (a == "--cpus") r.opt.app_cpus = parse_cpus(value(), "--cpus");
-    else if (a == "--nic-cpu") r.opt.nic_cpu = parse_cpus(value(), "--nic-cpu").at(0);
-    else if (a == "-q" || a == "--quiet") r.quiet = true;
-    else if (compare && a == "--recalibrate") {}  // the default; accepted for scripts
-    else if (!a.empty() && a[0] == '-') throw fastwake::ConfigError("unknown option " + a);
-    else if (!r.config) r.config = a;
-    else throw fastwake::ConfigError("more than one config file given");
+    if (a == "--platform")
+      r.platform = value();
+    else if (a == "--set")
+      r.sets.push_back(value());
+    else if (a == "--json")
+      r.json_out = value();
+    else if (a == "--cpus")
+      r.opt.app_cpus = parse_cpus(value(), "--cpus");
+    else if (a == "--nic-cpu")
+      r.opt.nic_cpu = parse_cpus(value(), "--nic-cpu").at(0);
+    else if (a == "-q" || a == "--quiet")
+      r.quiet = true;
+    else if (compare && a == "--recalibrate") {
+    }  // the default; accepted for scripts
+    else if (!a.empty() && a[0] == '-')
+      throw fastwake::ConfigError("unknown option " + a);
+    else if (!r.config)
+      r.config = a;
+    else
+      throw fastwake::ConfigError("more than one config file given");
   }
   return r;
 }
@@ -174,7 +184,8 @@ int cmd_loopback(const std::vector<std::string>& args) {
 int cmd_compare(const std::vector<std::string>& args) {
   const RunArgs r = parse_run_args(args, true);
   // --platform names the profile of the prediction here, not the run's.
-  nlohmann::json doc = r.config ? fastwake::load_json_file(*r.config) : fastwake::bundled_config("compare");
+  nlohmann::json doc =
+      r.config ? fastwake::load_json_file(*r.config) : fastwake::bundled_config("compare");
   for (const auto& s : r.sets) fastwake::apply_set(doc, s);
   const fastwake::Config cfg = fastwake::sim::load_config(doc);
   nlohmann::json profile;
@@ -189,7 +200,8 @@ int cmd_compare(const std::vector<std::string>& args) {
     if (!r.quiet) std::cerr << rep.summary << "wrote " << rep.path << "\n";
     profile = rep.profile;
   }
-  const auto cmp = fastwake::tools::run_compare(cfg, profile, r.opt, r.quiet ? nullptr : &std::cerr);
+  const auto cmp =
+      fastwake::tools::run_compare(cfg, profile, r.opt, r.quiet ? nullptr : &std::cerr);
   emit(cmp, r.json_out, fastwake::tools::print_compare_table);
   return 0;
 }
@@ -203,8 +215,10 @@ int cmd_calibrate(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
       return args[++i];
     };
-    if (a == "--out") opt.out = value();
-    else if (a == "--name") opt.name = value();
+    if (a == "--out")
+      opt.out = value();
+    else if (a == "--name")
+      opt.name = value();
     else if (a == "--iterations") {
       const std::string v = value();
       try {
@@ -253,19 +267,31 @@ bool common_verbs_option(const std::string& a, const std::function<std::string()
                          fastwake::hw::VerbsDeviceOptions& dev, int& port, int& rx, int& tx,
                          std::vector<std::string>& sets, std::optional<std::string>& platform,
                          std::optional<std::string>& json_out, bool& quiet) {
-  if (a == "-d" || a == "--device" || a == "--ib-dev") dev.device = value();
-  else if (a == "-i" || a == "--ib-port") dev.ib_port = parse_int_arg(value(), a, 1, 255);
-  else if (a == "-x" || a == "--gid-index") dev.gid_index = parse_int_arg(value(), a, 0, 65535);
-  else if (a == "-p" || a == "--port") port = parse_int_arg(value(), a, 1, 65535);
+  if (a == "-d" || a == "--device" || a == "--ib-dev")
+    dev.device = value();
+  else if (a == "-i" || a == "--ib-port")
+    dev.ib_port = parse_int_arg(value(), a, 1, 255);
+  else if (a == "-x" || a == "--gid-index")
+    dev.gid_index = parse_int_arg(value(), a, 0, 65535);
+  else if (a == "-p" || a == "--port")
+    port = parse_int_arg(value(), a, 1, 65535);
   else if (a == "-s" || a == "--size")
-    sets.push_back("workload.message_bytes=" + std::to_string(parse_int_arg(value(), a, 1, 1 << 20)));
-  else if (a == "--rx-depth") rx = parse_int_arg(value(), a, 2, 8192);
-  else if (a == "--tx-depth") tx = parse_int_arg(value(), a, 32, 8192);
-  else if (a == "--platform") platform = value();
-  else if (a == "--set") sets.push_back(value());
-  else if (a == "--json") json_out = value();
-  else if (a == "-q" || a == "--quiet") quiet = true;
-  else return false;
+    sets.push_back("workload.message_bytes=" +
+                   std::to_string(parse_int_arg(value(), a, 1, 1 << 20)));
+  else if (a == "--rx-depth")
+    rx = parse_int_arg(value(), a, 2, 8192);
+  else if (a == "--tx-depth")
+    tx = parse_int_arg(value(), a, 32, 8192);
+  else if (a == "--platform")
+    platform = value();
+  else if (a == "--set")
+    sets.push_back(value());
+  else if (a == "--json")
+    json_out = value();
+  else if (a == "-q" || a == "--quiet")
+    quiet = true;
+  else
+    return false;
   return true;
 }
 #endif
@@ -273,7 +299,8 @@ bool common_verbs_option(const std::string& a, const std::function<std::string()
 int cmd_server(const std::vector<std::string>& args) {
 #ifndef FW_HAVE_VERBS
   (void)args;
-  throw fastwake::DeviceError("server: this fastwake-bench was built without libibverbs (install libibverbs-dev, rebuild)");
+  throw fastwake::DeviceError(
+      "server: this fastwake-bench was built without libibverbs (install libibverbs-dev, rebuild)");
 #else
   std::optional<std::string> config, platform, json_out;
   std::vector<std::string> sets;
@@ -285,19 +312,31 @@ int cmd_server(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
       return args[++i];
     };
-    if (common_verbs_option(a, value, o.dev, o.port, o.nic.rx_depth, o.nic.tx_depth, sets, platform, json_out, quiet)) continue;
-    if (a == "--cpus") o.app_cpus = parse_cpus(value(), "--cpus");
-    else if (a == "-X" || a == "--comp-vector") o.nic.comp_vector = parse_int_arg(value(), a, 0, 4095);
-    else if (a == "--irqs") o.nic.irqs = parse_cpus(value(), "--irqs");
-    else if (a == "--no-irq-repin") o.nic.repin_irqs = false;
-    else if (a == "--bind") o.bind = value();
-    else if (a == "--forever") o.forever = true;
-    else if (a == "-e" || a == "--events") {}
-    else if (!a.empty() && a[0] == '-') throw fastwake::ConfigError("unknown option " + a);
-    else if (!config) config = a;
-    else throw fastwake::ConfigError("more than one config file given");
+    if (common_verbs_option(a, value, o.dev, o.port, o.nic.rx_depth, o.nic.tx_depth, sets, platform,
+                            json_out, quiet))
+      continue;
+    if (a == "--cpus")
+      o.app_cpus = parse_cpus(value(), "--cpus");
+    else if (a == "-X" || a == "--comp-vector")
+      o.nic.comp_vector = parse_int_arg(value(), a, 0, 4095);
+    else if (a == "--irqs")
+      o.nic.irqs = parse_cpus(value(), "--irqs");
+    else if (a == "--no-irq-repin")
+      o.nic.repin_irqs = false;
+    else if (a == "--bind")
+      o.bind = value();
+    else if (a == "--forever")
+      o.forever = true;
+    else if (a == "-e" || a == "--events") {
+    } else if (!a.empty() && a[0] == '-')
+      throw fastwake::ConfigError("unknown option " + a);
+    else if (!config)
+      config = a;
+    else
+      throw fastwake::ConfigError("more than one config file given");
   }
-  const fastwake::Config cfg = fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
+  const fastwake::Config cfg =
+      fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
   const auto doc = fastwake::hw::run_verbs_server(cfg, o, quiet ? nullptr : &std::cerr);
   emit_verbs(doc, json_out);
   return 0;
@@ -307,7 +346,8 @@ int cmd_server(const std::vector<std::string>& args) {
 int cmd_client(const std::vector<std::string>& args) {
 #ifndef FW_HAVE_VERBS
   (void)args;
-  throw fastwake::DeviceError("client: this fastwake-bench was built without libibverbs (install libibverbs-dev, rebuild)");
+  throw fastwake::DeviceError(
+      "client: this fastwake-bench was built without libibverbs (install libibverbs-dev, rebuild)");
 #else
   std::optional<std::string> config, platform, json_out, strategies;
   std::vector<std::string> sets;
@@ -319,18 +359,31 @@ int cmd_client(const std::vector<std::string>& args) {
       if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
       return args[++i];
     };
-    if (common_verbs_option(a, value, o.dev, o.port, o.rx_depth, o.tx_depth, sets, platform, json_out, quiet)) continue;
-    if (a == "--cpu") o.cpu = parse_cpus(value(), "--cpu").at(0);
-    else if (a == "-n" || a == "--iters") o.iterations = parse_int_arg(value(), a, 1, 2'000'000'000);
-    else if (a == "-e" || a == "--events") strategies = "interrupt";
-    else if (a == "--strategy") strategies = value();
-    else if (a == "--connect-timeout") o.connect_timeout_s = parse_int_arg(value(), a, 1, 86400);
-    else if (!a.empty() && a[0] == '-') throw fastwake::ConfigError("unknown option " + a);
-    else if (o.server.empty()) o.server = a;
-    else if (!config) config = a;
-    else throw fastwake::ConfigError("more than one config file given");
+    if (common_verbs_option(a, value, o.dev, o.port, o.rx_depth, o.tx_depth, sets, platform,
+                            json_out, quiet))
+      continue;
+    if (a == "--cpu")
+      o.cpu = parse_cpus(value(), "--cpu").at(0);
+    else if (a == "-n" || a == "--iters")
+      o.iterations = parse_int_arg(value(), a, 1, 2'000'000'000);
+    else if (a == "-e" || a == "--events")
+      strategies = "interrupt";
+    else if (a == "--strategy")
+      strategies = value();
+    else if (a == "--connect-timeout")
+      o.connect_timeout_s = parse_int_arg(value(), a, 1, 86400);
+    else if (!a.empty() && a[0] == '-')
+      throw fastwake::ConfigError("unknown option " + a);
+    else if (o.server.empty())
+      o.server = a;
+    else if (!config)
+      config = a;
+    else
+      throw fastwake::ConfigError("more than one config file given");
   }
-  if (o.server.empty()) throw fastwake::ConfigError("client: give the server's address: fastwake-bench client SERVER [CONFIG.json]");
+  if (o.server.empty())
+    throw fastwake::ConfigError(
+        "client: give the server's address: fastwake-bench client SERVER [CONFIG.json]");
   if (strategies) {
     nlohmann::json list = nlohmann::json::array();
     std::stringstream in(*strategies);
@@ -338,7 +391,8 @@ int cmd_client(const std::vector<std::string>& args) {
     while (std::getline(in, tok, ',')) list.push_back(tok);
     sets.push_back("strategies=" + list.dump());
   }
-  const fastwake::Config cfg = fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
+  const fastwake::Config cfg =
+      fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
   const auto doc = fastwake::hw::run_verbs_client(cfg, o, quiet ? nullptr : &std::cerr);
   emit_verbs(doc, json_out);
   return 0;
@@ -366,7 +420,8 @@ int main(int argc, char** argv) {
     if (cmd == "compare") return cmd_compare(args);
     if (cmd == "server") return cmd_server(args);
     if (cmd == "client") return cmd_client(args);
-    throw fastwake::ConfigError("unknown command '" + cmd + "' (loopback, calibrate, compare, server, client)");
+    throw fastwake::ConfigError("unknown command '" + cmd +
+                                "' (loopback, calibrate, compare, server, client)");
   } catch (const fastwake::ConfigError& e) {
     std::cerr << "fastwake-bench: " << e.what() << "\n";
     return 2;

@@ -34,7 +34,8 @@ void parse_host(const json& j, const Platform& plat, HostConfig& h) {
   check_keys(j, path,
              {"cores", "numa_nodes", "llc_cores", "nic_node", "app_cores", "first_app_core",
               "app_core_list", "vectors", "irq_placement", "max_cstate", "idle_poll_cores"});
-  if (j.contains("cores")) h.cores = static_cast<int>(read_int(j.at("cores"), "host.cores", 1, 4096));
+  if (j.contains("cores"))
+    h.cores = static_cast<int>(read_int(j.at("cores"), "host.cores", 1, 4096));
   // Topology: cores numbered node by node, LLC domains of llc_cores inside a node.
   if (j.contains("numa_nodes"))
     h.numa_nodes = static_cast<int>(read_int(j.at("numa_nodes"), "host.numa_nodes", 1, h.cores));
@@ -46,9 +47,9 @@ void parse_host(const json& j, const Platform& plat, HostConfig& h) {
   if (j.contains("llc_cores")) {
     h.llc_cores = static_cast<int>(read_int(j.at("llc_cores"), "host.llc_cores", 0, per_node));
     if (h.llc_cores > 0 && per_node % h.llc_cores != 0)
-      fail("host.llc_cores", "expected a divisor of the cores per NUMA node (" +
-                                 std::to_string(per_node) + "; an LLC domain never spans nodes), got " +
-                                 std::to_string(h.llc_cores));
+      fail("host.llc_cores",
+           "expected a divisor of the cores per NUMA node (" + std::to_string(per_node) +
+               "; an LLC domain never spans nodes), got " + std::to_string(h.llc_cores));
   }
   if (j.contains("nic_node"))
     h.nic_node = static_cast<int>(read_int(j.at("nic_node"), "host.nic_node", 0, h.numa_nodes - 1));
@@ -61,11 +62,12 @@ void parse_host(const json& j, const Platform& plat, HostConfig& h) {
         fail(element("host.app_core_list", i),
              "core " + std::to_string(h.app_core_list[i]) + " listed twice");
     if (j.contains("first_app_core"))
-      fail("host.first_app_core", "give either host.first_app_core or host.app_core_list, not both");
+      fail("host.first_app_core",
+           "give either host.first_app_core or host.app_core_list, not both");
     const int n = static_cast<int>(h.app_core_list.size());
-    if (j.contains("app_cores") &&
-        read_int(j.at("app_cores"), "host.app_cores", 1, 4096) != n)
-      fail("host.app_cores", "expected " + std::to_string(n) + " (the length of host.app_core_list), got " +
+    if (j.contains("app_cores") && read_int(j.at("app_cores"), "host.app_cores", 1, 4096) != n)
+      fail("host.app_cores", "expected " + std::to_string(n) +
+                                 " (the length of host.app_core_list), got " +
                                  describe(j.at("app_cores")));
     h.app_cores = n;
   } else {
@@ -78,9 +80,9 @@ void parse_host(const json& j, const Platform& plat, HostConfig& h) {
       h.first_app_core = static_cast<int>(
           read_int(j.at("first_app_core"), "host.first_app_core", 0, h.cores - h.app_cores));
     if (h.first_app_core + h.app_cores > h.cores)
-      fail("host.first_app_core",
-           "expected an integer in [0, host.cores - host.app_cores = " +
-               std::to_string(h.cores - h.app_cores) + "], got " + std::to_string(h.first_app_core));
+      fail("host.first_app_core", "expected an integer in [0, host.cores - host.app_cores = " +
+                                      std::to_string(h.cores - h.app_cores) + "], got " +
+                                      std::to_string(h.first_app_core));
   }
   if (j.contains("vectors"))
     h.vectors = static_cast<int>(read_int(j.at("vectors"), "host.vectors", 1, 4096));
@@ -103,10 +105,11 @@ void parse_host(const json& j, const Platform& plat, HostConfig& h) {
 void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
   const std::string path = "workload";
   check_keys(j, path,
-             {"kind", "threads_per_core", "message_bytes", "service_ns", "service_dist",
-              "think_ns", "think_dist", "rate_rps", "migrations", "script"});
+             {"kind", "threads_per_core", "message_bytes", "service_ns", "service_dist", "think_ns",
+              "think_dist", "rate_rps", "migrations", "script"});
   if (j.contains("kind"))
-    w.kind = parse_load_kind(read_choice(j.at("kind"), "workload.kind", {"pingpong", "poisson", "script"}));
+    w.kind = parse_load_kind(
+        read_choice(j.at("kind"), "workload.kind", {"pingpong", "poisson", "script"}));
   if (j.contains("threads_per_core"))
     w.threads_per_core =
         static_cast<int>(read_int(j.at("threads_per_core"), "workload.threads_per_core", 1, 4096));
@@ -115,16 +118,20 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
         static_cast<int>(read_int(j.at("message_bytes"), "workload.message_bytes", 1, 1 << 30));
   if (j.contains("service_ns")) w.service_ns = read_ns(j.at("service_ns"), "workload.service_ns");
   if (j.contains("service_dist"))
-    w.service_dist = parse_dist(read_choice(j.at("service_dist"), "workload.service_dist", {"fixed", "exp"}),
-                                "workload.service_dist");
+    w.service_dist =
+        parse_dist(read_choice(j.at("service_dist"), "workload.service_dist", {"fixed", "exp"}),
+                   "workload.service_dist");
   if (j.contains("think_ns")) w.think_ns = read_ns(j.at("think_ns"), "workload.think_ns");
   if (j.contains("think_dist"))
-    w.think_dist = parse_dist(read_choice(j.at("think_dist"), "workload.think_dist", {"fixed", "exp"}),
-                              "workload.think_dist");
-  if (j.contains("rate_rps")) w.rate_rps = read_number(j.at("rate_rps"), "workload.rate_rps", 0, true);
+    w.think_dist =
+        parse_dist(read_choice(j.at("think_dist"), "workload.think_dist", {"fixed", "exp"}),
+                   "workload.think_dist");
+  if (j.contains("rate_rps"))
+    w.rate_rps = read_number(j.at("rate_rps"), "workload.rate_rps", 0, true);
   if (w.kind == LoadKind::kPoisson && w.rate_rps <= 0)
-    fail("workload.rate_rps", "expected a number > 0 when workload.kind is \"poisson\", got " +
-                                  (j.contains("rate_rps") ? describe(j.at("rate_rps")) : "0 (default)"));
+    fail("workload.rate_rps",
+         "expected a number > 0 when workload.kind is \"poisson\", got " +
+             (j.contains("rate_rps") ? describe(j.at("rate_rps")) : "0 (default)"));
 
   if (j.contains("migrations")) {
     const std::string mpath = "workload.migrations";
@@ -148,10 +155,9 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
                  std::to_string(threads) + "), got " + std::to_string(m.thread));
       m.to_core = static_cast<CoreId>(read_int(e.at("to_core"), child(epath, "to_core"), 0));
       if (m.to_core >= host.cores)
-        fail(child(epath, "to_core"), "expected an integer in [0, " +
-                                          std::to_string(host.cores - 1) +
-                                          "] (host.cores = " + std::to_string(host.cores) +
-                                          "), got " + std::to_string(m.to_core));
+        fail(child(epath, "to_core"),
+             "expected an integer in [0, " + std::to_string(host.cores - 1) + "] (host.cores = " +
+                 std::to_string(host.cores) + "), got " + std::to_string(m.to_core));
       w.migrations.push_back(m);
     }
   }
@@ -161,7 +167,8 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
     const std::string spath = "workload.script";
     if (!j.contains("script")) fail(spath, "required when workload.kind is \"script\"");
     const json& ss = j.at("script");
-    if (!ss.is_array() || ss.empty()) fail(spath, "expected a non-empty array of steps, got " + describe(ss));
+    if (!ss.is_array() || ss.empty())
+      fail(spath, "expected a non-empty array of steps, got " + describe(ss));
     w.script.clear();
     for (std::size_t i = 0; i < ss.size(); ++i) {
       const std::string epath = element(spath, i);
@@ -169,15 +176,20 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
       require_object(e, epath);
       check_keys(e, epath, {"after_us", "conn", "migrate", "to_core"});
       ScriptStep st;
-      st.after_ns = e.contains("after_us") ? read_time(e.at("after_us"), child(epath, "after_us"), kNsPerUs, false) : 0;
+      st.after_ns = e.contains("after_us")
+                        ? read_time(e.at("after_us"), child(epath, "after_us"), kNsPerUs, false)
+                        : 0;
       const bool mig = e.contains("migrate");
       if (mig == e.contains("conn"))
-        fail(epath, "expected either \"conn\" (a request) or \"migrate\" + \"to_core\" (a migration)");
+        fail(epath,
+             "expected either \"conn\" (a request) or \"migrate\" + \"to_core\" (a migration)");
       const std::string tkey = child(epath, mig ? "migrate" : "conn");
-      st.conn = static_cast<ThreadId>(read_int(e.at(mig ? "migrate" : "conn"), tkey, 0, threads - 1));
+      st.conn =
+          static_cast<ThreadId>(read_int(e.at(mig ? "migrate" : "conn"), tkey, 0, threads - 1));
       if (mig) {
         if (!e.contains("to_core")) fail(epath, "missing \"to_core\"");
-        st.migrate_to = static_cast<CoreId>(read_int(e.at("to_core"), child(epath, "to_core"), 0, host.cores - 1));
+        st.migrate_to = static_cast<CoreId>(
+            read_int(e.at("to_core"), child(epath, "to_core"), 0, host.cores - 1));
       } else if (e.contains("to_core")) {
         fail(child(epath, "to_core"), "only with \"migrate\"");
       }
@@ -234,15 +246,16 @@ void parse_run(const json& j, RunConfig& r) {
 // Public API
 
 Config parse_config(const nlohmann::json& doc) {
-  check_keys(doc, "", {"name", "description", "platform", "host", "workload", "remapper",
-                       "strategies", "run", "fabric"});
+  check_keys(doc, "",
+             {"name", "description", "platform", "host", "workload", "remapper", "strategies",
+              "run", "fabric"});
   Config c;
   if (doc.contains("name")) c.name = read_string(doc.at("name"), "name");
   if (doc.contains("description"))
     c.description = read_string(doc.at("description"), "description", false);
-  c.platform = parse_platform(doc.contains("platform") ? doc.at("platform")
-                                                        : json(std::string(kDefaultPlatform)),
-                              "platform");
+  c.platform = parse_platform(
+      doc.contains("platform") ? doc.at("platform") : json(std::string(kDefaultPlatform)),
+      "platform");
   if (doc.contains("host")) parse_host(doc.at("host"), c.platform, c.host);
   if (doc.contains("workload")) {
     parse_workload(doc.at("workload"), c.host, c.workload);
@@ -265,7 +278,8 @@ Config parse_config(const nlohmann::json& doc) {
 nlohmann::json to_json(const Config& c) {
   json migrations = json::array();
   for (const auto& m : c.workload.migrations)
-    migrations.push_back({{"at_ms", ns_in(m.at_ns, kNsPerMs)}, {"thread", m.thread}, {"to_core", m.to_core}});
+    migrations.push_back(
+        {{"at_ms", ns_in(m.at_ns, kNsPerMs)}, {"thread", m.thread}, {"to_core", m.to_core}});
   json out = {
       {"name", c.name},
       {"description", c.description},

@@ -42,10 +42,14 @@ bool parse_index(const std::string& s, std::size_t& out) {
 
 const char* type_name(const json& j) {
   switch (j.type()) {
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::null: return "null";
-    default: return "a number";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::null:
+      return "null";
+    default:
+      return "a number";
   }
 }
 

@@ -108,8 +108,10 @@ constexpr std::string_view kEstimatePrefix = "estimate: ";
 const json& read_sourced(const json& e, const std::string& path, const std::string& source_key,
                          std::map<std::string, std::string>& sources) {
   if (!e.is_object())
-    fail(path, "expected {\"value\": number, \"source\": \"...\"} or {\"value\": number, "
-               "\"estimate\": \"...\"}, got " + describe(e));
+    fail(path,
+         "expected {\"value\": number, \"source\": \"...\"} or {\"value\": number, "
+         "\"estimate\": \"...\"}, got " +
+             describe(e));
   check_keys(e, path, {"value", "source", "estimate"});
   bool has_source = e.contains("source");
   bool has_estimate = e.contains("estimate");
@@ -119,8 +121,7 @@ const json& read_sourced(const json& e, const std::string& path, const std::stri
   const char* which = has_source ? "source" : "estimate";
   std::string text = read_string(e.at(which), child(path, which));
   if (!e.contains("value")) fail(path, "missing \"value\"");
-  sources[source_key] =
-      std::string(has_source ? kSourcePrefix : kEstimatePrefix) + text;
+  sources[source_key] = std::string(has_source ? kSourcePrefix : kEstimatePrefix) + text;
   return e.at("value");
 }
 
@@ -175,9 +176,15 @@ Platform parse_platform_object(const json& j, const std::string& path) {
     const std::string vpath = child(ppath, d.name);
     const json& v = read_sourced(params.at(d.name), vpath, d.name, p.sources);
     switch (d.kind) {
-      case ParamKind::kNanos: p.*(d.ns) = read_cost(v, vpath); break;
-      case ParamKind::kPositive: p.*(d.num) = read_number(v, vpath, 0, false); break;
-      case ParamKind::kPower: p.*(d.num) = read_power(v, vpath); break;
+      case ParamKind::kNanos:
+        p.*(d.ns) = read_cost(v, vpath);
+        break;
+      case ParamKind::kPositive:
+        p.*(d.num) = read_number(v, vpath, 0, false);
+        break;
+      case ParamKind::kPower:
+        p.*(d.num) = read_power(v, vpath);
+        break;
     }
   }
 
@@ -206,15 +213,16 @@ Platform parse_platform_object(const json& j, const std::string& path) {
         read_cost(read_sourced(e.at("target_residency_ns"), child(epath, "target_residency_ns"),
                                child(skey, "target_residency_ns"), p.sources),
                   child(epath, "target_residency_ns"));
-    c.power_w = read_power(read_sourced(e.at("power_w"), child(epath, "power_w"),
-                                        child(skey, "power_w"), p.sources),
-                           child(epath, "power_w"));
+    c.power_w = read_power(
+        read_sourced(e.at("power_w"), child(epath, "power_w"), child(skey, "power_w"), p.sources),
+        child(epath, "power_w"));
     // TIF_POLLING_NRFLAG in this state (kernel/sched/core.c set_nr_if_polling,
     // Linux 6.1). Absent: not polling (HLT-like; a remote wake-up needs an IPI).
     if (e.contains("polling")) {
       const std::string ppath2 = child(epath, "polling");
       const json& v = read_sourced(e.at("polling"), ppath2, child(skey, "polling"), p.sources);
-      if (!v.is_boolean()) fail(child(ppath2, "value"), "expected true or false, got " + describe(v));
+      if (!v.is_boolean())
+        fail(child(ppath2, "value"), "expected true or false, got " + describe(v));
       c.polling = v.get<bool>();
     } else {
       c.polling = false;
@@ -224,10 +232,11 @@ Platform parse_platform_object(const json& j, const std::string& path) {
           "remote wake-up to this state needs an IPI)";
     }
     if (!p.cstates.empty() && c.exit_latency_ns < p.cstates.back().exit_latency_ns)
-      fail(child(epath, "exit_latency_ns"),
-           "exit latency " + std::to_string(c.exit_latency_ns) + " ns is below the previous "
-           "state's " + std::to_string(p.cstates.back().exit_latency_ns) +
-           " ns (list C-states shallowest first)");
+      fail(child(epath, "exit_latency_ns"), "exit latency " + std::to_string(c.exit_latency_ns) +
+                                                " ns is below the previous "
+                                                "state's " +
+                                                std::to_string(p.cstates.back().exit_latency_ns) +
+                                                " ns (list C-states shallowest first)");
     p.cstates.push_back(std::move(c));
   }
   return p;

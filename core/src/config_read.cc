@@ -28,10 +28,14 @@ std::string describe(const json& v) {
       if (s.size() > 60) s = s.substr(0, 57) + "...\"";
       return "the string " + s;
     }
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::null: return "null";
-    default: return v.dump();
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::null:
+      return "null";
+    default:
+      return v.dump();
   }
 }
 
@@ -95,7 +99,8 @@ Nanos read_ns(const json& v, const std::string& path) {
 }
 
 Nanos read_time(const json& v, const std::string& path, Nanos ns_per_unit, bool positive) {
-  const std::string want = positive ? "expected a number > 0, got " : "expected a number >= 0, got ";
+  const std::string want =
+      positive ? "expected a number > 0, got " : "expected a number >= 0, got ";
   if (!v.is_number()) fail(path, want + describe(v));
   double x = v.get<double>();
   double ns = x * static_cast<double>(ns_per_unit);
@@ -113,7 +118,8 @@ double read_number(const json& v, const std::string& path, double lo, bool lo_in
   want += os.str();
   if (!v.is_number()) fail(path, want + ", got " + describe(v));
   double x = v.get<double>();
-  if (!std::isfinite(x) || (lo_inclusive ? x < lo : x <= lo)) fail(path, want + ", got " + describe(v));
+  if (!std::isfinite(x) || (lo_inclusive ? x < lo : x <= lo))
+    fail(path, want + ", got " + describe(v));
   return x;
 }
 

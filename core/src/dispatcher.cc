@@ -19,8 +19,8 @@ void Dispatcher::reindex() {
 }
 
 bool Dispatcher::remove(CqId cq) {
-  auto it = std::find_if(entries_.begin(), entries_.end(),
-                         [cq](const Entry& e) { return e.cq == cq; });
+  auto it =
+      std::find_if(entries_.begin(), entries_.end(), [cq](const Entry& e) { return e.cq == cq; });
   if (it == entries_.end()) return false;
   const std::size_t idx = static_cast<std::size_t>(it - entries_.begin());
   entries_.erase(it);

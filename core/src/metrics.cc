@@ -80,9 +80,8 @@ nlohmann::json StrategyResult::to_json() const {
   j["platform"] = platform;
   j["seed"] = seed;
   j["requests"] = requests;
-  j["latency_us"] = {{"mean", latency_us.mean}, {"p50", latency_us.p50},
-                     {"p90", latency_us.p90},   {"p99", latency_us.p99},
-                     {"p999", latency_us.p999}, {"max", latency_us.max}};
+  j["latency_us"] = {{"mean", latency_us.mean}, {"p50", latency_us.p50},   {"p90", latency_us.p90},
+                     {"p99", latency_us.p99},   {"p999", latency_us.p999}, {"max", latency_us.max}};
   j["throughput_rps"] = throughput_rps;
   j["cpu_util"] = cpu_util;
   j["core_util"] = core_util;

@@ -10,8 +10,8 @@
 namespace fastwake {
 
 namespace {
-constexpr std::array<std::string_view, 6> kIrqPlacementNames = {
-    "spread", "core0", "last", "driver", "irqbalance", "random"};
+constexpr std::array<std::string_view, 6> kIrqPlacementNames = {"spread", "core0",      "last",
+                                                                "driver", "irqbalance", "random"};
 
 /// splitmix64: a fixed, portable generator (std:: distributions differ
 /// between standard libraries, and "random" must give the same cores everywhere).
@@ -52,9 +52,12 @@ CoreId local_spread(int i, int node, const Topology& t) {
 
 CoreId stock_irq_core(VectorId v, IrqPlacement p, const Topology& t, std::uint64_t seed) {
   switch (p) {
-    case IrqPlacement::kCore0: return 0;
-    case IrqPlacement::kLast: return t.cores - 1;
-    case IrqPlacement::kSpread: return v % t.cores;
+    case IrqPlacement::kCore0:
+      return 0;
+    case IrqPlacement::kLast:
+      return t.cores - 1;
+    case IrqPlacement::kSpread:
+      return v % t.cores;
     case IrqPlacement::kDriver:
       // mlx5 (drivers/net/ethernet/mellanox/mlx5/core/eq.c, comp_irqs_request(),
       // Linux 6.1): cpus[i] = cpumask_local_spread(i, dev->priv.numa_node) for

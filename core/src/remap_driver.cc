@@ -26,7 +26,9 @@ RemapDriver::RemapDriver(const RemapperOptions& opts, IrqLever& lever,
   for (const VectorMove& m : remapper_.place_initial()) apply(m.vector, m.to);
 }
 
-void RemapDriver::add_cq(CqId cq, VectorId vector, CoreId core) { remapper_.add_cq(cq, vector, core); }
+void RemapDriver::add_cq(CqId cq, VectorId vector, CoreId core) {
+  remapper_.add_cq(cq, vector, core);
+}
 
 void RemapDriver::remove_cq(CqId cq, Nanos now) { remapper_.remove_cq(cq, now); }
 
@@ -47,14 +49,15 @@ void RemapDriver::apply(VectorId v, CoreId to) {
 
 namespace fastwake {
 
-void trace_setup(DecisionTrace* t, std::span<const CoreId> thread_core, std::span<const VectorId> cq_vector,
-                 const IrqLever& lever) {
+void trace_setup(DecisionTrace* t, std::span<const CoreId> thread_core,
+                 std::span<const VectorId> cq_vector, const IrqLever& lever) {
   if (!t) return;
   for (std::size_t i = 0; i < thread_core.size(); ++i)
     t->add(Decision::Kind::kThreadCore, static_cast<long long>(i), thread_core[i]);
   for (std::size_t i = 0; i < cq_vector.size(); ++i)
     t->add(Decision::Kind::kCqVector, static_cast<long long>(i), cq_vector[i]);
-  for (VectorId v = 0; v < lever.num_vectors(); ++v) t->add(Decision::Kind::kVectorCore, v, lever.vector_core(v));
+  for (VectorId v = 0; v < lever.num_vectors(); ++v)
+    t->add(Decision::Kind::kVectorCore, v, lever.vector_core(v));
 }
 
 }  // namespace fastwake

@@ -71,7 +71,7 @@ void AffinityRemapper::reconsider(VectorId v, Nanos now) {
   if (want == vec.core) {
     vec.pending_to = kNoCore;  // thread came back before we acted
   } else if (want != vec.pending_to) {
-    vec.pending_to = want;     // (re)start the reaction delay
+    vec.pending_to = want;  // (re)start the reaction delay
     vec.pending_since = now;
   }
 }

@@ -1,7 +1,6 @@
 // Built-in strategies and the registry.
 #include "fastwake/strategy.h"
 
-
 #include "fastwake/errors.h"
 
 namespace fastwake {
@@ -35,9 +34,12 @@ std::vector<StrategySpec>& registry() {
 
 std::string_view wait_mode_name(WaitMode m) {
   switch (m) {
-    case WaitMode::kSpin: return "spin";
-    case WaitMode::kDispatcher: return "dispatcher";
-    case WaitMode::kBlock: return "block";
+    case WaitMode::kSpin:
+      return "spin";
+    case WaitMode::kDispatcher:
+      return "dispatcher";
+    case WaitMode::kBlock:
+      return "block";
   }
   return "?";
 }

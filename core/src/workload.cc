@@ -34,9 +34,12 @@ Dist parse_dist(std::string_view name, std::string_view key) {
 
 std::string_view load_kind_name(LoadKind k) {
   switch (k) {
-    case LoadKind::kPingPong: return "pingpong";
-    case LoadKind::kPoisson: return "poisson";
-    case LoadKind::kScript: return "script";
+    case LoadKind::kPingPong:
+      return "pingpong";
+    case LoadKind::kPoisson:
+      return "poisson";
+    case LoadKind::kScript:
+      return "script";
   }
   return "?";
 }

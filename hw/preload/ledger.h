@@ -14,7 +14,8 @@ namespace fastwake::preload {
 struct AckSplit {
   std::uint32_t real = 0;  ///< forward to the real ibv_ack_cq_events
   std::uint32_t emu = 0;   ///< acknowledge emulated events
-  std::uint32_t over = 0;  ///< more acks than events delivered (an application bug): dropped, counted
+  std::uint32_t over =
+      0;  ///< more acks than events delivered (an application bug): dropped, counted
 };
 
 /// Real events first: libibverbs only compares totals at destroy time, so any

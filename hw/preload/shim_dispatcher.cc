@@ -69,7 +69,8 @@ void take_ops(Dispatcher& d, std::vector<DispatchOp>& ops) {
 void raise_event(Slot& s, ibv_cq* q, std::uint32_t gen, int chan) {
   Chan& c = g_chan[chan];
   pthread_mutex_lock(&c.mu);
-  bool live = !s.dead.load(std::memory_order_acquire) && s.gen.load(std::memory_order_acquire) == gen;
+  bool live =
+      !s.dead.load(std::memory_order_acquire) && s.gen.load(std::memory_order_acquire) == gen;
   if (live) {
     live = guarded("queueing an event", [&] { c.events->push_back(q); });
     if (live) c.raising.fetch_add(1, std::memory_order_acq_rel);  // keeps efd open until written
@@ -118,7 +119,8 @@ class SlotProbe {
         }
       }
       if (fire && s.armed.exchange(0, std::memory_order_acq_rel)) {
-        claim_ = {s.cq.load(std::memory_order_relaxed), s.gen.load(std::memory_order_relaxed), s.chan};
+        claim_ = {s.cq.load(std::memory_order_relaxed), s.gen.load(std::memory_order_relaxed),
+                  s.chan};
         claimed = true;
       }
     }
@@ -231,8 +233,8 @@ void ensure_dispatcher() {
         for (int c = 0; c < CPU_SETSIZE; ++c)
           if (CPU_ISSET(c, &mine)) cpu = c;
     }
-    if (pthread_create(&th, &a, dispatcher_main, reinterpret_cast<void*>(static_cast<std::intptr_t>(cpu))) !=
-        0)
+    if (pthread_create(&th, &a, dispatcher_main,
+                       reinterpret_cast<void*>(static_cast<std::intptr_t>(cpu))) != 0)
       log("cannot start the dispatcher thread");
     g_dispatcher_cpu_used.store(cpu);
     pthread_sigmask(SIG_SETMASK, &old, nullptr);

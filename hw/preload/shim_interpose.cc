@@ -16,7 +16,6 @@
 namespace fastwake::preload {
 namespace {
 
-
 int fw_poll_cq(ibv_cq* cq, int n, ibv_wc* wc) {
   const int i = g_cq_table.find(cq);
   if (i < 0) {
@@ -72,7 +71,8 @@ int fw_req_notify_cq(ibv_cq* cq, int solicited_only) {
 
 int fw_refuse_start_poll(ibv_cq_ex*, ibv_poll_cq_attr*) {
   refuse(
-      "ibv_start_poll (extended CQ polling) on a dispatcher-mode CQ: the dispatcher's stash cannot be "
+      "ibv_start_poll (extended CQ polling) on a dispatcher-mode CQ: the dispatcher's stash cannot "
+      "be "
       "served through it; run with FW_PRELOAD_MODE=irq or off");
   return EOPNOTSUPP;
 }
@@ -147,9 +147,10 @@ ibv_cq_ex* fw_create_cq_ex(ibv_context* ctx, ibv_cq_init_attr_ex* attr) {
   ensure_irq_map(ctx);
   const int chan = attr && attr->channel ? g_chan_table.find(attr->channel) : -1;
   if (attr)
-    attr->comp_vector = static_cast<std::uint32_t>(choose_vector(ctx, static_cast<int>(attr->comp_vector)));
-  ibv_cq_ex* cq =
-      with_real_fd(attr ? attr->channel : nullptr, chan, [&] { return c->create_cq_ex(ctx, attr); });
+    attr->comp_vector =
+        static_cast<std::uint32_t>(choose_vector(ctx, static_cast<int>(attr->comp_vector)));
+  ibv_cq_ex* cq = with_real_fd(attr ? attr->channel : nullptr, chan,
+                               [&] { return c->create_cq_ex(ctx, attr); });
   if (!cq) return cq;
   register_cq(ibv_cq_ex_to_cq(cq), chan, attr ? static_cast<int>(attr->comp_vector) : -1);
   if (chan >= 0 && g_chan[chan].emulate) cq->start_poll = fw_refuse_start_poll;
@@ -288,8 +289,8 @@ FW_EXPORT int ibv_destroy_comp_channel(ibv_comp_channel* ch) {
   return 0;
 }
 
-FW_EXPORT ibv_cq* ibv_create_cq(ibv_context* ctx, int cqe, void* cq_context, ibv_comp_channel* channel,
-                                int comp_vector) {
+FW_EXPORT ibv_cq* ibv_create_cq(ibv_context* ctx, int cqe, void* cq_context,
+                                ibv_comp_channel* channel, int comp_vector) {
   init();
   if (!g_real.create_cq) {
     errno = ENOSYS;
@@ -298,8 +299,8 @@ FW_EXPORT ibv_cq* ibv_create_cq(ibv_context* ctx, int cqe, void* cq_context, ibv
   ensure_irq_map(ctx);
   const int chan = channel ? g_chan_table.find(channel) : -1;
   const int vector = choose_vector(ctx, comp_vector);
-  ibv_cq* cq =
-      with_real_fd(channel, chan, [&] { return g_real.create_cq(ctx, cqe, cq_context, channel, vector); });
+  ibv_cq* cq = with_real_fd(
+      channel, chan, [&] { return g_real.create_cq(ctx, cqe, cq_context, channel, vector); });
   if (cq) register_cq(cq, chan, vector);
   return cq;
 }
@@ -346,8 +347,8 @@ FW_EXPORT int ibv_destroy_cq(ibv_cq* cq) {
   irq_forget(i);  // after leaving the channel: no waiter reports for it again
   pthread_mutex_lock(&g_mu);
   pthread_mutex_lock(&s.mu);
-  g_tot.dropped +=
-      static_cast<std::uint64_t>(s.count);  // stashed, never polled: gone with the CQ, as in the stock path
+  g_tot.dropped += static_cast<std::uint64_t>(
+      s.count);  // stashed, never polled: gone with the CQ, as in the stock path
   s.count = 0;
   spin_lock(s.ack_lock);
   fold(s);
@@ -428,15 +429,15 @@ FW_EXPORT void ibv_ack_cq_events(ibv_cq* cq, unsigned int nevents) {
   }
   Slot& s = g_slot[i];
   spin_lock(s.ack_lock);
-  const auto split =
-      fastwake::preload::split_ack(nevents, s.real_delivered - s.real_acked, s.emu_delivered - s.emu_acked);
+  const auto split = fastwake::preload::split_ack(nevents, s.real_delivered - s.real_acked,
+                                                  s.emu_delivered - s.emu_acked);
   s.real_acked += split.real;
   s.emu_acked += split.emu;
   spin_unlock(s.ack_lock);
   if (split.over) {
     if (g_tot.overacks.fetch_add(split.over) == 0)
-      log("ibv_ack_cq_events(%p, %u): %u more acks than events delivered (dropped)", static_cast<void*>(cq),
-          nevents, split.over);
+      log("ibv_ack_cq_events(%p, %u): %u more acks than events delivered (dropped)",
+          static_cast<void*>(cq), nevents, split.over);
   }
   if (split.real && g_real.ack_cq_events) g_real.ack_cq_events(cq, split.real);
 }

@@ -65,7 +65,8 @@ class ShimLever final : public IrqLever {
 /// A device context's remap state. `driver` only under `mu` (ibv_get_cq_event
 /// runs in many threads; this is off the fast path, before a blocking read).
 struct IrqCtl {
-  IrqCtl(hw::IrqMap m, int vectors) : map(std::move(m)), lever(map, vectors), driver(g_remap_opts, lever) {}
+  IrqCtl(hw::IrqMap m, int vectors)
+      : map(std::move(m)), lever(map, vectors), driver(g_remap_opts, lever) {}
   hw::IrqMap map;
   ShimLever lever;
   RemapDriver driver;
@@ -109,7 +110,8 @@ void ensure_irq_map(ibv_context* ctx) {
     const int nv = ctx->num_comp_vectors > 0 ? ctx->num_comp_vectors : 0;
     guarded("irq mode set-up", [&] {
       const std::vector<int> given = given_irqs();
-      hw::IrqMap m = given.empty() ? hw::discover_irqs(ctx->device->name, nv) : hw::irq_map_from_list(given);
+      hw::IrqMap m =
+          given.empty() ? hw::discover_irqs(ctx->device->name, nv) : hw::irq_map_from_list(given);
       if (!given.empty()) {
         m.source = "given in FW_PRELOAD_IRQS (" + std::string(std::getenv("FW_PRELOAD_IRQS")) + ")";
         if (static_cast<int>(given.size()) > nv)
@@ -144,7 +146,8 @@ int choose_vector(ibv_context* ctx, int app_vector) {
   if (IrqCtl* r = c ? c->irq.load(std::memory_order_acquire) : nullptr)
     guarded("vector choice", [&] {
       std::vector<CoreId> where(static_cast<std::size_t>(nv));
-      for (VectorId k = 0; k < nv; ++k) where[static_cast<std::size_t>(k)] = r->lever.vector_core(k);
+      for (VectorId k = 0; k < nv; ++k)
+        where[static_cast<std::size_t>(k)] = r->lever.vector_core(k);
       if (const auto mine = vector_on_core(where, cpu, 0)) v = *mine;
     });
   return v;

@@ -19,9 +19,10 @@ namespace {
 __attribute__((destructor)) void fw_report() {
   const char* dest = std::getenv("FW_PRELOAD_STATS");
   if (!dest && !g_verbose) return;
-  std::uint64_t arms = g_tot.arms, raised = g_tot.raised, polled = g_tot.polled, stashed = g_tot.stashed,
-                unstashed = g_tot.unstashed, emu_d = g_tot.emu_delivered, emu_a = g_tot.emu_acked,
-                real_d = g_tot.real_delivered, real_a = g_tot.real_acked, in_stash = 0, pending = 0;
+  std::uint64_t arms = g_tot.arms, raised = g_tot.raised, polled = g_tot.polled,
+                stashed = g_tot.stashed, unstashed = g_tot.unstashed, emu_d = g_tot.emu_delivered,
+                emu_a = g_tot.emu_acked, real_d = g_tot.real_delivered, real_a = g_tot.real_acked,
+                in_stash = 0, pending = 0;
   for (int i = 0; i < g_high_water.load(); ++i) {
     Slot& s = g_slot[i];
     if (!s.cq.load() || inherited(s.pid)) continue;  // a fork child reports only its own CQs
@@ -43,7 +44,8 @@ __attribute__((destructor)) void fw_report() {
   const std::uint64_t purged = g_tot.purged, dropped = g_tot.dropped, over = g_tot.overacks,
                       refused = g_tot.refused;
   const std::uint64_t unacked = (emu_d - emu_a) + (real_d - real_a);
-  const bool balanced = over == 0 && refused == 0 && unacked == 0 && raised == emu_d + purged + pending &&
+  const bool balanced = over == 0 && refused == 0 && unacked == 0 &&
+                        raised == emu_d + purged + pending &&
                         stashed == unstashed + dropped + in_stash;
   const char* mode = mode_name();
   char line[2048];
@@ -56,7 +58,8 @@ __attribute__((destructor)) void fw_report() {
       "\"unstashed\":%llu,\"stash_dropped\":%llu,\"stash_now\":%llu,\"unknown_events\":%llu,"
       "\"irq_repins\":%llu,\"irq_errors\":%llu,\"remap_moves\":%llu,\"vector_overrides\":%llu,"
       "\"solicited_arms\":%llu,"
-      "\"dispatcher_sleeps\":%llu,\"dispatcher_cpu\":%d,\"refused\":%llu,\"irq_lever\":\"%s\",\"balanced\":%"
+      "\"dispatcher_sleeps\":%llu,\"dispatcher_cpu\":%d,\"refused\":%llu,\"irq_lever\":\"%s\","
+      "\"balanced\":%"
       "s}",
       static_cast<int>(getpid()), mode, (unsigned long long)g_tot.cqs_created.load(),
       (unsigned long long)g_tot.cqs_destroyed.load(), (unsigned long long)g_tot.channels.load(),
@@ -69,8 +72,9 @@ __attribute__((destructor)) void fw_report() {
       (unsigned long long)g_tot.unknown_events.load(), (unsigned long long)g_tot.irq_repins.load(),
       (unsigned long long)g_tot.irq_errors.load(), (unsigned long long)g_tot.remap_moves.load(),
       (unsigned long long)g_tot.vector_overrides.load(),
-      (unsigned long long)g_tot.solicited_arms.load(), (unsigned long long)g_tot.dispatcher_sleeps.load(),
-      g_dispatcher_cpu_used.load(), (unsigned long long)refused, g_irq_lever, balanced ? "true" : "false");
+      (unsigned long long)g_tot.solicited_arms.load(),
+      (unsigned long long)g_tot.dispatcher_sleeps.load(), g_dispatcher_cpu_used.load(),
+      (unsigned long long)refused, g_irq_lever, balanced ? "true" : "false");
   if (!dest || !std::strcmp(dest, "stderr") || !std::strcmp(dest, "-")) {
     std::fprintf(stderr, "fastwake-preload: %s\n", line);
     return;

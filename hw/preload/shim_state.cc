@@ -61,7 +61,8 @@ Nanos env_us(const char* name, long long def_us) {
   errno = 0;
   const double us = std::strtod(v, &end);
   if (errno != 0 || end == v || *end != '\0' || !(us >= 0) || us > 1e12) {
-    log("%s=%s is not a time in microseconds (a number >= 0): using the default %lld", name, v, def_us);
+    log("%s=%s is not a time in microseconds (a number >= 0): using the default %lld", name, v,
+        def_us);
     return def_us * 1000;
   }
   return static_cast<Nanos>(std::llround(us * 1000));
@@ -77,7 +78,8 @@ void init_once() {
   g_real.create_cq = resolve<decltype(g_real.create_cq)>("ibv_create_cq", "IBVERBS_1.1");
   g_real.destroy_cq = resolve<decltype(g_real.destroy_cq)>("ibv_destroy_cq", "IBVERBS_1.1");
   g_real.get_cq_event = resolve<decltype(g_real.get_cq_event)>("ibv_get_cq_event", "IBVERBS_1.1");
-  g_real.ack_cq_events = resolve<decltype(g_real.ack_cq_events)>("ibv_ack_cq_events", "IBVERBS_1.1");
+  g_real.ack_cq_events =
+      resolve<decltype(g_real.ack_cq_events)>("ibv_ack_cq_events", "IBVERBS_1.1");
   g_pid.store(getpid());
   const char* m = std::getenv("FW_PRELOAD_MODE");
   if (!m || !*m || !std::strcmp(m, "dispatcher") || !std::strcmp(m, "poll"))
@@ -90,7 +92,8 @@ void init_once() {
     log("FW_PRELOAD_MODE=%s is not one of dispatcher, irq, off: using off (pass-through)", m);
     g_mode = Mode::kOff;
   }
-  g_verbose = std::getenv("FW_PRELOAD_VERBOSE") && std::strcmp(std::getenv("FW_PRELOAD_VERBOSE"), "0");
+  g_verbose =
+      std::getenv("FW_PRELOAD_VERBOSE") && std::strcmp(std::getenv("FW_PRELOAD_VERBOSE"), "0");
   if (const char* c = std::getenv("FW_PRELOAD_CPU")) g_dispatcher_cpu = std::atoi(c);
   if (const char* v = std::getenv("FW_PRELOAD_VECTOR"))
     g_vector_choice = !std::strcmp(v, "auto") ? -1 : std::atoi(v);

@@ -140,7 +140,7 @@ extern Real g_real;
 extern Mode g_mode;
 extern bool g_verbose;
 extern int g_dispatcher_cpu;
-extern int g_vector_choice;  // -2: keep the application's; -1: auto; >= 0: that vector
+extern int g_vector_choice;           // -2: keep the application's; -1: auto; >= 0: that vector
 extern RemapperOptions g_remap_opts;  // irq mode (FW_PRELOAD_REACTION_US, FW_PRELOAD_HYSTERESIS_US)
 extern std::atomic<pid_t> g_pid;
 extern pthread_mutex_t g_mu;  // creation/destruction paths
@@ -231,9 +231,10 @@ struct Chan {
   int real_fd = -1;  // the kernel's event fd
   int efd = -1;      // emulated: what the application sees as ch->fd
   pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-  std::deque<ibv_cq*>* events = nullptr;  // emulated events not yet read (heap; never freed at exit)
-  std::vector<int>* cqs = nullptr;        // slots of the CQs on this channel
-  std::atomic<int> raising{0};            // dispatcher between "queued" and "eventfd written"
+  std::deque<ibv_cq*>* events =
+      nullptr;                      // emulated events not yet read (heap; never freed at exit)
+  std::vector<int>* cqs = nullptr;  // slots of the CQs on this channel
+  std::atomic<int> raising{0};      // dispatcher between "queued" and "eventfd written"
 };
 extern Chan g_chan[kMaxChannels];
 
@@ -248,13 +249,15 @@ struct alignas(64) Slot {
   // Dispatcher <-> application (see the header comment).
   std::atomic<int> armed{0};
   std::atomic<bool> dead{false};
-  std::atomic<std::uint32_t> gen{0};               // bumped at every registration (slot reuse)
-  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  // stash + provider poll; the dispatcher only try-locks
+  std::atomic<std::uint32_t> gen{0};  // bumped at every registration (slot reuse)
+  pthread_mutex_t mu =
+      PTHREAD_MUTEX_INITIALIZER;  // stash + provider poll; the dispatcher only try-locks
   ibv_wc stash[kStash];
   int head = 0, count = 0;  // under mu
   // Event accounting.
   std::atomic<bool> ack_lock{false};
-  std::uint64_t real_delivered = 0, real_acked = 0, emu_delivered = 0, emu_acked = 0;  // under ack_lock
+  std::uint64_t real_delivered = 0, real_acked = 0, emu_delivered = 0,
+                emu_acked = 0;  // under ack_lock
   std::atomic<std::uint64_t> arms{0}, raised{0}, polled{0}, stashed{0}, unstashed{0};
   // irq mode: the CQ's vector and its context's remap state; `in_remap`
   // (under irq->mu) once the CQ's first waiter reported its CPU.

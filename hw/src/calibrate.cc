@@ -28,7 +28,8 @@ namespace fastwake::hw {
 
 // ============================================================== NNLS
 
-std::vector<double> nnls(const std::vector<std::vector<double>>& Av, const std::vector<double>& bv) {
+std::vector<double> nnls(const std::vector<std::vector<double>>& Av,
+                         const std::vector<double>& bv) {
   const int m = static_cast<int>(Av.size());
   const int n = m ? static_cast<int>(Av[0].size()) : 0;
   Eigen::MatrixXd A(m, n);
@@ -398,25 +399,30 @@ nlohmann::json profile_from_components(const std::string& name,
   auto zero = [&](const char* k, const std::string& why) {
     params[k] = {{"value", 0}, {"source", "loopback NIC: " + why}};
   };
-  const double S = get("syscall"), C = get("ctx_switch"), TL = get("ttwu_local"),
-               B = get("block"), R = get("remote_wake"), RD = get("eventfd_read"),
-               H = get("cacheline");
+  const double S = get("syscall"), C = get("ctx_switch"), TL = get("ttwu_local"), B = get("block"),
+               R = get("remote_wake"), RD = get("eventfd_read"), H = get("cacheline");
   // Each increment is identified by one path difference: syscall (getppid),
   // ctx_switch (sched_yield - syscall), ttwu_local (SCHED_IDLE hand-off -
   // syscall - switch), block (same-CPU futex ping-pong - hand-off - syscall).
-  set("syscall_ns", S, "fitted 'syscall' (getppid loop; a blocking call pays half before, half after)");
-  set("block_ns", B, "fitted 'block': same-CPU futex ping-pong minus the SCHED_IDLE hand-off and a "
-                     "syscall (futex_wait's queueing and dequeue, without syscall or switch)");
-  set("ctx_switch_ns", C, "fitted 'ctx_switch': sched_yield between two threads on one CPU minus "
-                          "the syscall (the switch alone)");
-  set("ttwu_local_ns", TL, "fitted 'ttwu_local': SCHED_IDLE poller futex-wakes a thread on its CPU, "
-                           "minus the syscall and the switch (the same-core wake alone)");
-  set("ttwu_remote_ns", R / 3, "fitted 'remote_wake' (cross-CPU ping-pongs), one third: only the "
-                               "sum of ttwu_remote + ipi_latency + ipi_handler is identified");
+  set("syscall_ns", S,
+      "fitted 'syscall' (getppid loop; a blocking call pays half before, half after)");
+  set("block_ns", B,
+      "fitted 'block': same-CPU futex ping-pong minus the SCHED_IDLE hand-off and a "
+      "syscall (futex_wait's queueing and dequeue, without syscall or switch)");
+  set("ctx_switch_ns", C,
+      "fitted 'ctx_switch': sched_yield between two threads on one CPU minus "
+      "the syscall (the switch alone)");
+  set("ttwu_local_ns", TL,
+      "fitted 'ttwu_local': SCHED_IDLE poller futex-wakes a thread on its CPU, "
+      "minus the syscall and the switch (the same-core wake alone)");
+  set("ttwu_remote_ns", R / 3,
+      "fitted 'remote_wake' (cross-CPU ping-pongs), one third: only the "
+      "sum of ttwu_remote + ipi_latency + ipi_handler is identified");
   set("ipi_latency_ns", R / 3, "fitted 'remote_wake', one third (only the sum is identified)");
   set("ipi_handler_ns", R - 2 * std::llround(R / 3), "fitted 'remote_wake', the rest");
-  set("read_return_ns", RD, "fitted 'eventfd_read': eventfd minus futex ping-pong on one CPU (the "
-                            "read()'s own work after the wake-up, no syscall exit)");
+  set("read_return_ns", RD,
+      "fitted 'eventfd_read': eventfd minus futex ping-pong on one CPU (the "
+      "read()'s own work after the wake-up, no syscall exit)");
   set("hardirq_ns", S, "the loopback NIC's eventfd write is a syscall ('syscall' fit)");
   double handoff = S + TL + C;
   std::string handoff_src =
@@ -425,9 +431,10 @@ nlohmann::json profile_from_components(const std::string& name,
   for (const auto& p : paths)
     if (p.name == "dispatcher_handoff") {
       handoff = p.median_ns;
-      handoff_src = "measured path 'dispatcher_handoff' (median): without fastwake.ko the "
-                    "dispatcher hands over by futex wake and a SCHED_IDLE preemption; this is that "
-                    "mechanism, measured directly";
+      handoff_src =
+          "measured path 'dispatcher_handoff' (median): without fastwake.ko the "
+          "dispatcher hands over by futex wake and a SCHED_IDLE preemption; this is that "
+          "mechanism, measured directly";
     }
   set("fast_switch_ns", handoff, handoff_src);
   set("cq_poll_ns", H, "fitted 'cacheline' (busy-poll hand-off between CPUs through one line)");
@@ -436,7 +443,8 @@ nlohmann::json profile_from_components(const std::string& name,
         "the NIC thread sees a reply through one cache-line transfer ('cacheline') plus the "
         "loopback's own per-request overhead ('loopback_base', from its busy-poll round trip)");
   else
-    set("client_ns", H, "the NIC thread sees a reply through one cache-line transfer ('cacheline')");
+    set("client_ns", H,
+        "the NIC thread sees a reply through one cache-line transfer ('cacheline')");
   zero("msix_ns", "the eventfd write is the interrupt; no MSI-X");
   zero("softirq_ns", "no softirq hop");
   zero("uverbs_handler_ns", "no uverbs handler; eventfd_signal is inside the write syscall");
@@ -451,26 +459,45 @@ nlohmann::json profile_from_components(const std::string& name,
   set("post_send_ns", empty, "posting a reply is one ring write, measured like an empty poll");
   // Scheduler: this kernel's own values where readable.
   if (auto v = read_ns_file("/sys/kernel/debug/sched/base_slice_ns")) {
-    params["sched_min_granularity_ns"] = {{"value", *v}, {"source", cal + "/sys/kernel/debug/sched/base_slice_ns (EEVDF)"}};
-    params["wakeup_granularity_ns"] = {{"value", *v}, {"source", cal + "EEVDF has no wake-up granularity; base slice used"}};
+    params["sched_min_granularity_ns"] = {
+        {"value", *v}, {"source", cal + "/sys/kernel/debug/sched/base_slice_ns (EEVDF)"}};
+    params["wakeup_granularity_ns"] = {
+        {"value", *v}, {"source", cal + "EEVDF has no wake-up granularity; base slice used"}};
   }
   if (auto v = read_ns_file("/sys/kernel/debug/sched/latency_ns"))
-    params["sched_latency_ns"] = {{"value", *v}, {"source", cal + "/sys/kernel/debug/sched/latency_ns"}};
+    params["sched_latency_ns"] = {{"value", *v},
+                                  {"source", cal + "/sys/kernel/debug/sched/latency_ns"}};
   // C-states: a vCPU has none; idle means halting into the hypervisor.
   const double XL = get("halt_exit_long");
   p["cstates"] = nlohmann::json::array(
       {{{"name", "POLL"},
-        {"exit_latency_ns", {{"value", 0}, {"source", cal + "short idle periods: the hypervisor's halt polling wakes the vCPU with no extra cost beyond the fitted 'remote_wake'"}}},
-        {"target_residency_ns", {{"value", 0}, {"source", "POLL state: no residency requirement (Linux drivers/cpuidle/poll_state.c)"}}},
-        {"power_w", {{"value", 3.5}, {"estimate", "x86 profile's poll power; no energy meter here"}}}},
+        {"exit_latency_ns",
+         {{"value", 0},
+          {"source", cal + "short idle periods: the hypervisor's halt polling wakes the vCPU with "
+                           "no extra cost beyond the fitted 'remote_wake'"}}},
+        {"target_residency_ns",
+         {{"value", 0},
+          {"source", "POLL state: no residency requirement (Linux drivers/cpuidle/poll_state.c)"}}},
+        {"power_w",
+         {{"value", 3.5}, {"estimate", "x86 profile's poll power; no energy meter here"}}}},
        {{"name", "halt"},
-        {"exit_latency_ns", {{"value", static_cast<long long>(std::llround(XL))}, {"source", cal + "fitted 'halt_exit_long' (cross-CPU wake after 300 us idle minus the short-idle wake)"}}},
-        {"target_residency_ns", {{"value", 150000}, {"estimate", "shared/reference/this-host.md: wake-ups after >= 150 us of idleness cost 70-90 us on these VMs"}}},
-        {"power_w", {{"value", 0.2}, {"estimate", "x86 profile's deepest-state power; no energy meter here"}}}}});
+        {"exit_latency_ns",
+         {{"value", static_cast<long long>(std::llround(XL))},
+          {"source", cal + "fitted 'halt_exit_long' (cross-CPU wake after 300 us idle minus the "
+                           "short-idle wake)"}}},
+        {"target_residency_ns",
+         {{"value", 150000},
+          {"estimate",
+           "shared/reference/this-host.md: wake-ups after >= 150 us of idleness cost 70-90 us on "
+           "these VMs"}}},
+        {"power_w",
+         {{"value", 0.2},
+          {"estimate", "x86 profile's deepest-state power; no energy meter here"}}}}});
   for (const char* k : {"poll_w", "work_w", "irq_w", "cstate_exit_w", "package_w"}) {
     auto& e = params[k];
     const double v = e["value"].get<double>();
-    e = {{"value", v}, {"estimate", "x86 profile value: this host has no RAPL/powercap to measure power"}};
+    e = {{"value", v},
+         {"estimate", "x86 profile value: this host has no RAPL/powercap to measure power"}};
   }
   nlohmann::json pj = nlohmann::json::array();
   for (std::size_t i = 0; i < paths.size(); ++i)
@@ -505,9 +532,9 @@ nlohmann::json profile_from_components(const std::string& name,
               {"residual_rms_ns", n ? std::sqrt(ss / n) : 0.0},
               {"residual_worst_ns", worst}};
   }
-  p["calibration"] = {{"date", when}, {"machine", machine}, {"components_ns", cj},
-                      {"increments", inc}, {"paths", pj},
-                      {"tool", "fastwake-bench calibrate"}};
+  p["calibration"] = {{"date", when},        {"machine", machine},
+                      {"components_ns", cj}, {"increments", inc},
+                      {"paths", pj},         {"tool", "fastwake-bench calibrate"}};
   return p;
 }
 
@@ -515,7 +542,9 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
   CalibrateOptions opt = opt_in;
   if (opt.cpus.empty()) {
     const auto u = usable_cpus();
-    if (u.size() < 2) throw ConfigError("calibrate: needs two usable CPUs, this process has " + std::to_string(u.size()));
+    if (u.size() < 2)
+      throw ConfigError("calibrate: needs two usable CPUs, this process has " +
+                        std::to_string(u.size()));
     opt.cpus = {u[0], u[1]};
   }
   if (opt.name.empty()) opt.name = "host-" + host_name();
@@ -549,15 +578,35 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
   };
   const std::vector<Def> defs = {
       {"syscall", "getppid()", {"syscall"}},
-      {"yield_switch", "sched_yield between two threads on one CPU, per switch", {"syscall", "ctx_switch"}},
-      {"futex_same", "futex ping-pong on one CPU, one way: wake (syscall + local wake), the waker's wait (syscall entry + block), the switch, the wakee's syscall exit", {"syscall", "syscall", "ttwu_local", "block", "ctx_switch"}},
-      {"futex_cross", "futex ping-pong across CPUs, one way (not fitted: both partners keep halting their vCPUs, unlike a busy waker)", {"syscall", "syscall", "remote_wake", "block", "ctx_switch"}},
-      {"eventfd_same", "eventfd ping-pong on one CPU, one way (futex_same + the read's own work)", {"syscall", "syscall", "ttwu_local", "block", "ctx_switch", "eventfd_read"}},
-      {"eventfd_cross", "eventfd ping-pong across CPUs, one way (not fitted, as futex_cross)", {"syscall", "syscall", "remote_wake", "block", "ctx_switch", "eventfd_read"}},
-      {"dispatcher_handoff", "SCHED_IDLE poller futex-wakes a thread on its CPU -> it runs", {"syscall", "ttwu_local", "ctx_switch"}},
-      {"poll_handoff", "busy-poll hand-off across CPUs through one cache line, one way", {"cacheline"}},
-      {"idle_wake_short", "cross-CPU futex wake, target CPU idle 30 us", {"syscall", "remote_wake", "ctx_switch"}},
-      {"idle_wake_long", "cross-CPU futex wake, target CPU idle 300 us", {"syscall", "remote_wake", "halt_exit_long", "ctx_switch"}},
+      {"yield_switch",
+       "sched_yield between two threads on one CPU, per switch",
+       {"syscall", "ctx_switch"}},
+      {"futex_same",
+       "futex ping-pong on one CPU, one way: wake (syscall + local wake), the waker's wait "
+       "(syscall entry + block), the switch, the wakee's syscall exit",
+       {"syscall", "syscall", "ttwu_local", "block", "ctx_switch"}},
+      {"futex_cross",
+       "futex ping-pong across CPUs, one way (not fitted: both partners keep halting their vCPUs, "
+       "unlike a busy waker)",
+       {"syscall", "syscall", "remote_wake", "block", "ctx_switch"}},
+      {"eventfd_same",
+       "eventfd ping-pong on one CPU, one way (futex_same + the read's own work)",
+       {"syscall", "syscall", "ttwu_local", "block", "ctx_switch", "eventfd_read"}},
+      {"eventfd_cross",
+       "eventfd ping-pong across CPUs, one way (not fitted, as futex_cross)",
+       {"syscall", "syscall", "remote_wake", "block", "ctx_switch", "eventfd_read"}},
+      {"dispatcher_handoff",
+       "SCHED_IDLE poller futex-wakes a thread on its CPU -> it runs",
+       {"syscall", "ttwu_local", "ctx_switch"}},
+      {"poll_handoff",
+       "busy-poll hand-off across CPUs through one cache line, one way",
+       {"cacheline"}},
+      {"idle_wake_short",
+       "cross-CPU futex wake, target CPU idle 30 us",
+       {"syscall", "remote_wake", "ctx_switch"}},
+      {"idle_wake_long",
+       "cross-CPU futex wake, target CPU idle 300 us",
+       {"syscall", "remote_wake", "halt_exit_long", "ctx_switch"}},
   };
   std::vector<PathMeasurement> paths;
   for (const Def& d : defs) {
@@ -565,7 +614,8 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
     // A cross-CPU ping-pong measures two vCPUs that both halt between
     // messages; the model's remote wake-up is a busy waker (NIC, IRQ core)
     // waking an idle CPU, which idle_wake_short measures. Shown, not fitted.
-    const bool fitted = std::string(d.name) != "futex_cross" && std::string(d.name) != "eventfd_cross";
+    const bool fitted =
+        std::string(d.name) != "futex_cross" && std::string(d.name) != "eventfd_cross";
     paths.push_back({d.name, d.desc, x.q(0.5), x.q(0.1), x.q(0.9), d.comp, fitted});
   }
   // The loopback NIC's own per-request overhead (ring writes, the NIC's
@@ -589,9 +639,13 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
     ho.nic_cpu = B;
     const HwRun lr = run_loopback(lc, find_strategy("busy_poll"), ho);
     const double p50 = lr.result.latency_us.p50 * 1e3;
-    paths.push_back({"loopback_busy_poll", "loopback NIC round trip, busy-polling thread, no service",
-                     p50, lr.result.latency_us.p50 * 1e3, lr.result.latency_us.p90 * 1e3,
-                     {"cacheline", "cacheline", "loopback_base"}, true});
+    paths.push_back({"loopback_busy_poll",
+                     "loopback NIC round trip, busy-polling thread, no service",
+                     p50,
+                     lr.result.latency_us.p50 * 1e3,
+                     lr.result.latency_us.p90 * 1e3,
+                     {"cacheline", "cacheline", "loopback_base"},
+                     true});
   }
   std::vector<double> residual;
   auto comp = fit_components(paths, &residual);
@@ -612,8 +666,8 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
     std::string cs;
     for (const auto& c : paths[i].components) cs += (cs.empty() ? "" : "+") + c;
     o << std::left << std::setw(20) << paths[i].name << std::right << std::setw(10)
-      << paths[i].median_ns << std::setw(10) << paths[i].p10_ns << std::setw(10)
-      << paths[i].p90_ns << std::setw(12) << residual[i] << "  " << cs << "\n";
+      << paths[i].median_ns << std::setw(10) << paths[i].p10_ns << std::setw(10) << paths[i].p90_ns
+      << std::setw(12) << residual[i] << "  " << cs << "\n";
   }
   o << "fitted components (increments, ns, non-negative least squares; residuals of the paths "
        "using each):\n";
@@ -638,8 +692,9 @@ std::string calibrate_power_rapl(nlohmann::json& profile, const std::vector<int>
     return m;
   };
   if (!read_rapl_energy_j())
-    return say("power: no readable RAPL counter (/sys/class/powercap/intel-rapl:N/energy_uj): "
-               "poll_w and package_w stay estimates, power calibration skipped");
+    return say(
+        "power: no readable RAPL counter (/sys/class/powercap/intel-rapl:N/energy_uj): "
+        "poll_w and package_w stay estimates, power calibration skipped");
   if (cpus.empty()) return say("power: no usable CPUs, power calibration skipped");
   // Package power over 1 s, with every CPU of `cpus` spinning or all idle.
   auto watts = [&](bool spin) -> std::optional<double> {
@@ -662,27 +717,31 @@ std::string calibrate_power_rapl(nlohmann::json& profile, const std::vector<int>
     if (!e0 || !e1 || *e1 <= *e0) return std::nullopt;  // unreadable or the counter wrapped
     return (*e1 - *e0) / (static_cast<double>(t1 - t0) * 1e-9);
   };
-  say("power: measuring RAPL package power, idle then " + std::to_string(cpus.size()) + " CPUs spinning");
+  say("power: measuring RAPL package power, idle then " + std::to_string(cpus.size()) +
+      " CPUs spinning");
   const auto idle = watts(false);
   const auto busy = watts(true);
-  if (!idle || !busy) return say("power: RAPL counter unreadable or wrapped during the measurement: skipped");
+  if (!idle || !busy)
+    return say("power: RAPL counter unreadable or wrapped during the measurement: skipped");
   const double n = static_cast<double>(cpus.size());
   const auto& cstates = profile["cstates"];
   const double deep_w = cstates.empty() ? 0.0 : cstates.back()["power_w"]["value"].get<double>();
   const double poll_w = std::max(0.0, (*busy - *idle) / n);
   const double package_w = std::max(0.0, *idle - n * deep_w);
   std::ostringstream src;
-  src << std::fixed << std::setprecision(2) << "RAPL package energy on " << machine_description() << ", "
-      << today() << ": all " << cpus.size() << " usable CPUs idle " << *idle << " W, all spinning " << *busy
-      << " W over 1 s each";
+  src << std::fixed << std::setprecision(2) << "RAPL package energy on " << machine_description()
+      << ", " << today() << ": all " << cpus.size() << " usable CPUs idle " << *idle
+      << " W, all spinning " << *busy << " W over 1 s each";
   auto& params = profile["params"];
-  params["poll_w"] = {{"value", poll_w}, {"source", src.str() + "; poll_w = (spinning - idle) / CPUs"}};
-  params["package_w"] = {{"value", package_w},
-                         {"source", src.str() + "; package_w = idle - CPUs x the deepest C-state's " +
-                                        std::to_string(deep_w) + " W (an estimate)"}};
+  params["poll_w"] = {{"value", poll_w},
+                      {"source", src.str() + "; poll_w = (spinning - idle) / CPUs"}};
+  params["package_w"] = {
+      {"value", package_w},
+      {"source", src.str() + "; package_w = idle - CPUs x the deepest C-state's " +
+                     std::to_string(deep_w) + " W (an estimate)"}};
   std::ostringstream line;
-  line << std::fixed << std::setprecision(2) << "power (RAPL): idle " << *idle << " W, spinning " << *busy
-       << " W -> poll_w " << poll_w << " W, package_w " << package_w << " W";
+  line << std::fixed << std::setprecision(2) << "power (RAPL): idle " << *idle << " W, spinning "
+       << *busy << " W -> poll_w " << poll_w << " W, package_w " << package_w << " W";
   return say(line.str());
 }
 

@@ -1,4 +1,5 @@
-// FastwakeDevice: opening /dev/fastwake with the ABI handshake and the set-up ioctls (the fast path is inline in the header).
+// FastwakeDevice: opening /dev/fastwake with the ABI handshake and the set-up ioctls (the fast path
+// is inline in the header).
 #include "fastwake/hw/fastwake_dev.h"
 
 #include <fcntl.h>
@@ -30,11 +31,12 @@ FastwakeDevice FastwakeDevice::open(const std::string& path, std::uint32_t expec
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT || err == ENXIO || err == ENODEV)
-      throw DeviceError(path + ": " + errno_text(err) + ": the fastwake kernel module is not loaded; " +
-                        kLoadHint);
-    if (err == EACCES || err == EPERM)
       throw DeviceError(path + ": " + errno_text(err) +
-                        ": no permission (the module creates it 0666; check udev rules or run as root)");
+                        ": the fastwake kernel module is not loaded; " + kLoadHint);
+    if (err == EACCES || err == EPERM)
+      throw DeviceError(
+          path + ": " + errno_text(err) +
+          ": no permission (the module creates it 0666; check udev rules or run as root)");
     throw DeviceError(path + ": cannot open: " + errno_text(err));
   }
   struct fw_abi abi {};
@@ -43,14 +45,17 @@ FastwakeDevice FastwakeDevice::open(const std::string& path, std::uint32_t expec
     const int err = errno;
     ::close(fd);
     if (err == EPROTO)
-      throw DeviceError(path + ": kernel module ABI version " + std::to_string(abi.version) +
-                        ", this program expects " + std::to_string(expected_abi) +
-                        ": rebuild the module and this program from the same source tree, then reload "
-                        "it (sudo rmmod fastwake; " + kLoadHint + ")");
+      throw DeviceError(
+          path + ": kernel module ABI version " + std::to_string(abi.version) +
+          ", this program expects " + std::to_string(expected_abi) +
+          ": rebuild the module and this program from the same source tree, then reload "
+          "it (sudo rmmod fastwake; " +
+          kLoadHint + ")");
     if (err == ENOTTY || err == EINVAL)
       throw DeviceError(path + ": does not answer the fastwake ABI handshake (" + errno_text(err) +
                         "): not the fastwake module, or one built from a different source tree; "
-                        "rebuild and reload it (" + kLoadHint + ")");
+                        "rebuild and reload it (" +
+                        kLoadHint + ")");
     throw DeviceError(path + ": ABI handshake failed: " + errno_text(err));
   }
   return FastwakeDevice(fd, path, abi.version, abi.features);
@@ -92,7 +97,8 @@ void FastwakeDevice::check(unsigned long cmd, unsigned long arg, const char* wha
     if (err == EEXIST) hint = ": this thread is already registered on this file";
     if (err == EBUSY) hint = ": this thread is registered on another /dev/fastwake file";
     if (err == ENOENT) hint = ": the calling thread is not registered on this file";
-    if (err == EPERM) hint = ": the file was opened by another process (a fork child must open its own)";
+    if (err == EPERM)
+      hint = ": the file was opened by another process (a fork child must open its own)";
     throw DeviceError(path_ + ": " + what + ": " + errno_text(err) + hint);
   }
 }

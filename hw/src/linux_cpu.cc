@@ -29,7 +29,8 @@ namespace {
 void pin_handle(pthread_t h, int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (cpu < 0 || cpu >= CPU_SETSIZE) throw DeviceError("cpu " + std::to_string(cpu) + ": no such CPU");
+  if (cpu < 0 || cpu >= CPU_SETSIZE)
+    throw DeviceError("cpu " + std::to_string(cpu) + ": no such CPU");
   CPU_SET(cpu, &set);
   const int rc = pthread_setaffinity_np(h, sizeof set, &set);
   if (rc != 0)
@@ -63,8 +64,8 @@ void spin_until(Nanos t) {
 }
 
 void Futex::wait(std::uint32_t expected) {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
-          nullptr, nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+          nullptr, 0);
 }
 
 void Futex::wake_one() {
@@ -77,11 +78,13 @@ CpuTimes read_cpu_times() {
   std::ifstream f("/proc/stat");
   std::string line;
   while (std::getline(f, line)) {
-    if (line.rfind("cpu", 0) != 0 || line.size() < 4 || !std::isdigit(static_cast<unsigned char>(line[3])))
+    if (line.rfind("cpu", 0) != 0 || line.size() < 4 ||
+        !std::isdigit(static_cast<unsigned char>(line[3])))
       continue;
     std::istringstream in(line.substr(3));
     std::size_t cpu;
-    std::uint64_t user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    std::uint64_t user = 0, nice = 0, sys = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+                  steal = 0;
     in >> cpu >> user >> nice >> sys >> idle >> iowait >> irq >> softirq >> steal;
     if (t.busy.size() <= cpu) {
       t.busy.resize(cpu + 1, 0);
@@ -152,8 +155,8 @@ std::string machine_description() {
   utsname u{};
   uname(&u);
   std::ostringstream o;
-  o << model << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " online CPUs, Linux " << u.release
-    << " " << u.machine;
+  o << model << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " online CPUs, Linux " << u.release << " "
+    << u.machine;
   return o.str();
 }
 

@@ -12,9 +12,9 @@
 #include <optional>
 
 #include "fastwake/errors.h"
+#include "fastwake/hw/linux_cpu.h"
 #include "fastwake/placement.h"
 #include "fastwake/workload.h"
-#include "fastwake/hw/linux_cpu.h"
 
 namespace fastwake::hw {
 
@@ -29,7 +29,8 @@ LoopbackNic::LoopbackNic(const Config& cfg, const HwOptions& opt) : cfg_(cfg), o
   }
   cq_vector_ = place.cq_vector;
   vector_core_ = std::vector<std::atomic<CoreId>>(place.vector_core.size());
-  for (std::size_t v = 0; v < place.vector_core.size(); ++v) vector_core_[v].store(place.vector_core[v]);
+  for (std::size_t v = 0; v < place.vector_core.size(); ++v)
+    vector_core_[v].store(place.vector_core[v]);
   for (int c = 0; c < static_cast<int>(opt_.app_cpus.size()); ++c) {
     irq_.push_back(std::make_unique<IrqCore>());
     irq_.back()->thread = std::thread([this, c] { irq_main(c); });
@@ -114,15 +115,16 @@ bool LoopbackNic::wait_event(CqId cq) {
 void LoopbackNic::drain_channel(CqId cq) {
   pollfd p{cqs_[cq]->efd, POLLIN, 0};
   std::uint64_t v;
-  if (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
-    [[maybe_unused]] auto r = read(cqs_[cq]->efd, &v, sizeof v);
+  if (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) [[maybe_unused]]
+    auto r = read(cqs_[cq]->efd, &v, sizeof v);
 }
 
 void LoopbackNic::shutdown_waiters() {
   shutdown_.store(true, std::memory_order_release);
   const std::uint64_t one = 1;
   for (auto& cq : cqs_)
-    if (cq->efd >= 0) [[maybe_unused]] auto w = write(cq->efd, &one, sizeof one);
+    if (cq->efd >= 0) [[maybe_unused]]
+      auto w = write(cq->efd, &one, sizeof one);
 }
 
 void LoopbackNic::start(Nanos t0) {

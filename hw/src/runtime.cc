@@ -25,7 +25,8 @@ namespace {
 
 void sleep_until(Nanos t) {
   timespec ts{static_cast<time_t>(t / 1'000'000'000), static_cast<long>(t % 1'000'000'000)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {}
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
 }
 
 constexpr int kMaxThreadsPerCore = 256;
@@ -53,9 +54,11 @@ HwOptions resolve_options(const Config& cfg, HwOptions opt) {
   };
   if (opt.app_cpus.empty()) {
     if (static_cast<int>(usable.size()) < need)
-      throw ConfigError("host.app_cores: the loopback needs app_cores + 1 CPUs (one for the NIC "
-                        "thread) = " + std::to_string(need) + ", this process may use " +
-                        std::to_string(usable.size()) + " (" + list() + ")");
+      throw ConfigError(
+          "host.app_cores: the loopback needs app_cores + 1 CPUs (one for the NIC "
+          "thread) = " +
+          std::to_string(need) + ", this process may use " + std::to_string(usable.size()) + " (" +
+          list() + ")");
     opt.app_cpus.assign(usable.begin(), usable.begin() + cfg.host.app_cores);
   }
   if (static_cast<int>(opt.app_cpus.size()) != cfg.host.app_cores)
@@ -73,27 +76,32 @@ HwOptions resolve_options(const Config& cfg, HwOptions opt) {
         break;
       }
     if (opt.nic_cpu < 0)
-      throw ConfigError("--nic-cpu: no CPU left for the loopback NIC thread (usable: " + list() + ")");
+      throw ConfigError("--nic-cpu: no CPU left for the loopback NIC thread (usable: " + list() +
+                        ")");
   }
   if (!ok.count(opt.nic_cpu))
-    throw ConfigError("--nic-cpu: no such CPU " + std::to_string(opt.nic_cpu) + " (usable: " + list() + ")");
+    throw ConfigError("--nic-cpu: no such CPU " + std::to_string(opt.nic_cpu) +
+                      " (usable: " + list() + ")");
   if (std::find(opt.app_cpus.begin(), opt.app_cpus.end(), opt.nic_cpu) != opt.app_cpus.end())
     throw ConfigError("--nic-cpu: CPU " + std::to_string(opt.nic_cpu) +
                       " also runs application threads; the NIC thread needs its own CPU");
   if (cfg.workload.threads_per_core > kMaxThreadsPerCore)
-    throw ConfigError("workload.threads_per_core: " + std::to_string(cfg.workload.threads_per_core) +
-                      " threads per core is too many for real threads (at most " +
-                      std::to_string(kMaxThreadsPerCore) + ")");
+    throw ConfigError(
+        "workload.threads_per_core: " + std::to_string(cfg.workload.threads_per_core) +
+        " threads per core is too many for real threads (at most " +
+        std::to_string(kMaxThreadsPerCore) + ")");
   for (std::size_t i = 0; i < cfg.workload.migrations.size(); ++i)
     if (cfg.workload.migrations[i].to_core >= cfg.host.app_cores)
       throw ConfigError("workload.migrations[" + std::to_string(i) +
                         "].to_core: the loopback can only move threads between app cores "
-                        "(0.." + std::to_string(cfg.host.app_cores - 1) + ")");
+                        "(0.." +
+                        std::to_string(cfg.host.app_cores - 1) + ")");
   for (std::size_t i = 0; i < cfg.workload.script.size(); ++i)
     if (cfg.workload.script[i].migrate_to >= cfg.host.app_cores)
       throw ConfigError("workload.script[" + std::to_string(i) +
                         "].to_core: the loopback can only move threads between app cores "
-                        "(0.." + std::to_string(cfg.host.app_cores - 1) + ")");
+                        "(0.." +
+                        std::to_string(cfg.host.app_cores - 1) + ")");
   return opt;
 }
 
@@ -203,33 +211,37 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
     r.power_w = r.core_power_w + r.package_power_w;
     r.power_estimated = true;
   }
-  r.energy_per_req_uj =
-      st.completed_in_window ? r.power_w * span * 1e6 / static_cast<double>(st.completed_in_window) : 0;
-  r.extra = {{"interrupts", st.interrupts},
-             {"handoffs", rt.handoffs()},
-             {"sent", st.sent},
-             {"completed", st.completed},
-             {"drained", st.drained},
-             {"ring_full", st.ring_full},
-             {"served", rt.served()},
-             {"bad_replies", st.bad_replies},
-             {"nic_cpu_util", nic_util},
-             {"app_cpus", opt.app_cpus},
-             {"nic_cpu", opt.nic_cpu},
-             {"handoff_mechanism", rt.handoff_mechanism()},
-             {"wait_mechanism", rt.wait_mechanism()},
-             {"power_source", r.power_estimated ? "estimate: /proc/stat utilisation x platform power model"
-                                                : "RAPL package energy (package_power_w: the whole "
-                                                  "package, cores included; core_power_w not measured)"},
-             {"irq_affinity", "emulated: a vector on an app core is signalled by that core's IRQ thread, "
-                              "any other vector by the NIC thread (docs/hw.md)"},
-             {"machine", machine_description()}};
+  r.energy_per_req_uj = st.completed_in_window
+                            ? r.power_w * span * 1e6 / static_cast<double>(st.completed_in_window)
+                            : 0;
+  r.extra = {
+      {"interrupts", st.interrupts},
+      {"handoffs", rt.handoffs()},
+      {"sent", st.sent},
+      {"completed", st.completed},
+      {"drained", st.drained},
+      {"ring_full", st.ring_full},
+      {"served", rt.served()},
+      {"bad_replies", st.bad_replies},
+      {"nic_cpu_util", nic_util},
+      {"app_cpus", opt.app_cpus},
+      {"nic_cpu", opt.nic_cpu},
+      {"handoff_mechanism", rt.handoff_mechanism()},
+      {"wait_mechanism", rt.wait_mechanism()},
+      {"power_source", r.power_estimated ? "estimate: /proc/stat utilisation x platform power model"
+                                         : "RAPL package energy (package_power_w: the whole "
+                                           "package, cores included; core_power_w not measured)"},
+      {"irq_affinity",
+       "emulated: a vector on an app core is signalled by that core's IRQ thread, "
+       "any other vector by the NIC thread (docs/hw.md)"},
+      {"machine", machine_description()}};
   out.sent = st.sent;
   out.completed = st.completed;
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   if (!st.drained)
-    throw DeviceError("loopback run of " + s.name + " did not drain: " +
-                      std::to_string(st.sent - st.completed) + " requests unanswered 2 s after the window");
+    throw DeviceError("loopback run of " + s.name +
+                      " did not drain: " + std::to_string(st.sent - st.completed) +
+                      " requests unanswered 2 s after the window");
   if (st.bad_replies != 0 || rt.served() != st.completed)
     throw DeviceError("loopback run of " + s.name + " lost or duplicated completions: " +
                       std::to_string(st.completed) + " answered, " + std::to_string(rt.served()) +

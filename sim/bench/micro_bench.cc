@@ -22,8 +22,9 @@ void BM_EngineScheduleAndRun(benchmark::State& st) {
   auto fn = [](void* c, std::uint64_t a) {
     auto* x = static_cast<Ctx*>(c);
     ++x->n;
-    x->e->at(x->e->now() + 100 + static_cast<fastwake::Nanos>(a % 977), +[](void*, std::uint64_t) {},
-             nullptr, 0);
+    x->e->at(
+        x->e->now() + 100 + static_cast<fastwake::Nanos>(a % 977), +[](void*, std::uint64_t) {},
+        nullptr, 0);
   };
   for (int i = 0; i < pending; ++i) e.at(i, fn, &ctx, static_cast<std::uint64_t>(i));
   for (auto _ : st) {

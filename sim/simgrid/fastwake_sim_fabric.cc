@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
   const int out = ::dup(1);
   ::dup2(2, 1);
   try {
-    const std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    const std::string text((std::istreambuf_iterator<char>(std::cin)),
+                           std::istreambuf_iterator<char>());
     const nlohmann::json in = nlohmann::json::parse(text);
     const fastwake::Config cfg = fastwake::sim::load_config(in.at("config"));
     const fastwake::StrategySpec spec = fastwake::sim::strategy_from_json(in.at("strategy"));

@@ -28,12 +28,17 @@ std::vector<BenchRow> run_bench(const Config& base, const std::vector<std::strin
       std::vector<BenchRow> runs;
       for (int r = 0; r < reps; ++r) {
         const StrategyRun run = simulate(cfg, find_strategy(name));
-        BenchRow row{sc.name, name, run.events / run.wall_s,
-                     static_cast<double>(run.completed) / run.wall_s, run.wall_s, run.events};
+        BenchRow row{sc.name,
+                     name,
+                     run.events / run.wall_s,
+                     static_cast<double>(run.completed) / run.wall_s,
+                     run.wall_s,
+                     run.events};
         runs.push_back(row);
       }
-      std::sort(runs.begin(), runs.end(),
-                [](const BenchRow& a, const BenchRow& b) { return a.events_per_s < b.events_per_s; });
+      std::sort(runs.begin(), runs.end(), [](const BenchRow& a, const BenchRow& b) {
+        return a.events_per_s < b.events_per_s;
+      });
       rows.push_back(runs[runs.size() / 2]);
       if (progress)
         *progress << "  " << sc.name << "  " << name << ": " << rows.back().events_per_s / 1e6

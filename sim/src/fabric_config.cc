@@ -22,7 +22,9 @@ void read_pair(const json& v, const std::string& path, int& count, int& links) {
   links = p[1];
 }
 
-FabricKind kind_of(const std::string& s) { return s == "simgrid" ? FabricKind::kSimGrid : FabricKind::kSimple; }
+FabricKind kind_of(const std::string& s) {
+  return s == "simgrid" ? FabricKind::kSimGrid : FabricKind::kSimple;
+}
 
 Topology topology_of(const std::string& s) {
   if (s == "fat_tree") return Topology::kFatTree;
@@ -34,7 +36,8 @@ Topology topology_of(const std::string& s) {
 void parse_fabric(const json& j, const Platform& plat, int connections, FabricConfig& f) {
   const std::string path = "fabric";
   require_object(j, path);
-  if (j.contains("kind")) f.kind = kind_of(read_choice(j.at("kind"), "fabric.kind", {"simple", "simgrid"}));
+  if (j.contains("kind"))
+    f.kind = kind_of(read_choice(j.at("kind"), "fabric.kind", {"simple", "simgrid"}));
   if (j.contains("topology") && f.kind == FabricKind::kSimGrid)
     f.topology = topology_of(read_choice(j.at("topology"), "fabric.topology",
                                          {"star", "fat_tree", "dragonfly", "file"}));
@@ -67,7 +70,8 @@ void parse_fabric(const json& j, const Platform& plat, int connections, FabricCo
       fail(child(path, key), "unknown key (known: " + join(known) + ")");
     }
     if (use->topologies == "*") continue;
-    if (f.kind == FabricKind::kSimple) fail(child(path, key), "only used by fabric.kind \"simgrid\"");
+    if (f.kind == FabricKind::kSimple)
+      fail(child(path, key), "only used by fabric.kind \"simgrid\"");
     std::string list = " " + std::string(use->topologies) + " ";
     if (list.find(" " + t + " ") == std::string::npos) {
       std::string quoted;
@@ -76,7 +80,8 @@ void parse_fabric(const json& j, const Platform& plat, int connections, FabricCo
         quoted += (quoted.empty() ? "\"" : " or \"") + list.substr(a, b - a) + "\"";
         a = b + 1;
       }
-      fail(child(path, key), "only used with fabric.topology " + quoted + " (topology is \"" + t + "\")");
+      fail(child(path, key),
+           "only used with fabric.topology " + quoted + " (topology is \"" + t + "\")");
     }
   }
   if (f.kind == FabricKind::kSimple) return;
@@ -84,20 +89,24 @@ void parse_fabric(const json& j, const Platform& plat, int connections, FabricCo
   // The co-simulation's lookahead: a message is handed to the network this
   // long after the host model decides to send it (docs/fabric.md).
   if (plat.client_ns <= 0 || plat.nic_tx_ns <= 0)
-    fail("fabric.kind", "the SimGrid fabric needs platform client_ns and nic_tx_ns > 0 (the "
-                        "co-simulation's lookahead), got " + std::to_string(plat.client_ns) +
-                        " and " + std::to_string(plat.nic_tx_ns));
+    fail("fabric.kind",
+         "the SimGrid fabric needs platform client_ns and nic_tx_ns > 0 (the "
+         "co-simulation's lookahead), got " +
+             std::to_string(plat.client_ns) + " and " + std::to_string(plat.nic_tx_ns));
 
   if (f.topology == Topology::kFile) {
-    if (!j.contains("file")) fail(path, "missing \"file\" (a SimGrid platform file) for topology \"file\"");
-    if (!j.contains("server")) fail(path, "missing \"server\" (the server's host name) for topology \"file\"");
+    if (!j.contains("file"))
+      fail(path, "missing \"file\" (a SimGrid platform file) for topology \"file\"");
+    if (!j.contains("server"))
+      fail(path, "missing \"server\" (the server's host name) for topology \"file\"");
     f.file = read_string(j.at("file"), "fabric.file");
     // One server by name, or several as an array.
     const json& sv = j.at("server");
     f.server.clear();
     if (sv.is_array()) {
       if (sv.empty() || sv.size() > 64)
-        fail("fabric.server", "expected a host name or an array of 1 to 64 host names, got " + describe(sv));
+        fail("fabric.server",
+             "expected a host name or an array of 1 to 64 host names, got " + describe(sv));
       for (std::size_t i = 0; i < sv.size(); ++i) {
         f.server.push_back(read_string(sv[i], element("fabric.server", i)));
         if (std::count(f.server.begin(), f.server.end(), f.server.back()) > 1)
@@ -116,7 +125,8 @@ void parse_fabric(const json& j, const Platform& plat, int connections, FabricCo
         const std::string name = read_string(a[i], element("fabric.clients", i));
         if (std::find(f.server.begin(), f.server.end(), name) != f.server.end())
           fail(element("fabric.clients", i), "'" + name + "' is a server");
-        if (!seen.insert(name).second) fail(element("fabric.clients", i), "duplicate host '" + name + "'");
+        if (!seen.insert(name).second)
+          fail(element("fabric.clients", i), "duplicate host '" + name + "'");
         f.clients.push_back(name);
       }
       if (static_cast<int>(f.clients.size()) > connections * f.servers)
@@ -127,17 +137,20 @@ void parse_fabric(const json& j, const Platform& plat, int connections, FabricCo
     return;
   }
 
-  f.link_gbps = j.contains("link_gbps") ? read_number(j.at("link_gbps"), "fabric.link_gbps", 0, false)
-                                        : plat.link_gbps;
+  f.link_gbps = j.contains("link_gbps")
+                    ? read_number(j.at("link_gbps"), "fabric.link_gbps", 0, false)
+                    : plat.link_gbps;
   f.link_latency_ns = j.contains("link_latency_ns")
                           ? read_ns(j.at("link_latency_ns"), "fabric.link_latency_ns")
                           : plat.link_latency_ns;
   if (f.topology == Topology::kStar) {
-    f.server_link_gbps = j.contains("server_link_gbps")
-                             ? read_number(j.at("server_link_gbps"), "fabric.server_link_gbps", 0, false)
-                             : f.link_gbps;
+    f.server_link_gbps =
+        j.contains("server_link_gbps")
+            ? read_number(j.at("server_link_gbps"), "fabric.server_link_gbps", 0, false)
+            : f.link_gbps;
     if (j.contains("server_link_latency_ns"))
-      f.server_link_latency_ns = read_ns(j.at("server_link_latency_ns"), "fabric.server_link_latency_ns");
+      f.server_link_latency_ns =
+          read_ns(j.at("server_link_latency_ns"), "fabric.server_link_latency_ns");
   }
   std::int64_t leaves = kMaxFabricLeaves;
   std::string what = "one per connection";
@@ -146,13 +159,17 @@ void parse_fabric(const json& j, const Platform& plat, int connections, FabricCo
       const json& ft = j.at("fat_tree");
       check_keys(ft, "fabric.fat_tree", {"levels", "down", "up", "count"});
       FatTreeShape& s = f.fat_tree;
-      if (ft.contains("levels")) s.levels = static_cast<int>(read_int(ft.at("levels"), "fabric.fat_tree.levels", 1, 8));
+      if (ft.contains("levels"))
+        s.levels = static_cast<int>(read_int(ft.at("levels"), "fabric.fat_tree.levels", 1, 8));
       for (const char* k : {"down", "up", "count"})
         if (!ft.contains(k) && ft.contains("levels"))
           fail("fabric.fat_tree", std::string("missing \"") + k + "\" (one entry per level)");
-      if (ft.contains("down")) s.down = read_int_array(ft.at("down"), "fabric.fat_tree.down", s.levels, 1, 4096);
-      if (ft.contains("up")) s.up = read_int_array(ft.at("up"), "fabric.fat_tree.up", s.levels, 1, 4096);
-      if (ft.contains("count")) s.count = read_int_array(ft.at("count"), "fabric.fat_tree.count", s.levels, 1, 64);
+      if (ft.contains("down"))
+        s.down = read_int_array(ft.at("down"), "fabric.fat_tree.down", s.levels, 1, 4096);
+      if (ft.contains("up"))
+        s.up = read_int_array(ft.at("up"), "fabric.fat_tree.up", s.levels, 1, 4096);
+      if (ft.contains("count"))
+        s.count = read_int_array(ft.at("count"), "fabric.fat_tree.count", s.levels, 1, 64);
       for (const auto* v : {&s.down, &s.up, &s.count})
         if (static_cast<int>(v->size()) != s.levels)
           fail("fabric.fat_tree", "down, up and count need one entry per level (levels = " +
@@ -166,41 +183,54 @@ void parse_fabric(const json& j, const Platform& plat, int connections, FabricCo
       const json& df = j.at("dragonfly");
       check_keys(df, "fabric.dragonfly", {"groups", "chassis", "routers", "nodes"});
       DragonflyShape& s = f.dragonfly;
-      if (df.contains("groups")) read_pair(df.at("groups"), "fabric.dragonfly.groups", s.groups, s.group_links);
-      if (df.contains("chassis")) read_pair(df.at("chassis"), "fabric.dragonfly.chassis", s.chassis, s.chassis_links);
-      if (df.contains("routers")) read_pair(df.at("routers"), "fabric.dragonfly.routers", s.routers, s.router_links);
-      if (df.contains("nodes")) s.nodes = static_cast<int>(read_int(df.at("nodes"), "fabric.dragonfly.nodes", 1, 4096));
+      if (df.contains("groups"))
+        read_pair(df.at("groups"), "fabric.dragonfly.groups", s.groups, s.group_links);
+      if (df.contains("chassis"))
+        read_pair(df.at("chassis"), "fabric.dragonfly.chassis", s.chassis, s.chassis_links);
+      if (df.contains("routers"))
+        read_pair(df.at("routers"), "fabric.dragonfly.routers", s.routers, s.router_links);
+      if (df.contains("nodes"))
+        s.nodes = static_cast<int>(read_int(df.at("nodes"), "fabric.dragonfly.nodes", 1, 4096));
     }
     const DragonflyShape& s = f.dragonfly;
-    leaves = std::min<std::int64_t>(static_cast<std::int64_t>(s.groups) * s.chassis * s.routers * s.nodes,
-                                    kMaxFabricLeaves + 1);
+    leaves = std::min<std::int64_t>(
+        static_cast<std::int64_t>(s.groups) * s.chassis * s.routers * s.nodes,
+        kMaxFabricLeaves + 1);
     what = "the dragonfly has " + std::to_string(leaves) + " nodes";
   }
   const char* shape_key = f.topology == Topology::kFatTree ? "fabric.fat_tree" : "fabric.dragonfly";
-  if (leaves > kMaxFabricLeaves) fail(shape_key, "more than " + std::to_string(kMaxFabricLeaves) + " hosts");
+  if (leaves > kMaxFabricLeaves)
+    fail(shape_key, "more than " + std::to_string(kMaxFabricLeaves) + " hosts");
   if (j.contains("servers"))
     f.servers = static_cast<int>(read_int(j.at("servers"), "fabric.servers", 1, 64));
   if (leaves < f.servers + 1)
     fail(j.contains("servers") ? "fabric.servers" : shape_key,
-         "needs at least " + std::to_string(f.servers + 1) + " hosts (" + std::to_string(f.servers) +
-             " server(s) and a client), " + what);
+         "needs at least " + std::to_string(f.servers + 1) + " hosts (" +
+             std::to_string(f.servers) + " server(s) and a client), " + what);
   if (j.contains("client_hosts")) {
-    const std::int64_t most =
-        std::min<std::int64_t>(static_cast<std::int64_t>(connections) * f.servers, leaves - f.servers);
-    f.client_hosts = static_cast<int>(read_int(j.at("client_hosts"), "fabric.client_hosts", 0, most));
+    const std::int64_t most = std::min<std::int64_t>(
+        static_cast<std::int64_t>(connections) * f.servers, leaves - f.servers);
+    f.client_hosts =
+        static_cast<int>(read_int(j.at("client_hosts"), "fabric.client_hosts", 0, most));
   }
 }
 
 }  // namespace
 
-std::string_view fabric_kind_name(FabricKind k) { return k == FabricKind::kSimGrid ? "simgrid" : "simple"; }
+std::string_view fabric_kind_name(FabricKind k) {
+  return k == FabricKind::kSimGrid ? "simgrid" : "simple";
+}
 
 std::string_view topology_name(Topology t) {
   switch (t) {
-    case Topology::kStar: return "star";
-    case Topology::kFatTree: return "fat_tree";
-    case Topology::kDragonfly: return "dragonfly";
-    case Topology::kFile: return "file";
+    case Topology::kStar:
+      return "star";
+    case Topology::kFatTree:
+      return "fat_tree";
+    case Topology::kDragonfly:
+      return "dragonfly";
+    case Topology::kFile:
+      return "file";
   }
   return "?";
 }
@@ -227,8 +257,10 @@ nlohmann::json to_json(const FabricConfig& f) {
     out["server_link_gbps"] = f.server_link_gbps;
     out["server_link_latency_ns"] = f.server_link_latency_ns;
   } else if (f.topology == Topology::kFatTree) {
-    out["fat_tree"] = {{"levels", f.fat_tree.levels}, {"down", f.fat_tree.down},
-                       {"up", f.fat_tree.up}, {"count", f.fat_tree.count}};
+    out["fat_tree"] = {{"levels", f.fat_tree.levels},
+                       {"down", f.fat_tree.down},
+                       {"up", f.fat_tree.up},
+                       {"count", f.fat_tree.count}};
   } else {
     const DragonflyShape& d = f.dragonfly;
     out["dragonfly"] = {{"groups", {d.groups, d.group_links}},

@@ -86,8 +86,8 @@ StrategySpec strategy_from_json(const json& j) {
 json run_to_json(const StrategyRun& r) {
   json samples = json::array();
   for (const Sample& s : r.samples) samples.push_back({s.done, s.thread, s.latency, s.irq_core});
-  return {{"result", r.result.to_json()},         {"samples", samples},   {"sent", r.sent},
-          {"completed", r.completed}, {"events", r.events}, {"wall_s", r.wall_s}};
+  return {{"result", r.result.to_json()}, {"samples", samples}, {"sent", r.sent},
+          {"completed", r.completed},     {"events", r.events}, {"wall_s", r.wall_s}};
 }
 
 StrategyRun run_from_json(const json& j) {
@@ -100,8 +100,9 @@ StrategyRun run_from_json(const json& j) {
   o.seed = res.at("seed").get<std::uint64_t>();
   o.requests = res.at("requests").get<std::uint64_t>();
   const json& l = res.at("latency_us");
-  o.latency_us = {l.at("mean").get<double>(), l.at("p50").get<double>(),  l.at("p90").get<double>(),
-                  l.at("p99").get<double>(),  l.at("p999").get<double>(), l.at("max").get<double>()};
+  o.latency_us = {l.at("mean").get<double>(), l.at("p50").get<double>(),
+                  l.at("p90").get<double>(),  l.at("p99").get<double>(),
+                  l.at("p999").get<double>(), l.at("max").get<double>()};
   o.throughput_rps = res.at("throughput_rps").get<double>();
   o.cpu_util = res.at("cpu_util").get<double>();
   o.power_w = res.at("power_w").get<double>();
@@ -195,7 +196,8 @@ StrategyRun simulate_in_child(const Config& cfg, const StrategySpec& strategy) {
     if (reply["error"].value("type", "") == "config") throw ConfigError(msg);
     throw std::runtime_error("SimGrid fabric: " + msg);
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !reply.is_object() || !reply.contains("run")) {
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !reply.is_object() ||
+      !reply.contains("run")) {
     const std::string how = WIFSIGNALED(status)
                                 ? "was killed by signal " + std::to_string(WTERMSIG(status))
                                 : "exited with status " + std::to_string(WEXITSTATUS(status));

@@ -2,8 +2,8 @@
 // communications (CM02 flow model) over a star, fat tree, dragonfly or
 // platform file, co-simulated conservatively with the host model's own event
 // queue (docs/fabric.md). One run per process: fastwake-sim-fabric calls it.
-#include <simgrid/s4u.hpp>
 #include <xbt/log.h>
+#include <simgrid/s4u.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -32,8 +32,8 @@ constexpr double kHostSpeed = 1e9;  // flop/s; the fabric runs no computation
 struct Network {
   std::vector<sg4::Host*> servers;
   std::vector<sg4::Host*> clients;
-  int connections = 0;              ///< per server
-  double min_latency_s = 0;         ///< shortest server <-> client route latency in use
+  int connections = 0;       ///< per server
+  double min_latency_s = 0;  ///< shortest server <-> client route latency in use
   sg4::Host* client_of(int server, ThreadId conn) const {
     const auto g = static_cast<std::size_t>(server) * static_cast<std::size_t>(connections) +
                    static_cast<std::size_t>(conn);
@@ -58,7 +58,8 @@ Network build_star(const FabricConfig& f, int connections) {
   };
   for (int i = 0; i < f.servers; ++i) {
     auto* h = zone->create_host("server-" + std::to_string(i), kHostSpeed)->seal();
-    auto* sl = link("server_link-" + std::to_string(i), f.server_link_gbps, f.server_link_latency_ns);
+    auto* sl =
+        link("server_link-" + std::to_string(i), f.server_link_gbps, f.server_link_latency_ns);
     zone->add_route(h->get_netpoint(), nullptr, nullptr, nullptr,
                     {{sl, sg4::LinkInRoute::Direction::UP}}, true);
     n.servers.push_back(h);
@@ -93,7 +94,8 @@ Network build_cluster(const FabricConfig& f, int connections, int leaves, MakeZo
   Network n;
   for (int i = 0; i < f.servers; ++i) n.servers.push_back(hosts.at(static_cast<std::size_t>(i)));
   const int clients = client_count(f, connections * f.servers, leaves - f.servers);
-  for (int i = 0; i < clients; ++i) n.clients.push_back(hosts.at(static_cast<std::size_t>(f.servers + i)));
+  for (int i = 0; i < clients; ++i)
+    n.clients.push_back(hosts.at(static_cast<std::size_t>(f.servers + i)));
   if (std::find(hosts.begin(), hosts.end(), nullptr) != hosts.end())
     throw std::logic_error("SimGrid fabric: the cluster zone did not create every host");
   return n;
@@ -129,7 +131,8 @@ Network build_file(const sg4::Engine& e, const FabricConfig& f, int connections)
       if (std::find(n.servers.begin(), n.servers.end(), h) == n.servers.end() &&
           static_cast<int>(n.clients.size()) < connections * f.servers)
         n.clients.push_back(h);
-    if (n.clients.empty()) throw ConfigError("fabric.file: " + f.file + " has no host besides the servers");
+    if (n.clients.empty())
+      throw ConfigError("fabric.file: " + f.file + " has no host besides the servers");
   }
   return n;
 }
@@ -143,23 +146,25 @@ Network build_network(const sg4::Engine& e, const FabricConfig& f, int connectio
     auto u = [](const std::vector<int>& v) { return std::vector<unsigned>(v.begin(), v.end()); };
     int leaves = 1;
     for (int d : s.down) leaves *= d;
-    n = build_cluster(f, connections, leaves, [&](const sg4::ClusterCallbacks& cb, double bw, double lat) {
-      return sg4::create_fatTree_zone("fabric", nullptr,
-                                      sg4::FatTreeParams(static_cast<unsigned>(s.levels), u(s.down),
-                                                         u(s.up), u(s.count)),
-                                      cb, bw, lat, sg4::Link::SharingPolicy::SPLITDUPLEX);
-    });
+    n = build_cluster(
+        f, connections, leaves, [&](const sg4::ClusterCallbacks& cb, double bw, double lat) {
+          return sg4::create_fatTree_zone(
+              "fabric", nullptr,
+              sg4::FatTreeParams(static_cast<unsigned>(s.levels), u(s.down), u(s.up), u(s.count)),
+              cb, bw, lat, sg4::Link::SharingPolicy::SPLITDUPLEX);
+        });
   } else if (f.topology == Topology::kDragonfly) {
     const DragonflyShape& s = f.dragonfly;
     auto p = [](int a, int b) { return std::pair<unsigned, unsigned>(a, b); };
     const int leaves = s.groups * s.chassis * s.routers * s.nodes;
-    n = build_cluster(f, connections, leaves, [&](const sg4::ClusterCallbacks& cb, double bw, double lat) {
-      return sg4::create_dragonfly_zone(
-          "fabric", nullptr,
-          sg4::DragonflyParams(p(s.groups, s.group_links), p(s.chassis, s.chassis_links),
-                               p(s.routers, s.router_links), static_cast<unsigned>(s.nodes)),
-          cb, bw, lat, sg4::Link::SharingPolicy::SPLITDUPLEX);
-    });
+    n = build_cluster(
+        f, connections, leaves, [&](const sg4::ClusterCallbacks& cb, double bw, double lat) {
+          return sg4::create_dragonfly_zone(
+              "fabric", nullptr,
+              sg4::DragonflyParams(p(s.groups, s.group_links), p(s.chassis, s.chassis_links),
+                                   p(s.routers, s.router_links), static_cast<unsigned>(s.nodes)),
+              cb, bw, lat, sg4::Link::SharingPolicy::SPLITDUPLEX);
+        });
   } else {
     n = build_file(e, f, connections);
   }
@@ -178,8 +183,8 @@ Network build_network(const sg4::Engine& e, const FabricConfig& f, int connectio
         const sg4::Host* b = dir ? client : n.servers[static_cast<std::size_t>(s)];
         a->route_to(b, links, &lat);
         if (links.empty())
-          throw ConfigError("fabric: no route between '" + a->get_name() + "' and '" + b->get_name() +
-                            "' in the SimGrid platform");
+          throw ConfigError("fabric: no route between '" + a->get_name() + "' and '" +
+                            b->get_name() + "' in the SimGrid platform");
         n.min_latency_s = n.min_latency_s < 0 ? lat : std::min(n.min_latency_s, lat);
       }
     }
@@ -196,7 +201,9 @@ struct Injection {
   ThreadId conn;
   int bytes;
   std::uint64_t msg;
-  bool operator>(const Injection& o) const { return enter != o.enter ? enter > o.enter : seq > o.seq; }
+  bool operator>(const Injection& o) const {
+    return enter != o.enter ? enter > o.enter : seq > o.seq;
+  }
 };
 
 /// Collects the host models' sends; the co-simulation loop moves them into SimGrid.
@@ -297,7 +304,8 @@ void co_simulate(const std::vector<HostSim*>& hosts, SimGridFabric& fabric, cons
             const ssize_t i = sg4::Comm::wait_any_for(comms, timeout);
             if (i >= 0) {
               const auto k = static_cast<std::size_t>(i);
-              const Nanos at = std::max<Nanos>(g, std::llround(sg4::Engine::get_clock() / kSecondsPerNs));
+              const Nanos at =
+                  std::max<Nanos>(g, std::llround(sg4::Engine::get_clock() / kSecondsPerNs));
               got.push_back({at, flights[k]});
               comms[k] = comms.back();
               comms.pop_back();
@@ -309,7 +317,8 @@ void co_simulate(const std::vector<HostSim*>& hosts, SimGridFabric& fabric, cons
         }
         g = stop;
       }
-      if (inj < g) throw std::logic_error("SimGrid fabric: a message entered the network late (bug)");
+      if (inj < g)
+        throw std::logic_error("SimGrid fabric: a message entered the network late (bug)");
       if (inj == g && inj < target) {
         const Injection m = fabric.next();
         fabric.pop();
@@ -332,8 +341,8 @@ void co_simulate(const std::vector<HostSim*>& hosts, SimGridFabric& fabric, cons
       if (d.at < host.engine().now())
         throw std::logic_error("SimGrid fabric: a message arrived in the host model's past (bug)");
       fabric.delivered(d.f.host);
-      host.engine().at(d.at, d.f.dir == Direction::kToServer ? port.to_server : port.to_client, port.ctx,
-                       d.f.msg);
+      host.engine().at(d.at, d.f.dir == Direction::kToServer ? port.to_server : port.to_client,
+                       port.ctx, d.f.msg);
     }
   }
   if (!comms.empty() || fabric.has_pending())
@@ -377,7 +386,8 @@ StrategyRun merge_servers(std::vector<StrategyRun>& runs, int connections, bool 
     r.max_app_core_load = std::max(r.max_app_core_load, x.max_app_core_load);
     r.saturated = r.saturated || x.saturated;
     power_sum += x.power_w;
-    for (const auto& [k, v] : x.breakdown_us) r.breakdown_us[k] += v * static_cast<double>(x.requests);
+    for (const auto& [k, v] : x.breakdown_us)
+      r.breakdown_us[k] += v * static_cast<double>(x.requests);
     for (const auto& [k, v] : x.state_share) r.state_share[k] += v / n;
     for (const auto& [k, v] : x.extra.items()) {
       if (v.is_number_unsigned() && r.extra.contains(k))
@@ -432,7 +442,8 @@ StrategyRun simulate_simgrid_here(const Config& cfg, const StrategySpec& strateg
   const FabricConfig fabric_cfg = parse_fabric(cfg);
   const Network net = build_network(e, fabric_cfg, connections);
   const Nanos lookahead = std::min(cfg.platform.client_ns, cfg.platform.nic_tx_ns);
-  if (lookahead <= 0) throw ConfigError("fabric.kind: the SimGrid fabric needs client_ns and nic_tx_ns > 0");
+  if (lookahead <= 0)
+    throw ConfigError("fabric.kind: the SimGrid fabric needs client_ns and nic_tx_ns > 0");
 
   // One host model per server. Server 0 keeps the seed (one server = the
   // plain run); the others get their own streams. With several servers every
@@ -449,7 +460,8 @@ StrategyRun simulate_simgrid_here(const Config& cfg, const StrategySpec& strateg
   std::vector<std::unique_ptr<HostSim>> owned;
   std::vector<HostSim*> hosts;
   for (int s = 0; s < servers; ++s) {
-    owned.push_back(std::make_unique<HostSim>(cfgs[static_cast<std::size_t>(s)], strategy, fabric, s));
+    owned.push_back(
+        std::make_unique<HostSim>(cfgs[static_cast<std::size_t>(s)], strategy, fabric, s));
     hosts.push_back(owned.back().get());
   }
   CoSimStats stats;

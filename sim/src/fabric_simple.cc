@@ -13,8 +13,8 @@ Nanos SimpleFabric::wire_ns(int bytes) const {
 
 void SimpleFabric::send(FabricPort& port, Direction dir, ThreadId /*conn*/, int bytes,
                         std::uint64_t msg, Nanos enter) {
-  port.engine->at(enter + wire_ns(bytes), dir == Direction::kToServer ? port.to_server : port.to_client,
-                  port.ctx, msg);
+  port.engine->at(enter + wire_ns(bytes),
+                  dir == Direction::kToServer ? port.to_server : port.to_client, port.ctx, msg);
 }
 
 }  // namespace fastwake::sim

@@ -19,8 +19,8 @@ void HostModel::script_step(std::uint64_t prev) {
   const auto next = clock_.next_scripted(static_cast<Nanos>(prev));
   if (!next) return;
   if (next->migrate_to != kNoCore) {
-    eng_.at<&HostModel::script_migrate>(next->at, this,
-                                        pack(next->conn, static_cast<std::uint64_t>(next->migrate_to)));
+    eng_.at<&HostModel::script_migrate>(
+        next->at, this, pack(next->conn, static_cast<std::uint64_t>(next->migrate_to)));
   } else {
     eng_.at<&HostModel::client_send>(next->at, this, static_cast<std::uint64_t>(next->conn));
   }
@@ -65,8 +65,8 @@ void HostModel::cqe_land(std::uint64_t id) {
   SimThread& th = threads_[t];
   SimCq& cq = nic_.cqs_[t];
   const bool was_empty = cq.pending.empty();
-  FW_TRACE("cqe_land req %d thread %d armed %d state %d step %s", static_cast<int>(id), t,
-           cq.armed, static_cast<int>(th.state), std::string(step_name(th.step)).c_str());
+  FW_TRACE("cqe_land req %d thread %d armed %d state %d step %s", static_cast<int>(id), t, cq.armed,
+           static_cast<int>(th.state), std::string(step_name(th.step)).c_str());
   cq.pending.push_back(static_cast<int>(id));
   r.enter(Stage::kQueue, now);
 

@@ -53,19 +53,26 @@ void HostModel::kernel_arrive(std::uint64_t packed) {
 
 Nanos HostModel::kernel_cost(const SimCore& c, const KWork& w) const {
   switch (w.type) {
-    case KType::kCStateExit: return p_.cstates[w.id].exit_latency_ns;
-    case KType::kHardirq: return p_.hardirq_ns;
-    case KType::kSoftirq: return p_.softirq_ns;
+    case KType::kCStateExit:
+      return p_.cstates[w.id].exit_latency_ns;
+    case KType::kHardirq:
+      return p_.hardirq_ns;
+    case KType::kSoftirq:
+      return p_.softirq_ns;
     case KType::kHandler:
       // Stock: ib_uverbs_comp_handler. Module: the same handler, then its
       // wait-queue walk calls fw_wq_wake (an increment). Proposal: only a
       // module callback (no uverbs event).
       return (wp_.handler_allocates_event() ? p_.uverbs_handler_ns : 0) +
              (wp_.runs_module_callback() ? p_.fw_handler_ns : 0);
-    case KType::kTtwuLocal: return p_.ttwu_local_ns;
-    case KType::kTtwuWakelist: return p_.ttwu_remote_ns;
-    case KType::kTtwuDirect: return p_.ttwu_local_ns + p_.rq_lock_remote_ns;
-    case KType::kIpiSend: return p_.ipi_send_ns;
+    case KType::kTtwuLocal:
+      return p_.ttwu_local_ns;
+    case KType::kTtwuWakelist:
+      return p_.ttwu_remote_ns;
+    case KType::kTtwuDirect:
+      return p_.ttwu_local_ns + p_.rq_lock_remote_ns;
+    case KType::kIpiSend:
+      return p_.ipi_send_ns;
     case KType::kWakeFlush: {
       // sched_ttwu_pending: one activation per queued wakee; from the CAL
       // handler the first one is inside ipi_handler_ns (IPI entry + one
@@ -74,8 +81,10 @@ Nanos HostModel::kernel_cost(const SimCore& c, const KWork& w) const {
       if (w.id == 0) return n * p_.ttwu_local_ns;
       return p_.ipi_handler_ns + std::max<Nanos>(0, n - 1) * p_.ttwu_local_ns;
     }
-    case KType::kReschedIpi: return p_.resched_ipi_ns;
-    case KType::kIpi: return p_.ipi_handler_ns;
+    case KType::kReschedIpi:
+      return p_.resched_ipi_ns;
+    case KType::kIpi:
+      return p_.ipi_handler_ns;
   }
   return 0;
 }
@@ -132,8 +141,8 @@ void HostModel::kernel_done(std::uint64_t packed) {
         th.event_pending = true;
         // try_to_wake_up: a pinned task's select_task_rq is its own CPU
         // (kernel/sched/core.c select_task_rq, Linux 6.1); then ttwu_queue.
-        c.kq.push_front({th.core == c.id ? KType::kTtwuLocal : remote_wake_kind(c.id, th.core),
-                         w.id});
+        c.kq.push_front(
+            {th.core == c.id ? KType::kTtwuLocal : remote_wake_kind(c.id, th.core), w.id});
       } else {
         th.event_pending = true;  // it is awake: the event waits in the channel
       }

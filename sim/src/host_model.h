@@ -77,10 +77,10 @@ enum class ThreadState { kRunning, kRunnable, kBlocked };
 
 /// What a thread does when it next gets the CPU.
 enum class Resume {
-  kContinue,     // resume the saved (preempted) segment
-  kBegin,        // begin its current step
-  kWokenWait,    // woken from kWait: (stock) read() returns, then the loop goes on
-  kCheckSpin,    // spinning thread re-checks its CQ
+  kContinue,   // resume the saved (preempted) segment
+  kBegin,      // begin its current step
+  kWokenWait,  // woken from kWait: (stock) read() returns, then the loop goes on
+  kCheckSpin,  // spinning thread re-checks its CQ
 };
 
 /// What happens when a segment ends.
@@ -95,10 +95,10 @@ struct SimThread {
   ThreadState state = ThreadState::kBlocked;
   Step step = Step::kPoll;
   Resume resume = Resume::kBegin;
-  int active = -1;            // request being served
-  bool event_pending = false; // completion channel holds an event
-  bool waiting = false;       // blocked in kWait (an event wakes it)
-  int undrained = 0;          // module path: events its waits consumed, still queued in uverbs
+  int active = -1;             // request being served
+  bool event_pending = false;  // completion channel holds an event
+  bool waiting = false;        // blocked in kWait (an event wakes it)
+  int undrained = 0;           // module path: events its waits consumed, still queued in uverbs
   CoreId migrate_to = kNoCore;
   Nanos ran_since = 0;
   // Current or saved segment.
@@ -107,7 +107,7 @@ struct SimThread {
   SegEnd seg_end = SegEnd::kStep;
   Stage st_active = Stage::kService, st_pending = Stage::kQueue;
   int power = kPowerWork;
-  bool found = false;  // result of the last kPoll
+  bool found = false;        // result of the last kPoll
   bool fast_queued = false;  // in the run queue's head group (trimmed wake path)
   Nanos queued_at = 0;       // when it last entered a run queue
   // A segment preempted by another thread, resumed after the switch back in.
@@ -124,14 +124,19 @@ struct SimThread {
 // wake-ups"): kTtwuWakelist / kTtwuDirect run on the waker, kIpiSend on the
 // waker when an IPI is due, kWakeFlush / kReschedIpi on the wakee's core.
 enum class KType : std::uint8_t {
-  kCStateExit, kHardirq, kSoftirq, kHandler,
+  kCStateExit,
+  kHardirq,
+  kSoftirq,
+  kHandler,
   kTtwuLocal,     // ttwu_queue direct path, target rq is this CPU's (id: thread)
   kTtwuWakelist,  // ttwu_queue_wakelist: llist_add on the target's call_single_queue (id: thread)
-  kTtwuDirect,    // ttwu_queue direct path under the remote rq's lock + check_preempt_curr (id: thread)
+  kTtwuDirect,    // ttwu_queue direct path under the remote rq's lock + check_preempt_curr (id:
+                  // thread)
   kIpiSend,       // send_call_function_single_ipi / smp_send_reschedule (id: ipi_id(core, res))
-  kWakeFlush,     // target: sched_ttwu_pending of the whole wake list (id: 1 CAL handler, 0 polled in do_idle)
-  kReschedIpi,    // target: RES handler, scheduler_ipi (id unused)
-  kIpi,           // a migration's remote enqueue (id: thread), counted as a CAL
+  kWakeFlush,   // target: sched_ttwu_pending of the whole wake list (id: 1 CAL handler, 0 polled in
+                // do_idle)
+  kReschedIpi,  // target: RES handler, scheduler_ipi (id unused)
+  kIpi,         // a migration's remote enqueue (id: thread), counted as a CAL
 };
 struct KWork {
   KType type;
@@ -144,8 +149,8 @@ struct SimCore {
   int current = -1;  // thread index (app or dispatcher) owning the CPU, -1 none
   std::deque<int> runq;
   std::deque<KWork> kq;
-  bool kbusy = false;    // a kernel work item is executing
-  bool idle = true;      // in a C-state
+  bool kbusy = false;  // a kernel work item is executing
+  bool idle = true;    // in a C-state
   int cstate = 0;
   Nanos idle_since = 0;
   Nanos last_idle = std::numeric_limits<Nanos>::max() / 4;
@@ -154,13 +159,13 @@ struct SimCore {
   std::uint64_t token = 0;  // validates the one pending segment-end event
   std::uint64_t slice_token = 0;
   bool slice_armed = false;
-  Nanos seg_start = 0;      // start of the running segment (for pausing)
+  Nanos seg_start = 0;  // start of the running segment (for pausing)
   Nanos seg_end_t = 0;
-  bool running_seg = false; // a thread segment event is pending
+  bool running_seg = false;  // a thread segment event is pending
   // Dispatcher.
   int disp_thread = -1;
   std::unique_ptr<Dispatcher> disp;
-  Nanos scan_start = 0;     // dispatcher scanning since (cursor at that time)
+  Nanos scan_start = 0;  // dispatcher scanning since (cursor at that time)
   bool scanning = false;
   std::uint64_t scan_token = 0;
   std::vector<CqId> ready;  // CQs with completions whose thread sleeps on this core
@@ -168,20 +173,20 @@ struct SimCore {
   bool slice_due = false;   // slice expired while in kernel work
   int forced_resched = -1;  // FW_ATTACH_PREEMPT: thread woken on this CPU by the module callback
   // Remote wake-ups (kernel/sched/core.c, Linux 6.1).
-  std::vector<int> wake_list;  // call_single_queue: wakees queued by ttwu_queue_wakelist
-  std::vector<int> flushing;   // taken by the running kWakeFlush (llist_del_all)
+  std::vector<int> wake_list;    // call_single_queue: wakees queued by ttwu_queue_wakelist
+  std::vector<int> flushing;     // taken by the running kWakeFlush (llist_del_all)
   bool resched_pending = false;  // TIF_NEED_RESCHED set by a RES not yet handled
 };
 
 // FASTWAKE_TRACE=1 prints the model's decisions to stderr (debugging aid).
 inline const bool kTrace = std::getenv("FASTWAKE_TRACE") != nullptr;
-#define FW_TRACE(...)                                                    \
-  do {                                                                   \
-    if (kTrace) {                                                        \
+#define FW_TRACE(...)                                                      \
+  do {                                                                     \
+    if (kTrace) {                                                          \
       std::fprintf(stderr, "%10lld ", static_cast<long long>(eng_.now())); \
-      std::fprintf(stderr, __VA_ARGS__);                                 \
-      std::fputc('\n', stderr);                                          \
-    }                                                                    \
+      std::fprintf(stderr, __VA_ARGS__);                                   \
+      std::fputc('\n', stderr);                                            \
+    }                                                                      \
   } while (0)
 
 /// Time the server threads get to start and reach their first wait before
@@ -201,9 +206,15 @@ class HostModel final {
   /// `trace` records every policy decision (null: none).
   HostModel(const Config& cfg, const StrategySpec& s, Fabric* fabric = nullptr, int host = 0,
             DecisionTrace* trace = nullptr)
-      : cfg_(cfg), p_(cfg.platform), s_(s), wp_(s), loop_(wp_.loop()), eng_(cfg.run.seed),
+      : cfg_(cfg),
+        p_(cfg.platform),
+        s_(s),
+        wp_(s),
+        loop_(wp_.loop()),
+        eng_(cfg.run.seed),
         clock_(cfg.workload, cfg.run.seed, cfg.threads()),
-        service_(cfg.workload, cfg.run.seed, cfg.threads()), trace_(trace),
+        service_(cfg.workload, cfg.run.seed, cfg.threads()),
+        trace_(trace),
         power_(cfg.host.cores, static_cast<int>(cfg.platform.cstates.size())) {
     if (!fabric) {
       own_fabric_ = std::make_unique<SimpleFabric>(p_);
@@ -212,7 +223,9 @@ class HostModel final {
     fabric_ = fabric;
     port_.engine = &eng_;
     port_.to_server = [](void* m, std::uint64_t id) { static_cast<HostModel*>(m)->nic_arrive(id); };
-    port_.to_client = [](void* m, std::uint64_t id) { static_cast<HostModel*>(m)->client_receive(id); };
+    port_.to_client = [](void* m, std::uint64_t id) {
+      static_cast<HostModel*>(m)->client_receive(id);
+    };
     port_.ctx = this;
     port_.host = host;
     build();
@@ -231,7 +244,6 @@ class HostModel final {
   Nanos drain_limit() const { return win_end_ + 10'000'000'000LL; }
   Engine& engine() { return eng_; }
   FabricPort& port() { return port_; }
-
 
  private:
   // set-up
@@ -288,7 +300,7 @@ class HostModel final {
   void schedule_remap();
   void migrate(std::uint64_t idx);
   void move_thread(ThreadId t, CoreId to);
-  void script_step(std::uint64_t prev);  // schedules the script's next step after `prev`
+  void script_step(std::uint64_t prev);       // schedules the script's next step after `prev`
   void script_migrate(std::uint64_t packed);  // hi: thread, lo: core
   void window_open(std::uint64_t);
   void window_close(std::uint64_t);
@@ -305,8 +317,8 @@ class HostModel final {
   const WaitPolicy wp_;  // every "how does this strategy wait" decision
   ThreadLoop loop_;
   Engine eng_;
-  ClientClock clock_;      // core's client clock: think times, Poisson gaps, script
-  ServiceClock service_;   // core's per-thread service draws
+  ClientClock clock_;     // core's client clock: think times, Poisson gaps, script
+  ServiceClock service_;  // core's per-thread service draws
   DecisionTrace* trace_;
   std::unique_ptr<SimpleFabric> own_fabric_;
   Fabric* fabric_ = nullptr;
@@ -314,7 +326,7 @@ class HostModel final {
   std::chrono::steady_clock::time_point t0_;
   bool over_ = false;
   SimNic nic_;
-  fastwake::Topology topo_;  // the host's NUMA nodes and LLC domains (core's placement)
+  fastwake::Topology topo_;         // the host's NUMA nodes and LLC domains (core's placement)
   std::vector<SimThread> threads_;  // app threads first (id = index = CQ), then dispatchers
   int app_threads_ = 0;
   std::vector<SimCore> cores_;
@@ -322,7 +334,7 @@ class HostModel final {
   std::vector<int> free_reqs_;
   std::vector<std::deque<CqId>> eq_;  // per vector: EQEs not yet scanned
   std::vector<char> irq_inflight_;
-  std::vector<KWork> pending_kw_;     // kernel work in flight to a core
+  std::vector<KWork> pending_kw_;  // kernel work in flight to a core
   std::vector<int> free_kw_;
   std::unique_ptr<RemapDriver> remapper_;
   Nanos remap_at_ = -1;

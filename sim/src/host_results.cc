@@ -56,12 +56,17 @@ StrategyRun HostModel::finish() {
   r.state_share["cstate_exit"] = share(kPowerExit);
   for (std::size_t k = 0; k < p_.cstates.size(); ++k)
     r.state_share[p_.cstates[k].name] = share(kPowerC0 + static_cast<int>(k));
-  r.extra = {{"interrupts", n_irq_},          {"ipis", n_ipi_call_ + n_ipi_resched_},
-             {"context_switches", n_ctx_},    {"handoffs", n_handoff_},
-             {"slice_preemptions", n_slice_}, {"local_wakeups", n_local_wake_},
+  r.extra = {{"interrupts", n_irq_},
+             {"ipis", n_ipi_call_ + n_ipi_resched_},
+             {"context_switches", n_ctx_},
+             {"handoffs", n_handoff_},
+             {"slice_preemptions", n_slice_},
+             {"local_wakeups", n_local_wake_},
              {"remote_wakeups", n_remote_wake_},
-             {"ipis_call", n_ipi_call_},      {"ipis_resched", n_ipi_resched_},
-             {"remote_wakelist", n_wake_wakelist_}, {"remote_direct", n_wake_direct_},
+             {"ipis_call", n_ipi_call_},
+             {"ipis_resched", n_ipi_resched_},
+             {"remote_wakelist", n_wake_wakelist_},
+             {"remote_direct", n_wake_direct_},
              {"wakelist_polled", n_wake_polled_},
              {"remaps", remapper_ ? remapper_->moves() : 0},
              {"wait_mode", std::string(wait_mode_name(wp_.mode()))},

@@ -20,8 +20,7 @@ bool HostModel::should_preempt(const SimCore& c, const SimThread& cur, const Sim
   const bool mid_request = cur.active >= 0 || !nic_.cqs_[cur.id].pending.empty();
   // Already entering its wait: it leaves the CPU within block_ns anyway.
   const bool blocking = cur.has_seg && cur.seg_end == SegEnd::kBlock;
-  if (wp_.woken_jumps_queue() && w.resume == Resume::kWokenWait && !mid_request &&
-      !blocking)
+  if (wp_.woken_jumps_queue() && w.resume == Resume::kWokenWait && !mid_request && !blocking)
     return true;
   return eng_.now() - cur.ran_since >= p_.wakeup_granularity_ns;
 }
@@ -57,8 +56,7 @@ void HostModel::reschedule(SimCore& c) {
         c.runq.push_front(c.current);
       }
       c.current = -1;
-      switch_in(c, next, wp_.woken_jumps_queue() &&
-                             threads_[next].resume == Resume::kWokenWait);
+      switch_in(c, next, wp_.woken_jumps_queue() && threads_[next].resume == Resume::kWokenWait);
       return;
     }
     run_thread(c, cur);
@@ -68,8 +66,7 @@ void HostModel::reschedule(SimCore& c) {
   if (!c.runq.empty()) {
     const int next = c.runq.front();
     c.runq.pop_front();
-    switch_in(c, next, wp_.woken_jumps_queue() &&
-                           threads_[next].resume == Resume::kWokenWait);
+    switch_in(c, next, wp_.woken_jumps_queue() && threads_[next].resume == Resume::kWokenWait);
     return;
   }
   if (c.disp) {
@@ -130,9 +127,9 @@ void HostModel::go_idle(SimCore& c) {
   const int n = static_cast<int>(p_.cstates.size());
   const int deepest = cfg_.host.max_cstate < 0 ? n - 1 : std::min(cfg_.host.max_cstate, n - 1);
   int s = 0;
-  const bool poll_only = std::find(cfg_.host.idle_poll_cores.begin(),
-                                   cfg_.host.idle_poll_cores.end(),
-                                   c.id) != cfg_.host.idle_poll_cores.end();
+  const bool poll_only =
+      std::find(cfg_.host.idle_poll_cores.begin(), cfg_.host.idle_poll_cores.end(), c.id) !=
+      cfg_.host.idle_poll_cores.end();
   for (int k = poll_only ? 0 : deepest; k >= 0; --k)
     if (p_.cstates[k].target_residency_ns <= c.last_idle) {
       s = k;

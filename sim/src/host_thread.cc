@@ -232,8 +232,7 @@ void HostModel::begin_step(SimCore& c, SimThread& th) {
       arm_slice(c);
       return;
     case Step::kYieldDispatcher:
-      start_seg(c, th, p_.fast_switch_ns, SegEnd::kBlock, Stage::kQueue, Stage::kQueue,
-                kPowerWork);
+      start_seg(c, th, p_.fast_switch_ns, SegEnd::kBlock, Stage::kQueue, Stage::kQueue, kPowerWork);
       return;
   }
 }
@@ -250,26 +249,26 @@ void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
     return;
   }
   switch (wp_.asleep()) {
-  case WaitPolicy::Asleep::kOnChannel:
-    th.resume = Resume::kWokenWait;
-    if (remapper_) {
-      remapper_->thread_at(th.id, th.core, now);
-      schedule_remap();
-    }
-    if (th.event_pending) {
-      // An event arrived while it was entering the wait: it does not sleep.
-      th.state = ThreadState::kRunnable;
-      th.queued_at = now;
-      c.runq.push_front(th.id);
-    } else {
-      th.waiting = true;
-    }
-    break;
-  case WaitPolicy::Asleep::kForHandOff:
-    if (!nic_.cqs_[th.id].pending.empty()) c.ready.push_back(th.id);
-    break;
-  case WaitPolicy::Asleep::kSpinning:
-    break;
+    case WaitPolicy::Asleep::kOnChannel:
+      th.resume = Resume::kWokenWait;
+      if (remapper_) {
+        remapper_->thread_at(th.id, th.core, now);
+        schedule_remap();
+      }
+      if (th.event_pending) {
+        // An event arrived while it was entering the wait: it does not sleep.
+        th.state = ThreadState::kRunnable;
+        th.queued_at = now;
+        c.runq.push_front(th.id);
+      } else {
+        th.waiting = true;
+      }
+      break;
+    case WaitPolicy::Asleep::kForHandOff:
+      if (!nic_.cqs_[th.id].pending.empty()) c.ready.push_back(th.id);
+      break;
+    case WaitPolicy::Asleep::kSpinning:
+      break;
   }
   reschedule(c);
 }

@@ -133,13 +133,14 @@ int run(int argc, char** argv) {
   }
   if (a.bench) {
     std::cout << "fastwake-sim --bench: platform " << cfg.platform.name << ", workload "
-              << fastwake::load_kind_name(cfg.workload.kind) << ", " << cfg.run.duration_ns / 1e6 << " ms simulated, "
-              << a.bench_reps << " reps (median)\n";
+              << fastwake::load_kind_name(cfg.workload.kind) << ", " << cfg.run.duration_ns / 1e6
+              << " ms simulated, " << a.bench_reps << " reps (median)\n";
     const auto rows =
         fastwake::sim::run_bench(cfg, cfg.strategies, a.bench_reps, a.quiet ? nullptr : &std::cerr);
     std::cout << std::left << std::setw(26) << "scenario" << std::setw(28) << "strategy"
               << std::right << std::setw(14) << "M events/s" << std::setw(16) << "k requests/s"
-              << std::setw(10) << "wall s" << "\n";
+              << std::setw(10) << "wall s"
+              << "\n";
     for (const auto& r : rows)
       std::cout << std::left << std::setw(26) << r.scenario << std::setw(28) << r.strategy
                 << std::right << std::setw(14) << fmt(r.events_per_s / 1e6, 2) << std::setw(16)

@@ -104,10 +104,10 @@ void expect_same_decisions(int app_cores, const char* strategy) {
 
 }  // namespace
 
-#define REQUIRE_CPUS(n)                                                                           \
-  if (app_cores_here() < (n))                                                                     \
-  GTEST_SKIP() << "needs " << (n) + 1 << " CPUs (" << (n) << " app core(s) + the NIC thread), has " \
-               << app_cores_here() + 1
+#define REQUIRE_CPUS(n)                                   \
+  if (app_cores_here() < (n))                             \
+  GTEST_SKIP() << "needs " << (n) + 1 << " CPUs (" << (n) \
+               << " app core(s) + the NIC thread), has " << app_cores_here() + 1
 
 TEST(CrossBackend, DispatcherHandOffsAndServiceDrawsAreTheSame) {
   REQUIRE_CPUS(1);

@@ -56,7 +56,7 @@ Out run(const std::string& args) {
 
 }  // namespace
 
-#define REQUIRE_TWO_CPUS()                                                              \
+#define REQUIRE_TWO_CPUS() \
   if (!enough_cpus()) GTEST_SKIP() << "the loopback needs 2 CPUs (app core + NIC thread)"
 
 TEST(Loopback, EveryStrategyAnswersEveryRequestExactlyOnce) {
@@ -172,8 +172,8 @@ TEST(Calibration, NnlsMatchesKnownSolutionsAndStaysNonNegative) {
 
 TEST(Calibration, RecoversKnownComponentsFromSyntheticPaths) {
   const std::map<std::string, double> truth = {
-      {"syscall", 1200},     {"ctx_switch", 900},   {"ttwu_local", 400},   {"remote_wake", 6500},
-      {"eventfd_read", 700}, {"cacheline", 310},    {"halt_exit_long", 70000}};
+      {"syscall", 1200},     {"ctx_switch", 900}, {"ttwu_local", 400},      {"remote_wake", 6500},
+      {"eventfd_read", 700}, {"cacheline", 310},  {"halt_exit_long", 70000}};
   const std::vector<std::vector<std::string>> shapes = {
       {"syscall"},
       {"syscall", "ctx_switch"},

@@ -1,4 +1,5 @@
-// Micro-benchmark of fastwake.ko against the futex/VFS paths: threads pinned to one CPU hand it back and forth; medians per round trip and paired ratios, as JSON.
+// Micro-benchmark of fastwake.ko against the futex/VFS paths: threads pinned to one CPU hand it
+// back and forth; medians per round trip and paired ratios, as JSON.
 //
 // usage: fastwake_kmod_bench [--rounds N] [--batch-size N] [--cpu C] [--json FILE]
 // Variants (each a round trip: the driver thread A -> its partner B -> A):
@@ -66,7 +67,8 @@ bool emulated() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line))
-    if (line.find("QEMU") != std::string::npos || line.find("hypervisor") != std::string::npos) return true;
+    if (line.find("QEMU") != std::string::npos || line.find("hypervisor") != std::string::npos)
+      return true;
   return false;
 }
 
@@ -85,8 +87,8 @@ struct Flag {
 
 struct Variant {
   std::string name;
-  double syscalls_per_rt;       // by construction
-  bool a_idle = false;          // A runs at SCHED_IDLE (the dispatcher)
+  double syscalls_per_rt;        // by construction
+  bool a_idle = false;           // A runs at SCHED_IDLE (the dispatcher)
   std::function<void()> a_step;  // one round trip, seen from A
   std::function<void()> b_loop;  // B's service loop; returns after `stop`
   std::function<void()> stop_b;  // unblocks B once `stop` is set
@@ -111,14 +113,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--rounds") opt.rounds = std::atoi(val());
-    else if (a == "--batch-size") opt.batch_size = std::atoi(val());
-    else if (a == "--warmup") opt.warmup = std::atoi(val());
-    else if (a == "--cpu") opt.cpu = std::atoi(val());
-    else if (a == "--json") json = val();
+    if (a == "--rounds")
+      opt.rounds = std::atoi(val());
+    else if (a == "--batch-size")
+      opt.batch_size = std::atoi(val());
+    else if (a == "--warmup")
+      opt.warmup = std::atoi(val());
+    else if (a == "--cpu")
+      opt.cpu = std::atoi(val());
+    else if (a == "--json")
+      json = val();
     else {
       std::fprintf(stderr,
-                   "usage: fastwake_kmod_bench [--rounds N] [--batch-size N] [--warmup N] [--cpu C] [--json FILE]\n");
+                   "usage: fastwake_kmod_bench [--rounds N] [--batch-size N] [--warmup N] [--cpu "
+                   "C] [--json FILE]\n");
       return 2;
     }
   }
@@ -126,7 +134,8 @@ int main(int argc, char** argv) {
   if (opt.cpu >= ncpus()) opt.cpu = 0;
   const int fd = open_ready();
   if (fd < 0) {
-    std::fprintf(stderr, "bench: %s: %s (is fastwake.ko loaded?)\n", FW_DEVICE_PATH, std::strerror(-fd));
+    std::fprintf(stderr, "bench: %s: %s (is fastwake.ko loaded?)\n", FW_DEVICE_PATH,
+                 std::strerror(-fd));
     return 2;
   }
   auto fw = [fd](unsigned long cmd, unsigned long arg) {
@@ -151,7 +160,8 @@ int main(int argc, char** argv) {
   const auto ta = static_cast<unsigned long>(gettid_());
   Flag fa, fb, fdisp;
   const int ea_read = ::eventfd(0, EFD_CLOEXEC), eb_read = ::eventfd(0, EFD_CLOEXEC);
-  const int ea_att = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), eb_att = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  const int ea_att = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+            eb_att = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   attach_self(ea_att);
   std::atomic<long> served{0};
   int a_n = 0;
@@ -183,7 +193,8 @@ int main(int argc, char** argv) {
       fw(FW_IOC_WAIT, FW_WAIT_FOREVER);
     };
     v.b_loop = [&] {
-      for (fw(FW_IOC_WAIT, FW_WAIT_FOREVER); !stop; fw(FW_IOC_WAIT, FW_WAIT_FOREVER)) fw(FW_IOC_WAKE, ta);
+      for (fw(FW_IOC_WAIT, FW_WAIT_FOREVER); !stop; fw(FW_IOC_WAIT, FW_WAIT_FOREVER))
+        fw(FW_IOC_WAKE, ta);
     };
     v.stop_b = [&, &v = v] { fw(FW_IOC_WAKE, v.b_tid); };
   }
@@ -205,7 +216,8 @@ int main(int argc, char** argv) {
     };
     v.b_loop = [&] {
       std::uint64_t x;
-      for ((void)!::read(eb_read, &x, 8); !stop; (void)!::read(eb_read, &x, 8)) (void)!::write(ea_read, &one, 8);
+      for ((void)!::read(eb_read, &x, 8); !stop; (void)!::read(eb_read, &x, 8))
+        (void)!::write(ea_read, &one, 8);
     };
     v.stop_b = [&] { (void)!::write(eb_read, &one, 8); };
   }
@@ -234,22 +246,28 @@ int main(int argc, char** argv) {
     Variant& v = add(sw ? "dispatcher_switch" : "dispatcher_futex", 2, true);
     v.a_step = [&, sw, &v = v] {
       const long before = served.load();
-      if (sw) fw(FW_IOC_SWITCH_TO, v.b_tid);
-      else fdisp.post();
+      if (sw)
+        fw(FW_IOC_SWITCH_TO, v.b_tid);
+      else
+        fdisp.post();
       while (served.load() == before) {
       }  // normally served already: B preempted us or got the CPU handed over
     };
     v.b_loop = [&, sw] {
       for (;;) {
-        if (sw) fw(FW_IOC_WAIT, FW_WAIT_FOREVER);
-        else fdisp.take();
+        if (sw)
+          fw(FW_IOC_WAIT, FW_WAIT_FOREVER);
+        else
+          fdisp.take();
         if (stop) break;
         served.fetch_add(1);
       }
     };
     v.stop_b = [&, sw, &v = v] {
-      if (sw) fw(FW_IOC_WAKE, v.b_tid);
-      else fdisp.post();
+      if (sw)
+        fw(FW_IOC_WAKE, v.b_tid);
+      else
+        fdisp.post();
     };
   }
 
@@ -302,7 +320,8 @@ int main(int argc, char** argv) {
   auto ratio = [&](const std::string& a, const std::string& b) {
     std::vector<double> r;
     for (int i = 0; i < opt.rounds; ++i) r.push_back(get(a).samples[i] / get(b).samples[i]);
-    return std::make_pair(percentile(r, 0.5), std::make_pair(percentile(r, 0.25), percentile(r, 0.75)));
+    return std::make_pair(percentile(r, 0.5),
+                          std::make_pair(percentile(r, 0.25), percentile(r, 0.75)));
   };
   struct Named {
     const char* key;
@@ -310,45 +329,57 @@ int main(int argc, char** argv) {
     std::pair<double, std::pair<double, double>> r;
   };
   const std::vector<Named> ratios = {
-      {"switch_wait_vs_futex", "switch-to (one ioctl) : futex wake+wait  ", ratio("fw_switch_wait", "futex_pingpong")},
-      {"wake_wait_vs_futex", "fastwake wake+wait ioctls : futex       ", ratio("fw_wake_wait", "futex_pingpong")},
+      {"switch_wait_vs_futex", "switch-to (one ioctl) : futex wake+wait  ",
+       ratio("fw_switch_wait", "futex_pingpong")},
+      {"wake_wait_vs_futex", "fastwake wake+wait ioctls : futex       ",
+       ratio("fw_wake_wait", "futex_pingpong")},
       {"dispatcher_switch_vs_futex", "dispatcher switch-to : futex wake       ",
        ratio("dispatcher_switch", "dispatcher_futex")},
-      {"eventfd_attached_vs_read", "attached eventfd wait : blocking read() ", ratio("eventfd_attached", "eventfd_read")},
+      {"eventfd_attached_vs_read", "attached eventfd wait : blocking read() ",
+       ratio("eventfd_attached", "eventfd_read")},
   };
   const bool emu = emulated();
   // B's context switches include its warm-up rounds: scale to the measured share.
   const double b_share = static_cast<double>(rts) / (rts + opt.warmup);
 
-  std::printf("fastwake micro-benchmark: threads pinned to CPU %d, %d rounds x %d round trips per variant%s\n", opt.cpu,
-              opt.rounds, opt.batch_size, emu ? " (EMULATED/virtual CPU: read ratios and counts, not times)" : "");
-  std::printf("  %-18s %12s %10s %10s %9s %9s\n", "variant", "median ns/rt", "p10", "p90", "csw/rt", "sys/rt");
+  std::printf(
+      "fastwake micro-benchmark: threads pinned to CPU %d, %d rounds x %d round trips per "
+      "variant%s\n",
+      opt.cpu, opt.rounds, opt.batch_size,
+      emu ? " (EMULATED/virtual CPU: read ratios and counts, not times)" : "");
+  std::printf("  %-18s %12s %10s %10s %9s %9s\n", "variant", "median ns/rt", "p10", "p90", "csw/rt",
+              "sys/rt");
   std::ostringstream vj;
   for (size_t i = 0; i < vs.size(); ++i) {
     const Variant& v = *vs[i];
     const double csw = (v.a_csw + v.b_csw.load() * b_share) / rts;
-    std::printf("  %-18s %12.0f %10.0f %10.0f %9.2f %9.2f\n", v.name.c_str(), percentile(v.samples, 0.5),
-                percentile(v.samples, 0.1), percentile(v.samples, 0.9), csw, v.syscalls_per_rt);
+    std::printf("  %-18s %12.0f %10.0f %10.0f %9.2f %9.2f\n", v.name.c_str(),
+                percentile(v.samples, 0.5), percentile(v.samples, 0.1), percentile(v.samples, 0.9),
+                csw, v.syscalls_per_rt);
     vj << "    {\"name\": \"" << v.name << "\", \"median_ns\": " << percentile(v.samples, 0.5)
-       << ", \"p10_ns\": " << percentile(v.samples, 0.1) << ", \"p90_ns\": " << percentile(v.samples, 0.9)
-       << ", \"csw_per_rt\": " << csw << ", \"syscalls_per_rt\": " << v.syscalls_per_rt << "}"
+       << ", \"p10_ns\": " << percentile(v.samples, 0.1)
+       << ", \"p90_ns\": " << percentile(v.samples, 0.9) << ", \"csw_per_rt\": " << csw
+       << ", \"syscalls_per_rt\": " << v.syscalls_per_rt << "}"
        << (i + 1 < vs.size() ? ",\n" : "\n");
   }
   std::ostringstream rj;
   for (size_t i = 0; i < ratios.size(); ++i) {
     const auto& n = ratios[i];
-    std::printf("  ratio %s = %.3f  (IQR of per-round ratios %.3f-%.3f)\n", n.what, n.r.first, n.r.second.first,
-                n.r.second.second);
+    std::printf("  ratio %s = %.3f  (IQR of per-round ratios %.3f-%.3f)\n", n.what, n.r.first,
+                n.r.second.first, n.r.second.second);
     rj << "    \"" << n.key << "\": {\"median\": " << n.r.first << ", \"q25\": " << n.r.second.first
        << ", \"q75\": " << n.r.second.second << "}" << (i + 1 < ratios.size() ? ",\n" : "\n");
   }
-  std::printf("  module counters: switches %llu, direct hand-overs (yield_to) %llu, irq wakes %llu (preempt %llu)\n",
-              static_cast<unsigned long long>(st.switches), static_cast<unsigned long long>(st.yields),
-              static_cast<unsigned long long>(st.irq_wakes), static_cast<unsigned long long>(st.irq_preempts));
+  std::printf(
+      "  module counters: switches %llu, direct hand-overs (yield_to) %llu, irq wakes %llu "
+      "(preempt %llu)\n",
+      static_cast<unsigned long long>(st.switches), static_cast<unsigned long long>(st.yields),
+      static_cast<unsigned long long>(st.irq_wakes),
+      static_cast<unsigned long long>(st.irq_preempts));
   if (!json.empty()) {
-    std::ofstream(json) << "{\n  \"emulated\": " << (emu ? "true" : "false") << ",\n  \"cpu\": " << opt.cpu
-                        << ",\n  \"rounds\": " << opt.rounds << ",\n  \"round_trips_per_variant\": " << rts
-                        << ",\n  \"variants\": [\n"
+    std::ofstream(json) << "{\n  \"emulated\": " << (emu ? "true" : "false")
+                        << ",\n  \"cpu\": " << opt.cpu << ",\n  \"rounds\": " << opt.rounds
+                        << ",\n  \"round_trips_per_variant\": " << rts << ",\n  \"variants\": [\n"
                         << vj.str() << "  ],\n  \"ratios\": {\n"
                         << rj.str() << "  },\n  \"module\": {\"switches\": " << st.switches
                         << ", \"yields\": " << st.yields << ", \"irq_wakes\": " << st.irq_wakes

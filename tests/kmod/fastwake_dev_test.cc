@@ -1,4 +1,5 @@
-// Host tests of the /dev/fastwake client (no module needed): absent device, wrong device, clear messages, uapi layout.
+// Host tests of the /dev/fastwake client (no module needed): absent device, wrong device, clear
+// messages, uapi layout.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -54,8 +55,8 @@ TEST(FastwakeDevice, UapiLayoutAndNumbers) {
   EXPECT_EQ(_IOC_SIZE(FW_IOC_ATTACH), sizeof(fw_attach));
   EXPECT_EQ(_IOC_SIZE(FW_IOC_STATS), sizeof(fw_stats));
   // Value ioctls carry no size and no direction: nothing is copied.
-  for (unsigned long c : {FW_IOC_REGISTER, FW_IOC_UNREGISTER, FW_IOC_WAIT, FW_IOC_WAKE, FW_IOC_SWITCH_TO,
-                          FW_IOC_SWITCH_WAIT, FW_IOC_DETACH}) {
+  for (unsigned long c : {FW_IOC_REGISTER, FW_IOC_UNREGISTER, FW_IOC_WAIT, FW_IOC_WAKE,
+                          FW_IOC_SWITCH_TO, FW_IOC_SWITCH_WAIT, FW_IOC_DETACH}) {
     EXPECT_EQ(_IOC_SIZE(c), 0u);
     EXPECT_EQ(_IOC_DIR(c), static_cast<unsigned>(_IOC_NONE));
     EXPECT_EQ(_IOC_TYPE(c), static_cast<unsigned>(FW_IOC_MAGIC));

@@ -1,4 +1,5 @@
-// Random-ioctl fuzzer for /dev/fastwake: many calls with random commands and arguments from churning threads, with closes and signals; every result must be 0 or an allowed errno.
+// Random-ioctl fuzzer for /dev/fastwake: many calls with random commands and arguments from
+// churning threads, with closes and signals; every result must be 0 or an allowed errno.
 //
 // usage: fastwake_kmod_fuzz [--calls N] [--threads N] [--seed S] [--max-seconds S] [--json FILE]
 // Exit status 0: all calls returned an allowed result; 1: a disallowed result
@@ -29,9 +30,9 @@ namespace {
 constexpr int kSlots = 3;  // 0, 1: handshaken fastwake files; 2: no handshake
 constexpr int kEventfds = 8;
 
-const std::array<unsigned long, 10> kKnown = {FW_IOC_ABI,         FW_IOC_REGISTER, FW_IOC_UNREGISTER, FW_IOC_WAIT,
-                                              FW_IOC_WAKE,        FW_IOC_SWITCH_TO, FW_IOC_SWITCH_WAIT,
-                                              FW_IOC_ATTACH,      FW_IOC_DETACH,    FW_IOC_STATS};
+const std::array<unsigned long, 10> kKnown = {
+    FW_IOC_ABI,       FW_IOC_REGISTER,    FW_IOC_UNREGISTER, FW_IOC_WAIT,   FW_IOC_WAKE,
+    FW_IOC_SWITCH_TO, FW_IOC_SWITCH_WAIT, FW_IOC_ATTACH,     FW_IOC_DETACH, FW_IOC_STATS};
 
 struct Shared {
   std::array<std::atomic<int>, kSlots> slots{};
@@ -41,8 +42,8 @@ struct Shared {
   std::atomic<bool> stop{false};         // workers: no new calls
   std::atomic<bool> stop_kicker{false};  // after every worker is joined
   std::atomic<long> bad{0};
-  unsigned char* guard = nullptr;  // page followed by a PROT_NONE page
-  std::mutex mu;                   // counts, live
+  unsigned char* guard = nullptr;                        // page followed by a PROT_NONE page
+  std::mutex mu;                                         // counts, live
   std::map<unsigned long, std::map<int, long>> results;  // cmd -> errno (0 = success) -> count
   std::set<pthread_t> live;
 };
@@ -50,13 +51,14 @@ struct Shared {
 // Which results are legitimate for a command on an fd that may have been
 // closed (EBADF) or reused by another kind of file (ENOTTY) meanwhile.
 bool allowed(unsigned long cmd, int err) {
-  static const std::set<int> common = {0,      EBADF,  ENOTTY, EBADFD,    EPERM,  EINVAL, ESRCH,  ENOENT,
-                                       EEXIST, EBUSY,  EINTR,  ETIMEDOUT, ENOMEM, EPROTO, ENOSPC, EOPNOTSUPP,
-                                       E2BIG};
+  static const std::set<int> common = {0,      EBADF,  ENOTTY, EBADFD,     EPERM, EINVAL,
+                                       ESRCH,  ENOENT, EEXIST, EBUSY,      EINTR, ETIMEDOUT,
+                                       ENOMEM, EPROTO, ENOSPC, EOPNOTSUPP, E2BIG};
   bool known = false;
   for (unsigned long k : kKnown) known |= (k == cmd);
   if (!known) return err == ENOTTY || err == EBADF;
-  if (cmd == FW_IOC_ABI || cmd == FW_IOC_ATTACH || cmd == FW_IOC_STATS) return common.count(err) || err == EFAULT;
+  if (cmd == FW_IOC_ABI || cmd == FW_IOC_ATTACH || cmd == FW_IOC_STATS)
+    return common.count(err) || err == EFAULT;
   return common.count(err) > 0;  // by-value commands never touch user memory: no EFAULT
 }
 
@@ -83,8 +85,8 @@ class Worker {
       sh_.calls.fetch_add(1, std::memory_order_relaxed);
       if ((rc != 0 && rc != -1) || !allowed(cmd, err)) {
         sh_.bad.fetch_add(1);
-        std::fprintf(stderr, "DISALLOWED: fd %d cmd %#lx arg %#lx -> rc %ld errno %d (%s)\n", fd, cmd, arg, rc, err,
-                     std::strerror(err));
+        std::fprintf(stderr, "DISALLOWED: fd %d cmd %#lx arg %#lx -> rc %ld errno %d (%s)\n", fd,
+                     cmd, arg, rc, err, std::strerror(err));
       }
       ++local_[cmd][err];
     }
@@ -137,16 +139,24 @@ class Worker {
     if (r(2)) {
       switch (cmd) {
         case FW_IOC_REGISTER:
-        case FW_IOC_UNREGISTER: return 0;
-        case FW_IOC_WAIT: return r(4) ? r(1'000'000) : FW_WAIT_FOREVER;
+        case FW_IOC_UNREGISTER:
+          return 0;
+        case FW_IOC_WAIT:
+          return r(4) ? r(1'000'000) : FW_WAIT_FOREVER;
         case FW_IOC_WAKE:
         case FW_IOC_SWITCH_TO:
-        case FW_IOC_SWITCH_WAIT: return static_cast<unsigned long>(some_tid());
-        case FW_IOC_ATTACH: return any_arg(12, cmd, buf);
-        case FW_IOC_DETACH: return r(3) ? static_cast<unsigned long>(sh_.efds[r(kEventfds)]) : FW_DETACH_ALL;
-        case FW_IOC_ABI: return any_arg(13, cmd, buf);
-        case FW_IOC_STATS: return any_arg(10, cmd, buf);
-        default: break;
+        case FW_IOC_SWITCH_WAIT:
+          return static_cast<unsigned long>(some_tid());
+        case FW_IOC_ATTACH:
+          return any_arg(12, cmd, buf);
+        case FW_IOC_DETACH:
+          return r(3) ? static_cast<unsigned long>(sh_.efds[r(kEventfds)]) : FW_DETACH_ALL;
+        case FW_IOC_ABI:
+          return any_arg(13, cmd, buf);
+        case FW_IOC_STATS:
+          return any_arg(10, cmd, buf);
+        default:
+          break;
       }
     }
     return any_arg(static_cast<int>(r(24)), cmd, buf);
@@ -154,16 +164,24 @@ class Worker {
 
   unsigned long any_arg(int p, unsigned long cmd, unsigned char* buf) {
     switch (p) {
-      case 0: return 0;
-      case 1: return r(80);
-      case 2: return static_cast<unsigned long>(-static_cast<long>(r(5) + 1));
-      case 3: return rng_();
+      case 0:
+        return 0;
+      case 1:
+        return r(80);
+      case 2:
+        return static_cast<unsigned long>(-static_cast<long>(r(5) + 1));
+      case 3:
+        return rng_();
       case 4:
       case 5:
-      case 6: return static_cast<unsigned long>(some_tid());
-      case 7: return 1;  // init: another process
-      case 8: return r(2) ? FW_WAIT_FOREVER : FW_DETACH_ALL;
-      case 9: return r(2'000'000);  // a timeout up to 2 ms
+      case 6:
+        return static_cast<unsigned long>(some_tid());
+      case 7:
+        return 1;  // init: another process
+      case 8:
+        return r(2) ? FW_WAIT_FOREVER : FW_DETACH_ALL;
+      case 9:
+        return r(2'000'000);  // a timeout up to 2 ms
       case 10: {
         for (int i = 0; i < 256; ++i) buf[i] = static_cast<unsigned char>(rng_());
         return reinterpret_cast<unsigned long>(buf);
@@ -173,7 +191,9 @@ class Worker {
         auto* at = reinterpret_cast<fw_attach*>(buf);
         std::memset(buf, 0, 256);
         const int q = static_cast<int>(r(6));
-        at->fd = q < 3 ? sh_.efds[r(kEventfds)] : q == 3 ? sh_.slots[r(kSlots)].load() : static_cast<int>(r(40)) - 1;
+        at->fd = q < 3    ? sh_.efds[r(kEventfds)]
+                 : q == 3 ? sh_.slots[r(kSlots)].load()
+                          : static_cast<int>(r(40)) - 1;
         at->flags = r(4) ? static_cast<std::uint32_t>(r(2)) : static_cast<std::uint32_t>(rng_());
         at->events = r(3) ? 0 : static_cast<std::uint32_t>(rng_());
         at->reserved = r(8) ? 0 : 1;
@@ -186,16 +206,26 @@ class Worker {
         abi->flags = r(8) ? 0 : 1;
         return reinterpret_cast<unsigned long>(buf);
       }
-      case 14: return 0;  // NULL
-      case 15: return 0xffffffff81000000UL;  // kernel text
-      case 16: return 0xffff888000000000UL;  // direct map
-      case 17: return 0x1000;                // unmapped user page
-      case 18: return reinterpret_cast<unsigned long>(sh_.guard + 4096);  // PROT_NONE
-      case 19: return reinterpret_cast<unsigned long>(sh_.guard + 4096 - 4 - r(16));  // straddles it
-      case 20: return static_cast<unsigned long>(sh_.efds[r(kEventfds)]);
-      case 21: return static_cast<unsigned long>(sh_.slots[r(kSlots)].load());
-      case 22: return FW_TID_MAX + r(3) - 1;
-      default: return (cmd == FW_IOC_WAIT) ? 0 : static_cast<unsigned long>(gettid_());
+      case 14:
+        return 0;  // NULL
+      case 15:
+        return 0xffffffff81000000UL;  // kernel text
+      case 16:
+        return 0xffff888000000000UL;  // direct map
+      case 17:
+        return 0x1000;  // unmapped user page
+      case 18:
+        return reinterpret_cast<unsigned long>(sh_.guard + 4096);  // PROT_NONE
+      case 19:
+        return reinterpret_cast<unsigned long>(sh_.guard + 4096 - 4 - r(16));  // straddles it
+      case 20:
+        return static_cast<unsigned long>(sh_.efds[r(kEventfds)]);
+      case 21:
+        return static_cast<unsigned long>(sh_.slots[r(kSlots)].load());
+      case 22:
+        return FW_TID_MAX + r(3) - 1;
+      default:
+        return (cmd == FW_IOC_WAIT) ? 0 : static_cast<unsigned long>(gettid_());
     }
   }
 
@@ -215,17 +245,28 @@ class Worker {
 
 const char* cmd_name(unsigned long cmd) {
   switch (cmd) {
-    case FW_IOC_ABI: return "ABI";
-    case FW_IOC_REGISTER: return "REGISTER";
-    case FW_IOC_UNREGISTER: return "UNREGISTER";
-    case FW_IOC_WAIT: return "WAIT";
-    case FW_IOC_WAKE: return "WAKE";
-    case FW_IOC_SWITCH_TO: return "SWITCH_TO";
-    case FW_IOC_SWITCH_WAIT: return "SWITCH_WAIT";
-    case FW_IOC_ATTACH: return "ATTACH";
-    case FW_IOC_DETACH: return "DETACH";
-    case FW_IOC_STATS: return "STATS";
-    default: return nullptr;
+    case FW_IOC_ABI:
+      return "ABI";
+    case FW_IOC_REGISTER:
+      return "REGISTER";
+    case FW_IOC_UNREGISTER:
+      return "UNREGISTER";
+    case FW_IOC_WAIT:
+      return "WAIT";
+    case FW_IOC_WAKE:
+      return "WAKE";
+    case FW_IOC_SWITCH_TO:
+      return "SWITCH_TO";
+    case FW_IOC_SWITCH_WAIT:
+      return "SWITCH_WAIT";
+    case FW_IOC_ATTACH:
+      return "ATTACH";
+    case FW_IOC_DETACH:
+      return "DETACH";
+    case FW_IOC_STATS:
+      return "STATS";
+    default:
+      return nullptr;
   }
 }
 
@@ -246,13 +287,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--calls") calls = std::atol(next());
-    else if (a == "--threads") threads = std::atoi(next());
-    else if (a == "--seed") seed = std::strtoull(next(), nullptr, 0);
-    else if (a == "--max-seconds") max_seconds = std::atoi(next());
-    else if (a == "--json") json = next();
+    if (a == "--calls")
+      calls = std::atol(next());
+    else if (a == "--threads")
+      threads = std::atoi(next());
+    else if (a == "--seed")
+      seed = std::strtoull(next(), nullptr, 0);
+    else if (a == "--max-seconds")
+      max_seconds = std::atoi(next());
+    else if (a == "--json")
+      json = next();
     else {
-      std::fprintf(stderr, "usage: fastwake_kmod_fuzz [--calls N] [--threads N] [--seed S] [--max-seconds S] [--json FILE]\n");
+      std::fprintf(stderr,
+                   "usage: fastwake_kmod_fuzz [--calls N] [--threads N] [--seed S] [--max-seconds "
+                   "S] [--json FILE]\n");
       return 2;
     }
   }
@@ -346,12 +394,17 @@ int main(int argc, char** argv) {
   for (int e : sh.efds) ::close(e);
 
   long total = 0;
-  std::string out = "{\n  \"calls\": " + std::to_string(sh.calls.load()) + ",\n  \"threads_spawned\": " +
-                    std::to_string(spawned) + ",\n  \"seconds\": " + std::to_string(secs) +
-                    ",\n  \"disallowed\": " + std::to_string(sh.bad.load()) + ",\n  \"by_command\": {";
+  std::string out = "{\n  \"calls\": " + std::to_string(sh.calls.load()) +
+                    ",\n  \"threads_spawned\": " + std::to_string(spawned) +
+                    ",\n  \"seconds\": " + std::to_string(secs) +
+                    ",\n  \"disallowed\": " + std::to_string(sh.bad.load()) +
+                    ",\n  \"by_command\": {";
   bool first = true;
-  std::printf("fuzz: %ld calls from %ld threads in %.1f s (%d at a time, seed %#llx), disallowed results: %ld\n",
-              sh.calls.load(), spawned, secs, threads, static_cast<unsigned long long>(seed), sh.bad.load());
+  std::printf(
+      "fuzz: %ld calls from %ld threads in %.1f s (%d at a time, seed %#llx), disallowed results: "
+      "%ld\n",
+      sh.calls.load(), spawned, secs, threads, static_cast<unsigned long long>(seed),
+      sh.bad.load());
   for (auto& [cmd, m] : sh.results) {
     long n = 0;
     for (auto& [e, c] : m) n += c;
@@ -363,7 +416,8 @@ int main(int argc, char** argv) {
     bool f2 = true;
     for (auto& [e, c] : m) {
       line += std::string(" ") + (e ? std::strerror(e) : "ok") + "=" + std::to_string(c);
-      out += std::string(f2 ? "" : ", ") + "\"" + (e ? std::to_string(e) : "0") + "\": " + std::to_string(c);
+      out += std::string(f2 ? "" : ", ") + "\"" + (e ? std::to_string(e) : "0") +
+             "\": " + std::to_string(c);
       f2 = false;
     }
     out += "}";
@@ -371,14 +425,14 @@ int main(int argc, char** argv) {
     std::printf("  %-12s %7ld:%s\n", name, n, line.c_str());
   }
   out += "\n  }\n}\n";
-  std::printf("  (other commands: %ld calls, all ENOTTY/EBADF unless reported above)\n",
-              total - [&] {
-                long k = 0;
-                for (auto& [cmd, m] : sh.results)
-                  if (cmd_name(cmd))
-                    for (auto& [e, c] : m) k += c;
-                return k;
-              }());
+  std::printf(
+      "  (other commands: %ld calls, all ENOTTY/EBADF unless reported above)\n", total - [&] {
+        long k = 0;
+        for (auto& [cmd, m] : sh.results)
+          if (cmd_name(cmd))
+            for (auto& [e, c] : m) k += c;
+        return k;
+      }());
   if (!json.empty()) {
     if (FILE* f = std::fopen(json.c_str(), "w")) {
       std::fputs(out.c_str(), f);
@@ -386,7 +440,8 @@ int main(int argc, char** argv) {
     }
   }
   if (sh.calls.load() < calls) {
-    std::fprintf(stderr, "fuzz: only %ld of %ld calls within %d s\n", sh.calls.load(), calls, max_seconds);
+    std::fprintf(stderr, "fuzz: only %ld of %ld calls within %d s\n", sh.calls.load(), calls,
+                 max_seconds);
     return 1;
   }
   return sh.bad.load() == 0 ? 0 : 1;

@@ -1,5 +1,6 @@
-// In-guest tests of fastwake.ko: ABI, register/wait/wake/switch-to with many threads, process isolation, signals, attach, exit and close clean-up.
-// Runs where /dev/fastwake exists (the QEMU testbed); skips with the reason elsewhere.
+// In-guest tests of fastwake.ko: ABI, register/wait/wake/switch-to with many threads, process
+// isolation, signals, attach, exit and close clean-up. Runs where /dev/fastwake exists (the QEMU
+// testbed); skips with the reason elsewhere.
 #include <gtest/gtest.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -122,7 +123,8 @@ TEST(Abi, VersionMismatchIsRefusedAndReported) {
     abi.version = wrong;
     EXPECT_EQ(xioctl(fd.get(), FW_IOC_ABI, &abi), EPROTO) << wrong;
     EXPECT_EQ(abi.version, FW_ABI_VERSION) << "the module must tell its own version";
-    EXPECT_EQ(xioctl(fd.get(), FW_IOC_REGISTER, 0UL), EBADFD) << "a failed handshake must not unlock";
+    EXPECT_EQ(xioctl(fd.get(), FW_IOC_REGISTER, 0UL), EBADFD)
+        << "a failed handshake must not unlock";
   }
   // A later mismatch also revokes an earlier success.
   fw_abi ok{};
@@ -289,7 +291,8 @@ TEST(Wake, NoLostWakeupsWithManyWakersAndWaiters) {
         if (stop) break;
         ++s.waits;
         // Timing out with a post outstanding means its wake was lost.
-        if (xioctl(fd.get(), FW_IOC_WAIT, kWatchdogNs) == ETIMEDOUT && s.posted.load() > s.consumed) ++s.lost;
+        if (xioctl(fd.get(), FW_IOC_WAIT, kWatchdogNs) == ETIMEDOUT && s.posted.load() > s.consumed)
+          ++s.lost;
       }
     });
   }
@@ -303,7 +306,8 @@ TEST(Wake, NoLostWakeupsWithManyWakersAndWaiters) {
       for (int k = 0; k < kPostsPerWaker; ++k) {
         Slot& s = slots[rng() % kWaiters];
         s.posted.fetch_add(1);
-        if (xioctl(fd.get(), FW_IOC_WAKE, static_cast<unsigned long>(s.tid.load())) != 0) ++wake_errors;
+        if (xioctl(fd.get(), FW_IOC_WAKE, static_cast<unsigned long>(s.tid.load())) != 0)
+          ++wake_errors;
       }
     });
   }
@@ -388,7 +392,8 @@ void baton_ring(bool use_switch, bool pin_one_cpu) {
   EXPECT_EQ(st.threads, 0u) << "exited threads must be unregistered";
   EXPECT_EQ(st.exits, static_cast<std::uint64_t>(kThreads));
   std::printf("  %llu passes; switches %llu, direct hand-overs (yield_to) %llu\n",
-              static_cast<unsigned long long>(passes.load()), static_cast<unsigned long long>(st.switches),
+              static_cast<unsigned long long>(passes.load()),
+              static_cast<unsigned long long>(st.switches),
               static_cast<unsigned long long>(st.yields));
 }
 
@@ -442,8 +447,9 @@ TEST(Switch, TargetRunsBeforeSwitchToReturnsOnOneCpu) {
   xioctl(fd.get(), FW_IOC_WAKE, static_cast<unsigned long>(tid.load()));
   target.join();
   const fw_stats st = stats_of(fd.get());
-  std::printf("  target ran before switch-to returned: %d/%d; yield_to accepted %llu/%llu\n", ran_before_return,
-              kIters, static_cast<unsigned long long>(st.yields), static_cast<unsigned long long>(st.switches));
+  std::printf("  target ran before switch-to returned: %d/%d; yield_to accepted %llu/%llu\n",
+              ran_before_return, kIters, static_cast<unsigned long long>(st.yields),
+              static_cast<unsigned long long>(st.switches));
   EXPECT_GE(ran_before_return, kIters * 8 / 10);
   EXPECT_GE(st.yields, static_cast<std::uint64_t>(kIters) * 8 / 10);
 }
@@ -469,8 +475,9 @@ TEST(Switch, PingPongAlternatesStrictly) {
       for (int r = 0; r < kRounds; ++r) {
         if (turn.load() % 2 != 1) ++bad;
         turn.fetch_add(1);
-        const int err = r == kRounds - 1 ? xioctl(fd.get(), FW_IOC_WAKE, static_cast<unsigned long>(ta))
-                                         : xioctl(fd.get(), FW_IOC_SWITCH_WAIT, static_cast<unsigned long>(ta));
+        const int err = r == kRounds - 1
+                            ? xioctl(fd.get(), FW_IOC_WAKE, static_cast<unsigned long>(ta))
+                            : xioctl(fd.get(), FW_IOC_SWITCH_WAIT, static_cast<unsigned long>(ta));
         if (err != 0) ++bad;
       }
     });
@@ -546,7 +553,8 @@ TEST(Isolation, OtherProcessesThreadsAreRefused) {
     if (cfd < 0 || xioctl(cfd, FW_IOC_REGISTER, 0UL) != 0) ::_exit(10);
     // The inherited file belongs to the parent: refused for everything but the handshake.
     if (xioctl(fd.get(), FW_IOC_REGISTER, 0UL) != EPERM) ::_exit(11);
-    if (xioctl(fd.get(), FW_IOC_WAKE, static_cast<unsigned long>(::getppid())) != EPERM) ::_exit(12);
+    if (xioctl(fd.get(), FW_IOC_WAKE, static_cast<unsigned long>(::getppid())) != EPERM)
+      ::_exit(12);
     const pid_t me = gettid_();
     if (::write(toparent[1], &me, sizeof(me)) != sizeof(me)) ::_exit(13);
     char c;
@@ -555,7 +563,8 @@ TEST(Isolation, OtherProcessesThreadsAreRefused) {
     ::_exit(err == ETIMEDOUT ? 0 : 15);  // a pending token = the parent got through
   }
   pid_t child_tid = 0;
-  ASSERT_EQ(::read(toparent[0], &child_tid, sizeof(child_tid)), static_cast<ssize_t>(sizeof(child_tid)));
+  ASSERT_EQ(::read(toparent[0], &child_tid, sizeof(child_tid)),
+            static_cast<ssize_t>(sizeof(child_tid)));
   const auto ct = static_cast<unsigned long>(child_tid);
   EXPECT_EQ(xioctl(fd.get(), FW_IOC_WAKE, ct), EPERM);
   EXPECT_EQ(xioctl(fd.get(), FW_IOC_SWITCH_TO, ct), EPERM);
@@ -617,7 +626,8 @@ TEST(Isolation, FileReceivedOverUnixSocketIsRefused) {
   bad.version = FW_ABI_VERSION + 3;
   EXPECT_EQ(xioctl(rfd, FW_IOC_ABI, &bad), EPROTO);
   EXPECT_EQ(bad.version, FW_ABI_VERSION);
-  EXPECT_EQ(xioctl(rfd, FW_IOC_REGISTER, 0UL), EPERM) << "still EPERM, not EBADFD: the owner's state is intact";
+  EXPECT_EQ(xioctl(rfd, FW_IOC_REGISTER, 0UL), EPERM)
+      << "still EPERM, not EBADFD: the owner's state is intact";
   ::close(rfd);
   ::close(sv[0]);
   ::close(sv[1]);
@@ -661,7 +671,8 @@ TEST(Attach, EventfdWriteWakesTheWaiterWithoutARead) {
   ASSERT_EQ(::write(efd.get(), &one, 8), 8);
   ASSERT_EQ(xioctl(fd.get(), FW_IOC_WAIT, 0UL), 0);
   ASSERT_EQ(::read(efd.get(), &count, sizeof(count)), 8);
-  EXPECT_EQ(xioctl(fd.get(), FW_IOC_WAIT, 20 * kMs), ETIMEDOUT) << "EPOLLOUT from the read must not wake";
+  EXPECT_EQ(xioctl(fd.get(), FW_IOC_WAIT, 20 * kMs), ETIMEDOUT)
+      << "EPOLLOUT from the read must not wake";
   // Detach: writes no longer wake.
   EXPECT_EQ(xioctl(fd.get(), FW_IOC_DETACH, static_cast<unsigned long>(efd.get())), 0);
   EXPECT_EQ(xioctl(fd.get(), FW_IOC_DETACH, static_cast<unsigned long>(efd.get())), ENOENT);
@@ -744,7 +755,8 @@ TEST(Attach, ClosedAttachedFdStaysHookedUntilUnregister) {
   const std::uint64_t one = 1;
   ASSERT_EQ(::write(keep, &one, 8), 8);
   EXPECT_EQ(xioctl(fd.get(), FW_IOC_WAIT, kWatchdogNs), 0);
-  EXPECT_EQ(xioctl(fd.get(), FW_IOC_DETACH, static_cast<unsigned long>(efd)), EBADF) << "fd number is gone";
+  EXPECT_EQ(xioctl(fd.get(), FW_IOC_DETACH, static_cast<unsigned long>(efd)), EBADF)
+      << "fd number is gone";
   EXPECT_EQ(xioctl(fd.get(), FW_IOC_UNREGISTER, 0UL), 0);
   EXPECT_EQ(stats_of(fd.get()).attached, 0u);
   ASSERT_EQ(::write(keep, &one, 8), 8);
@@ -768,7 +780,9 @@ TEST(Cleanup, ExitingThreadsAreUnregisteredAndDetached) {
         tids[i] = gettid_();
         fw_attach at{};
         at.fd = efds[i].get();
-        if (xioctl(fd.get(), FW_IOC_REGISTER, 0UL) != 0 || xioctl(fd.get(), FW_IOC_ATTACH, &at) != 0) ++errors;
+        if (xioctl(fd.get(), FW_IOC_REGISTER, 0UL) != 0 ||
+            xioctl(fd.get(), FW_IOC_ATTACH, &at) != 0)
+          ++errors;
         // half of them exit while sleeping briefly in the module
         if (i % 2) xioctl(fd.get(), FW_IOC_WAIT, 1 * kMs);
       });
@@ -785,7 +799,8 @@ TEST(Cleanup, ExitingThreadsAreUnregisteredAndDetached) {
     for (auto& e : efds) ASSERT_EQ(::write(e.get(), &one, 8), 8);
     for (pid_t t : tids) {
       const int err = xioctl(fd.get(), FW_IOC_WAKE, static_cast<unsigned long>(t));
-      EXPECT_TRUE(err == ESRCH || err == ENOENT) << err;  // tid gone, or reused by an unregistered thread
+      EXPECT_TRUE(err == ESRCH || err == ENOENT)
+          << err;  // tid gone, or reused by an unregistered thread
     }
   }
   EXPECT_EQ(stats_of(fd.get()).irq_wakes, 0u);

@@ -1,4 +1,5 @@
-// Keeps threads waiting in /dev/fastwake (registered, with an attached eventfd) until SIGTERM, for the unload test.
+// Keeps threads waiting in /dev/fastwake (registered, with an attached eventfd) until SIGTERM, for
+// the unload test.
 //
 // usage: fastwake_kmod_hold [--threads N] --ready FILE
 // Writes FILE once every thread sleeps in the module. On SIGTERM, interrupts
@@ -21,8 +22,10 @@ int main(int argc, char** argv) {
   std::string ready;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (a == "--ready") ready = argv[i + 1];
+    if (a == "--threads")
+      threads = std::atoi(argv[i + 1]);
+    else if (a == "--ready")
+      ready = argv[i + 1];
   }
   if (ready.empty() || threads < 1) {
     std::fprintf(stderr, "usage: fastwake_kmod_hold [--threads N] --ready FILE\n");
@@ -61,7 +64,8 @@ int main(int argc, char** argv) {
     std::fprintf(f, "%d\n", static_cast<int>(::getpid()));
     std::fclose(f);
   }
-  std::printf("hold: %d threads waiting in %s (pid %d)\n", registered.load(), FW_DEVICE_PATH, ::getpid());
+  std::printf("hold: %d threads waiting in %s (pid %d)\n", registered.load(), FW_DEVICE_PATH,
+              ::getpid());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&term, &sig);
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
   }
   for (auto& t : ts) t.join();
   ::close(fd);
-  std::printf("hold: %d waits interrupted (EINTR), %d other results\n", interrupted.load(), other.load());
+  std::printf("hold: %d waits interrupted (EINTR), %d other results\n", interrupted.load(),
+              other.load());
   return other.load() == 0 && interrupted.load() == threads ? 0 : 1;
 }

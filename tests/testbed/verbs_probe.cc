@@ -1,4 +1,5 @@
-// tests/testbed/verbs_probe.cc: dynamic C++ program for the testbed smoke test: opens the guest's rxe device via libibverbs.
+// tests/testbed/verbs_probe.cc: dynamic C++ program for the testbed smoke test: opens the guest's
+// rxe device via libibverbs.
 #include <infiniband/verbs.h>
 
 #include <cstdio>

@@ -28,8 +28,7 @@ Out run(const std::string& args) {
 }
 
 std::filesystem::path temp_dir() {
-  auto d = std::filesystem::temp_directory_path() /
-           ("fw_cli_test_" + std::to_string(::getpid()));
+  auto d = std::filesystem::temp_directory_path() / ("fw_cli_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(d);
   return d;
 }
@@ -58,9 +57,9 @@ TEST(Cli, JsonFileHasTheResultSchema) {
   const auto doc = nlohmann::json::parse(f);
   ASSERT_EQ(doc["results"].size(), 6u);
   for (const auto& r : doc["results"]) {
-    for (const char* k : {"strategy", "latency_us", "throughput_rps", "cpu_util", "power_w",
-                          "energy_per_req_uj", "breakdown_us", "requests", "backend", "platform",
-                          "seed"})
+    for (const char* k :
+         {"strategy", "latency_us", "throughput_rps", "cpu_util", "power_w", "energy_per_req_uj",
+          "breakdown_us", "requests", "backend", "platform", "seed"})
       EXPECT_TRUE(r.contains(k)) << k;
     for (const char* q : {"mean", "p50", "p90", "p99", "p999", "max"})
       EXPECT_TRUE(r["latency_us"].contains(q)) << q;

@@ -18,13 +18,40 @@ using json = nlohmann::json;
 
 // Every Platform number; a new field in config.h must be added here, to the
 // profiles and to docs/config.md.
-const std::vector<std::string> kParams = {
-    "link_latency_ns", "link_gbps", "client_ns", "nic_rx_ns", "nic_tx_ns", "post_send_ns",
-    "cq_poll_ns", "cq_poll_empty_ns", "msix_ns", "hardirq_ns", "softirq_ns",
-    "uverbs_handler_ns", "fw_handler_ns", "ttwu_local_ns", "ttwu_remote_ns", "ipi_latency_ns",
-    "ipi_handler_ns", "ipi_send_ns", "rq_lock_remote_ns", "resched_ipi_ns", "ctx_switch_ns", "fast_switch_ns", "read_return_ns", "rearm_ns",
-    "block_ns", "syscall_ns", "sched_latency_ns", "sched_min_granularity_ns",
-    "wakeup_granularity_ns", "poll_w", "work_w", "irq_w", "cstate_exit_w", "package_w"};
+const std::vector<std::string> kParams = {"link_latency_ns",
+                                          "link_gbps",
+                                          "client_ns",
+                                          "nic_rx_ns",
+                                          "nic_tx_ns",
+                                          "post_send_ns",
+                                          "cq_poll_ns",
+                                          "cq_poll_empty_ns",
+                                          "msix_ns",
+                                          "hardirq_ns",
+                                          "softirq_ns",
+                                          "uverbs_handler_ns",
+                                          "fw_handler_ns",
+                                          "ttwu_local_ns",
+                                          "ttwu_remote_ns",
+                                          "ipi_latency_ns",
+                                          "ipi_handler_ns",
+                                          "ipi_send_ns",
+                                          "rq_lock_remote_ns",
+                                          "resched_ipi_ns",
+                                          "ctx_switch_ns",
+                                          "fast_switch_ns",
+                                          "read_return_ns",
+                                          "rearm_ns",
+                                          "block_ns",
+                                          "syscall_ns",
+                                          "sched_latency_ns",
+                                          "sched_min_granularity_ns",
+                                          "wakeup_granularity_ns",
+                                          "poll_w",
+                                          "work_w",
+                                          "irq_w",
+                                          "cstate_exit_w",
+                                          "package_w"};
 
 /// The ConfigError message `fn` throws ("" if it throws none).
 template <typename Fn>
@@ -41,12 +68,12 @@ bool starts_with(const std::string& s, const std::string& prefix) {
   return s.rfind(prefix, 0) == 0;
 }
 
-#define EXPECT_CONFIG_ERROR(expr, prefix)                                            \
-  do {                                                                                \
-    const std::string msg_ = error_of([&] { (void)(expr); });                         \
-    EXPECT_TRUE(starts_with(msg_, prefix))                                            \
-        << "expected a ConfigError starting with\n  " << (prefix) << "\ngot\n  "      \
-        << (msg_.empty() ? std::string("(no error)") : msg_);                         \
+#define EXPECT_CONFIG_ERROR(expr, prefix)                                        \
+  do {                                                                           \
+    const std::string msg_ = error_of([&] { (void)(expr); });                    \
+    EXPECT_TRUE(starts_with(msg_, prefix))                                       \
+        << "expected a ConfigError starting with\n  " << (prefix) << "\ngot\n  " \
+        << (msg_.empty() ? std::string("(no error)") : msg_);                    \
   } while (0)
 
 json with_set(json doc, const std::string& assignment) {
@@ -87,9 +114,12 @@ TEST(Config, DefaultScenarioParses) {
   EXPECT_EQ(c.workload.think_ns, 50'000);
   EXPECT_EQ(c.workload.think_dist, Dist::kExp);
   EXPECT_FALSE(c.run.record_samples);
-  const std::vector<std::string> all = {"busy_poll", "fastwake_poll", "fastwake_irq",
+  const std::vector<std::string> all = {"busy_poll",
+                                        "fastwake_poll",
+                                        "fastwake_irq",
                                         "fastwake_irq_affinity_only",
-                                        "fastwake_irq_wakepath_only", "interrupt"};
+                                        "fastwake_irq_wakepath_only",
+                                        "interrupt"};
   EXPECT_EQ(c.strategies, all);
 }
 
@@ -124,7 +154,8 @@ TEST(Config, BuiltinPlatformsParseAndEveryNumberHasProvenance) {
     auto has_provenance = [&](const std::string& key) {
       auto it = p.sources.find(key);
       if (it == p.sources.end()) return false;
-      const bool tagged = starts_with(it->second, "source: ") || starts_with(it->second, "estimate: ");
+      const bool tagged =
+          starts_with(it->second, "source: ") || starts_with(it->second, "estimate: ");
       return tagged && it->second.size() > 20;  // a real sentence, not a placeholder
     };
     for (const auto& param : kParams) EXPECT_TRUE(has_provenance(param)) << param;
@@ -151,8 +182,7 @@ TEST(Config, X86ProfileMatchesThePublishedTotals) {
   // core, ~1.07 us one way (costs.md), is: write() (a syscall) + a local
   // try_to_wake_up + the writer's blocking read() (syscall entry + block) +
   // the switch + the reader's syscall exit, plus ~70 ns of pipe work.
-  const Nanos pipe_one_way =
-      2 * p.syscall_ns + p.ttwu_local_ns + p.block_ns + p.ctx_switch_ns + 70;
+  const Nanos pipe_one_way = 2 * p.syscall_ns + p.ttwu_local_ns + p.block_ns + p.ctx_switch_ns + 70;
   EXPECT_NEAR(static_cast<double>(pipe_one_way), 1070, 10);
   // The same-core interrupt wake-up (~4 us in the FastWake notes) in stages.
   // Its sum was 4.0 us only while ctx_switch_ns was the whole 1.1 us pipe
@@ -191,31 +221,39 @@ TEST(Config, TimesRoundToNearestNanosecond) {
 
 TEST(ConfigErrors, UnknownKeys) {
   EXPECT_CONFIG_ERROR(parse_config({{"hots", json::object()}}), "hots: unknown key (known: name,");
-  EXPECT_CONFIG_ERROR(parse_config({{"host", {{"foo", 1}}}}),
-                      "host.foo: unknown key (known: cores, numa_nodes, llc_cores, nic_node, app_cores");
-  EXPECT_CONFIG_ERROR(parse_config({{"run", {{"duration_us", 5}}}}), "run.duration_us: unknown key");
+  EXPECT_CONFIG_ERROR(
+      parse_config({{"host", {{"foo", 1}}}}),
+      "host.foo: unknown key (known: cores, numa_nodes, llc_cores, nic_node, app_cores");
+  EXPECT_CONFIG_ERROR(parse_config({{"run", {{"duration_us", 5}}}}),
+                      "run.duration_us: unknown key");
   EXPECT_CONFIG_ERROR(parse_config(with_set(default_config(), "platform.params.bogus_ns=1")),
                       "platform.params.bogus_ns: unknown parameter");
 }
 
 TEST(ConfigErrors, WrongTypes) {
   EXPECT_CONFIG_ERROR(parse_config(json::array()), "config: expected an object");
-  EXPECT_CONFIG_ERROR(parse_config({{"workload", {{"threads_per_core", "8"}}}}),
-                      "workload.threads_per_core: expected an integer in [1, 4096], got the string \"8\"");
+  EXPECT_CONFIG_ERROR(
+      parse_config({{"workload", {{"threads_per_core", "8"}}}}),
+      "workload.threads_per_core: expected an integer in [1, 4096], got the string \"8\"");
   EXPECT_CONFIG_ERROR(parse_config({{"host", {{"cores", 2.5}}}}),
                       "host.cores: expected an integer in [1, 4096], got 2.5");
   EXPECT_CONFIG_ERROR(parse_config({{"host", 3}}), "host: expected an object, got 3");
   EXPECT_CONFIG_ERROR(parse_config({{"name", 7}}), "name: expected a non-empty string");
-  EXPECT_CONFIG_ERROR(parse_config({{"run", {{"duration_ms", "20"}}}}), "run.duration_ms: expected a number > 0");
-  EXPECT_CONFIG_ERROR(parse_config({{"run", {{"record_samples", "yes"}}}}), "run.record_samples: expected true or false");
-  EXPECT_CONFIG_ERROR(parse_config({{"run", {{"seed", -1}}}}), "run.seed: expected an unsigned integer, got -1");
+  EXPECT_CONFIG_ERROR(parse_config({{"run", {{"duration_ms", "20"}}}}),
+                      "run.duration_ms: expected a number > 0");
+  EXPECT_CONFIG_ERROR(parse_config({{"run", {{"record_samples", "yes"}}}}),
+                      "run.record_samples: expected true or false");
+  EXPECT_CONFIG_ERROR(parse_config({{"run", {{"seed", -1}}}}),
+                      "run.seed: expected an unsigned integer, got -1");
   EXPECT_CONFIG_ERROR(parse_config({{"workload", {{"service_ns", 10.5}}}}),
                       "workload.service_ns: expected an integer number of ns >= 0, got 10.5");
   EXPECT_CONFIG_ERROR(parse_config({{"workload", {{"service_dist", "normal"}}}}),
                       "workload.service_dist: expected one of \"fixed\", \"exp\"");
-  EXPECT_CONFIG_ERROR(parse_config({{"platform", 86}}), "platform: expected a built-in platform name");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(default_config(), "platform.params.msix_ns.value=\"fast\"")),
-                      "platform.params.msix_ns: expected an integer number of ns >= 0, got the string \"fast\"");
+  EXPECT_CONFIG_ERROR(parse_config({{"platform", 86}}),
+                      "platform: expected a built-in platform name");
+  EXPECT_CONFIG_ERROR(
+      parse_config(with_set(default_config(), "platform.params.msix_ns.value=\"fast\"")),
+      "platform.params.msix_ns: expected an integer number of ns >= 0, got the string \"fast\"");
   EXPECT_CONFIG_ERROR(parse_config(with_set(default_config(), "platform.params.msix_ns=12.5")),
                       "platform.params.msix_ns: expected an integer number of ns");
   EXPECT_NO_THROW(parse_config(with_set(default_config(), "platform.params.msix_ns=400")));
@@ -227,16 +265,21 @@ TEST(ConfigErrors, OutOfRange) {
                       "workload.threads_per_core: expected an integer in [1, 4096], got -3");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "workload.threads_per_core=5000")),
                       "workload.threads_per_core: expected an integer in [1, 4096], got 5000");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.cores=0")), "host.cores: expected an integer in [1, 4096], got 0");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.app_cores=17")), "host.app_cores: expected an integer in [1, host.cores = 16], got 17");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.cores=0")),
+                      "host.cores: expected an integer in [1, 4096], got 0");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.app_cores=17")),
+                      "host.app_cores: expected an integer in [1, host.cores = 16], got 17");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.vectors=0")), "host.vectors:");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.irq_placement=nearest")), "host.irq_placement: expected one of");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.numa_nodes=3")), "host.numa_nodes: expected a divisor of host.cores = 16");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.irq_placement=nearest")),
+                      "host.irq_placement: expected one of");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.numa_nodes=3")),
+                      "host.numa_nodes: expected a divisor of host.cores = 16");
   EXPECT_CONFIG_ERROR(parse_config(with_set(with_set(d, "host.numa_nodes=2"), "host.llc_cores=3")),
                       "host.llc_cores: expected a divisor of the cores per NUMA node (8");
   EXPECT_CONFIG_ERROR(parse_config(with_set(with_set(d, "host.numa_nodes=2"), "host.llc_cores=16")),
                       "host.llc_cores: expected an integer in [0, 8]");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.nic_node=1")), "host.nic_node: expected an integer in [0, 0]");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.nic_node=1")),
+                      "host.nic_node: expected an integer in [0, 0]");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.first_app_core=13")),
                       "host.first_app_core: expected an integer in [0, 12]");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.app_core_list=[4,5,4,6]")),
@@ -246,26 +289,35 @@ TEST(ConfigErrors, OutOfRange) {
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.app_core_list=[4,5]")),
                       "host.app_cores: expected 2 (the length of host.app_core_list), got 4");
   EXPECT_NO_THROW(parse_config(with_set(d, "host.app_core_list=[12,13,14,15]")));
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.max_cstate=4")), "host.max_cstate: expected an integer in [-1, 3]");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.max_cstate=4")),
+                      "host.max_cstate: expected an integer in [-1, 3]");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "host.max_cstate=-2")), "host.max_cstate:");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "workload.message_bytes=0")),
                       "workload.message_bytes: expected an integer in [1, 1073741824], got 0");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "workload.kind=poisson")), "workload.rate_rps: expected a number > 0");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "workload.rate_rps=-1")), "workload.rate_rps: expected a number >= 0");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "run.duration_ms=0")), "run.duration_ms: expected a number > 0, got 0");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "run.warmup_ms=-1")), "run.warmup_ms: expected a number >= 0, got -1");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "remapper.hysteresis_us=-5")), "remapper.hysteresis_us:");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "workload.kind=poisson")),
+                      "workload.rate_rps: expected a number > 0");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "workload.rate_rps=-1")),
+                      "workload.rate_rps: expected a number >= 0");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "run.duration_ms=0")),
+                      "run.duration_ms: expected a number > 0, got 0");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "run.warmup_ms=-1")),
+                      "run.warmup_ms: expected a number >= 0, got -1");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "remapper.hysteresis_us=-5")),
+                      "remapper.hysteresis_us:");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(
+                          d, R"(workload.migrations=[{"at_ms": 1, "thread": 32, "to_core": 1}])")),
+                      "workload.migrations[0].thread: expected an integer in [0, 31]");
   EXPECT_CONFIG_ERROR(
-      parse_config(with_set(d, R"(workload.migrations=[{"at_ms": 1, "thread": 32, "to_core": 1}])")),
-      "workload.migrations[0].thread: expected an integer in [0, 31]");
-  EXPECT_CONFIG_ERROR(
-      parse_config(with_set(d, R"(workload.migrations=[{"at_ms": 1, "thread": 0, "to_core": 0}, {"at_ms": 2, "thread": 1, "to_core": 16}])")),
+      parse_config(with_set(
+          d,
+          R"(workload.migrations=[{"at_ms": 1, "thread": 0, "to_core": 0}, {"at_ms": 2, "thread": 1, "to_core": 16}])")),
       "workload.migrations[1].to_core: expected an integer in [0, 15]");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, R"(workload.migrations=[{"at_ms": 1, "thread": 0}])")),
-                      "workload.migrations[0]: missing \"to_core\"");
+  EXPECT_CONFIG_ERROR(
+      parse_config(with_set(d, R"(workload.migrations=[{"at_ms": 1, "thread": 0}])")),
+      "workload.migrations[0]: missing \"to_core\"");
   // A valid migration passes.
-  const Config c =
-      parse_config(with_set(d, R"(workload.migrations=[{"at_ms": 1.5, "thread": 7, "to_core": 1}])"));
+  const Config c = parse_config(
+      with_set(d, R"(workload.migrations=[{"at_ms": 1.5, "thread": 7, "to_core": 1}])"));
   ASSERT_EQ(c.workload.migrations.size(), 1u);
   EXPECT_EQ(c.workload.migrations[0].at_ns, 1'500'000);
   EXPECT_EQ(c.workload.migrations[0].thread, 7);
@@ -284,10 +336,12 @@ TEST(ConfigErrors, PlatformCosts) {
                       "platform.cstates[1].exit_latency_ns: negative cost -1");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform.cstates.2.exit_latency_ns=1000")),
                       "platform.cstates[2].exit_latency_ns: exit latency 1000 ns is below");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform.cstates=[]")), "platform.cstates: expected a non-empty array");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform.cstates=[]")),
+                      "platform.cstates: expected a non-empty array");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform.cstates.1.name=POLL")),
                       "platform.cstates[1].name: duplicate C-state name");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform=sparc")), "platform: unknown platform 'sparc' (known: arm, ");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform=sparc")),
+                      "platform: unknown platform 'sparc' (known: arm, ");
   EXPECT_NO_THROW(parse_config(with_set(d, "platform.params.msix_ns=7")));
 }
 
@@ -295,10 +349,12 @@ TEST(ConfigErrors, MissingSourceOrEstimate) {
   json d = with_set(default_config(), "platform.name=x86");  // inline the profile
   json no_source = d;
   no_source["platform"]["params"]["msix_ns"].erase("estimate");
-  EXPECT_CONFIG_ERROR(parse_config(no_source), "platform.params.msix_ns: needs a \"source\" or an \"estimate\"");
+  EXPECT_CONFIG_ERROR(parse_config(no_source),
+                      "platform.params.msix_ns: needs a \"source\" or an \"estimate\"");
   json both = d;
   both["platform"]["params"]["msix_ns"]["source"] = "a paper";
-  EXPECT_CONFIG_ERROR(parse_config(both), "platform.params.msix_ns: has both a \"source\" and an \"estimate\"");
+  EXPECT_CONFIG_ERROR(parse_config(both),
+                      "platform.params.msix_ns: has both a \"source\" and an \"estimate\"");
   json bare = d;
   bare["platform"]["params"]["msix_ns"] = 400;
   EXPECT_CONFIG_ERROR(parse_config(bare), "platform.params.msix_ns: expected {\"value\": number");
@@ -307,10 +363,12 @@ TEST(ConfigErrors, MissingSourceOrEstimate) {
   EXPECT_CONFIG_ERROR(parse_config(missing), "platform.params: missing parameter \"msix_ns\"");
   json cstate = d;
   cstate["platform"]["cstates"][1]["power_w"].erase("estimate");
-  EXPECT_CONFIG_ERROR(parse_config(cstate), "platform.cstates[1].power_w: needs a \"source\" or an \"estimate\"");
+  EXPECT_CONFIG_ERROR(parse_config(cstate),
+                      "platform.cstates[1].power_w: needs a \"source\" or an \"estimate\"");
   json empty_text = d;
   empty_text["platform"]["params"]["msix_ns"]["estimate"] = "";
-  EXPECT_CONFIG_ERROR(parse_config(empty_text), "platform.params.msix_ns.estimate: expected a non-empty string");
+  EXPECT_CONFIG_ERROR(parse_config(empty_text),
+                      "platform.params.msix_ns.estimate: expected a non-empty string");
 }
 
 TEST(ConfigErrors, Strategies) {
@@ -319,9 +377,12 @@ TEST(ConfigErrors, Strategies) {
                       "strategies[2]: unknown strategy 'foo' (known: busy_poll");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "strategies.1=busy_poll")),
                       "strategies[1]: duplicate strategy 'busy_poll'");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "strategies=[]")), "strategies: expected a non-empty array");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "strategies=interrupt")), "strategies: expected a non-empty array");
-  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "strategies.0=3")), "strategies[0]: expected a strategy name");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "strategies=[]")),
+                      "strategies: expected a non-empty array");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "strategies=interrupt")),
+                      "strategies: expected a non-empty array");
+  EXPECT_CONFIG_ERROR(parse_config(with_set(d, "strategies.0=3")),
+                      "strategies[0]: expected a strategy name");
   const Config c = parse_config(with_set(d, R"(strategies=["interrupt", "fastwake_irq"])"));
   EXPECT_EQ(c.strategies, (std::vector<std::string>{"interrupt", "fastwake_irq"}));
 }
@@ -347,7 +408,12 @@ TEST(ConfigRoundTrip, UnusualValuesSurvive) {
   json d = {
       {"name", "odd"},
       {"platform", "arm"},
-      {"host", {{"cores", 5}, {"app_cores", 3}, {"vectors", 7}, {"irq_placement", "core0"}, {"max_cstate", 0}}},
+      {"host",
+       {{"cores", 5},
+        {"app_cores", 3},
+        {"vectors", 7},
+        {"irq_placement", "core0"},
+        {"max_cstate", 0}}},
       {"workload",
        {{"kind", "poisson"},
         {"threads_per_core", 3},
@@ -359,7 +425,11 @@ TEST(ConfigRoundTrip, UnusualValuesSurvive) {
         {"migrations", {{{"at_ms", 0.123457}, {"thread", 8}, {"to_core", 4}}}}}},
       {"remapper", {{"reaction_delay_us", 0.3}, {"hysteresis_us", 2.5}}},
       {"strategies", {"interrupt"}},
-      {"run", {{"seed", 18446744073709551615ull}, {"duration_ms", 12.345678}, {"warmup_ms", 0}, {"record_samples", true}}},
+      {"run",
+       {{"seed", 18446744073709551615ull},
+        {"duration_ms", 12.345678},
+        {"warmup_ms", 0},
+        {"record_samples", true}}},
   };
   const Config c = parse_config(d);
   EXPECT_EQ(c.workload.migrations.at(0).at_ns, 123'457);
@@ -458,12 +528,16 @@ TEST(ApplySet, BadAssignments) {
   EXPECT_CONFIG_ERROR(apply_set(d, "host..cores=4"), "--set 'host..cores=4': empty component");
   EXPECT_CONFIG_ERROR(apply_set(d, "foo.bar=1"), "foo: does not exist");
   EXPECT_CONFIG_ERROR(apply_set(d, "workload.foo.bar=1"), "workload.foo: does not exist");
-  EXPECT_CONFIG_ERROR(apply_set(d, "host.cores.x=1"), "host.cores: is a number, not an object or array");
+  EXPECT_CONFIG_ERROR(apply_set(d, "host.cores.x=1"),
+                      "host.cores: is a number, not an object or array");
   EXPECT_CONFIG_ERROR(apply_set(d, "strategies.9=interrupt"), "strategies.9: index out of range");
-  EXPECT_CONFIG_ERROR(apply_set(d, "strategies.x=interrupt"), "strategies.x: 'x' is not an array index");
-  EXPECT_CONFIG_ERROR(apply_set(d, "platform.params.nope.value=1"), "platform.params.nope: does not exist");
+  EXPECT_CONFIG_ERROR(apply_set(d, "strategies.x=interrupt"),
+                      "strategies.x: 'x' is not an array index");
+  EXPECT_CONFIG_ERROR(apply_set(d, "platform.params.nope.value=1"),
+                      "platform.params.nope: does not exist");
   json unknown = {{"platform", "sparc"}};
-  EXPECT_CONFIG_ERROR(apply_set(unknown, "platform.params.msix_ns=1"), "platform: unknown platform 'sparc'");
+  EXPECT_CONFIG_ERROR(apply_set(unknown, "platform.params.msix_ns=1"),
+                      "platform: unknown platform 'sparc'");
   // A new leaf key in an existing object is written; validation rejects it.
   apply_set(d, "host.bogus=1");
   EXPECT_CONFIG_ERROR(parse_config(d), "host.bogus: unknown key");
@@ -502,21 +576,23 @@ TEST(ConfigDocs, EveryParameterIsDocumented) {
   ASSERT_TRUE(in) << "docs/config.md not found";
   const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (const auto& param : kParams)
-    EXPECT_NE(doc.find("`" + param + "`"), std::string::npos) << param << " missing from docs/config.md";
+    EXPECT_NE(doc.find("`" + param + "`"), std::string::npos)
+        << param << " missing from docs/config.md";
   for (const char* key : {"cores", "app_cores", "vectors", "irq_placement", "max_cstate", "kind",
                           "threads_per_core", "message_bytes", "service_ns", "service_dist",
                           "think_ns", "think_dist", "rate_rps", "migrations", "reaction_delay_us",
                           "hysteresis_us", "seed", "duration_ms", "warmup_ms", "record_samples",
                           // fabric (issue 7)
                           "fabric", "topology", "link_gbps", "link_latency_ns", "server_link_gbps",
-                          "server_link_latency_ns", "servers", "client_hosts", "fat_tree", "dragonfly", "file",
-                          "server", "clients"})
+                          "server_link_latency_ns", "servers", "client_hosts", "fat_tree",
+                          "dragonfly", "file", "server", "clients"})
     EXPECT_NE(doc.find(std::string("`") + key + "`"), std::string::npos) << key;
 }
 #endif
 
 TEST(BuiltinPlatform, UnknownName) {
-  EXPECT_CONFIG_ERROR(builtin_platform("sparc"), "platform: unknown platform 'sparc' (known: arm, ");
+  EXPECT_CONFIG_ERROR(builtin_platform("sparc"),
+                      "platform: unknown platform 'sparc' (known: arm, ");
   EXPECT_EQ(builtin_platform("x86")["name"], "x86");
 }
 

@@ -37,11 +37,11 @@ std::string error_of(const json& doc) {
   return "";
 }
 
-#define EXPECT_FABRIC_ERROR(fabric, prefix)                                           \
-  do {                                                                                \
-    const std::string msg_ = error_of(json{{"fabric", json::parse(fabric)}});         \
-    EXPECT_EQ(msg_.rfind(prefix, 0), 0u) << "expected an error starting with\n  "     \
-                                         << (prefix) << "\ngot\n  " << msg_;         \
+#define EXPECT_FABRIC_ERROR(fabric, prefix)                                          \
+  do {                                                                               \
+    const std::string msg_ = error_of(json{{"fabric", json::parse(fabric)}});        \
+    EXPECT_EQ(msg_.rfind(prefix, 0), 0u)                                             \
+        << "expected an error starting with\n  " << (prefix) << "\ngot\n  " << msg_; \
   } while (0)
 
 /// One connection (thread) on core 0 of a 2-core host, C-states capped at C1.
@@ -83,11 +83,11 @@ json comparable(const StrategyRun& r) {
   return j;
 }
 
-#define SKIP_WITHOUT_SIMGRID()                                                             \
-  do {                                                                                     \
-    if (!sim::simgrid_fabric_available())                                                  \
-      GTEST_SKIP() << "this build has no SimGrid fabric (FASTWAKE_WITH_SIMGRID=OFF: "      \
-                      "install libsimgrid-dev and reconfigure)";                           \
+#define SKIP_WITHOUT_SIMGRID()                                                        \
+  do {                                                                                \
+    if (!sim::simgrid_fabric_available())                                             \
+      GTEST_SKIP() << "this build has no SimGrid fabric (FASTWAKE_WITH_SIMGRID=OFF: " \
+                      "install libsimgrid-dev and reconfigure)";                      \
   } while (0)
 
 // ------------------------------------------------------------------ config
@@ -100,7 +100,8 @@ TEST(FabricConfig, DefaultIsSimpleAndLeftOutOfResolvedDocuments) {
   EXPECT_EQ(sim::parse_fabric(s).kind, sim::FabricKind::kSimple);
   EXPECT_FALSE(to_json(s).contains("fabric"));
   // core keeps the section as it is; sim/ parses and resolves it.
-  EXPECT_EQ(parse_config(json{{"fabric", {{"kind", "simple"}}}}).fabric, json({{"kind", "simple"}}));
+  EXPECT_EQ(parse_config(json{{"fabric", {{"kind", "simple"}}}}).fabric,
+            json({{"kind", "simple"}}));
   EXPECT_EQ(error_of(json{{"fabric", 3}}), "fabric: expected an object, got 3");
 }
 
@@ -120,20 +121,22 @@ TEST(FabricConfig, SimGridDefaultsComeFromThePlatformAndRoundTrip) {
   EXPECT_EQ(out["fabric"]["kind"], "simgrid");
   EXPECT_EQ(to_json(sim::load_config(out)), out);
 
-  for (const char* f :
-       {R"({"kind": "simgrid", "topology": "fat_tree", "link_gbps": 25, "link_latency_ns": 50,
+  for (
+      const char* f :
+      {R"({"kind": "simgrid", "topology": "fat_tree", "link_gbps": 25, "link_latency_ns": 50,
             "client_hosts": 3, "fat_tree": {"levels": 3, "down": [2, 2, 4], "up": [1, 2, 2], "count": [1, 1, 2]}})",
-        R"({"kind": "simgrid", "topology": "dragonfly", "dragonfly": {"groups": [2, 1], "chassis": [1, 1],
+       R"({"kind": "simgrid", "topology": "dragonfly", "dragonfly": {"groups": [2, 1], "chassis": [1, 1],
             "routers": [2, 1], "nodes": 4}})",
-        R"({"kind": "simgrid", "topology": "file", "file": "p.xml", "server": "s", "clients": ["a", "b"]})",
-        R"({"kind": "simgrid", "topology": "file", "file": "p.xml", "server": ["s", "t"]})",
-        R"({"kind": "simgrid", "servers": 3, "client_hosts": 24})",
-        R"({"kind": "simgrid", "server_link_gbps": 12.5, "server_link_latency_ns": 7, "client_hosts": 2})"}) {
+       R"({"kind": "simgrid", "topology": "file", "file": "p.xml", "server": "s", "clients": ["a", "b"]})",
+       R"({"kind": "simgrid", "topology": "file", "file": "p.xml", "server": ["s", "t"]})",
+       R"({"kind": "simgrid", "servers": 3, "client_hosts": 24})",
+       R"({"kind": "simgrid", "server_link_gbps": 12.5, "server_link_latency_ns": 7, "client_hosts": 2})"}) {
     json d = default_config();
     d["fabric"] = json::parse(f);
     const json once = to_json(sim::load_config(d));
     EXPECT_EQ(to_json(sim::load_config(once)), once) << f;
-    EXPECT_EQ(to_json(parse_config(once)), once) << f;  // a resolved section passes through core as it is
+    EXPECT_EQ(to_json(parse_config(once)), once)
+        << f;  // a resolved section passes through core as it is
     const json given = json::parse(f);
     for (const auto& [k, v] : given.items()) EXPECT_EQ(once["fabric"][k], v) << f << " " << k;
   }
@@ -143,46 +146,63 @@ TEST(FabricConfig, ErrorsNameTheKey) {
   EXPECT_FABRIC_ERROR(R"({"kind": "ns3"})", "fabric.kind: expected one of \"simple\", \"simgrid\"");
   EXPECT_FABRIC_ERROR(R"({"kind": "simple", "topology": "star"})",
                       "fabric.topology: only used by fabric.kind \"simgrid\"");
-  EXPECT_FABRIC_ERROR(R"({"topology": "star"})", "fabric.topology: only used by fabric.kind \"simgrid\"");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "lnk_gbps": 1})", "fabric.lnk_gbps: unknown key (known: kind, ");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "torus"})", "fabric.topology: expected one of");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "fat_tree": {}})",
-                      "fabric.fat_tree: only used with fabric.topology \"fat_tree\" (topology is \"star\")");
+  EXPECT_FABRIC_ERROR(R"({"topology": "star"})",
+                      "fabric.topology: only used by fabric.kind \"simgrid\"");
+  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "lnk_gbps": 1})",
+                      "fabric.lnk_gbps: unknown key (known: kind, ");
+  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "torus"})",
+                      "fabric.topology: expected one of");
+  EXPECT_FABRIC_ERROR(
+      R"({"kind": "simgrid", "fat_tree": {}})",
+      "fabric.fat_tree: only used with fabric.topology \"fat_tree\" (topology is \"star\")");
   EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "fat_tree", "server_link_gbps": 1})",
                       "fabric.server_link_gbps: only used with fabric.topology \"star\"");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "link_gbps": 0})", "fabric.link_gbps: expected a number > 0");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "link_latency_ns": -1})", "fabric.link_latency_ns: expected an integer");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "fat_tree", "fat_tree": {"levels": 2, "down": [4], "up": [1, 1], "count": [1, 1]}})",
-                      "fabric.fat_tree.down: expected an array of 2 integers");
+  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "link_gbps": 0})",
+                      "fabric.link_gbps: expected a number > 0");
+  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "link_latency_ns": -1})",
+                      "fabric.link_latency_ns: expected an integer");
+  EXPECT_FABRIC_ERROR(
+      R"({"kind": "simgrid", "topology": "fat_tree", "fat_tree": {"levels": 2, "down": [4], "up": [1, 1], "count": [1, 1]}})",
+      "fabric.fat_tree.down: expected an array of 2 integers");
   EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "fat_tree", "fat_tree": {"levels": 3}})",
                       "fabric.fat_tree: missing \"down\"");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "fat_tree", "fat_tree": {"down": [1, 1]}})",
-                      "fabric.fat_tree: needs at least 2 hosts");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "dragonfly", "dragonfly": {"groups": [2]}})",
-                      "fabric.dragonfly.groups: expected an array of 2 integers");
+  EXPECT_FABRIC_ERROR(
+      R"({"kind": "simgrid", "topology": "fat_tree", "fat_tree": {"down": [1, 1]}})",
+      "fabric.fat_tree: needs at least 2 hosts");
+  EXPECT_FABRIC_ERROR(
+      R"({"kind": "simgrid", "topology": "dragonfly", "dragonfly": {"groups": [2]}})",
+      "fabric.dragonfly.groups: expected an array of 2 integers");
   // The default workload has 1 connection: at most one client host.
   EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "client_hosts": 2})",
                       "fabric.client_hosts: expected an integer in [0, 1]");
   EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "file"})", "fabric: missing \"file\"");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "servers": 0})", "fabric.servers: expected an integer in [1, 64]");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "servers": 2, "client_hosts": 3})",
-                      "fabric.client_hosts: expected an integer in [0, 2]");  // 1 connection per server
+  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "servers": 0})",
+                      "fabric.servers: expected an integer in [1, 64]");
+  EXPECT_FABRIC_ERROR(
+      R"({"kind": "simgrid", "servers": 2, "client_hosts": 3})",
+      "fabric.client_hosts: expected an integer in [0, 2]");  // 1 connection per server
   EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "fat_tree", "servers": 4,
                           "fat_tree": {"levels": 1, "down": [4], "up": [1], "count": [1]}})",
-                      "fabric.servers: needs at least 5 hosts (4 server(s) and a client), the fat tree has 4 leaves");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "file", "file": "p.xml", "server": "s", "servers": 2})",
-                      "fabric.servers: only used with fabric.topology \"star\" or \"fat_tree\" or \"dragonfly\"");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "file", "file": "p.xml", "server": ["s", "s"]})",
-                      "fabric.server[1]: duplicate host 's'");
-  EXPECT_FABRIC_ERROR(R"({"kind": "simgrid", "topology": "file", "file": "p.xml", "server": "s", "clients": ["s"]})",
-                      "fabric.clients[0]: 's' is a server");
-  const std::string zero = error_of(json{{"fabric", {{"kind", "simgrid"}}},
-                                         {"platform", [] {
-                                            json p = builtin_platform("x86");
-                                            p["params"]["nic_tx_ns"]["value"] = 0;
-                                            return p;
-                                          }()}});
-  EXPECT_EQ(zero.rfind("fabric.kind: the SimGrid fabric needs platform client_ns and nic_tx_ns > 0", 0), 0u)
+                      "fabric.servers: needs at least 5 hosts (4 server(s) and a client), the fat "
+                      "tree has 4 leaves");
+  EXPECT_FABRIC_ERROR(
+      R"({"kind": "simgrid", "topology": "file", "file": "p.xml", "server": "s", "servers": 2})",
+      "fabric.servers: only used with fabric.topology \"star\" or \"fat_tree\" or \"dragonfly\"");
+  EXPECT_FABRIC_ERROR(
+      R"({"kind": "simgrid", "topology": "file", "file": "p.xml", "server": ["s", "s"]})",
+      "fabric.server[1]: duplicate host 's'");
+  EXPECT_FABRIC_ERROR(
+      R"({"kind": "simgrid", "topology": "file", "file": "p.xml", "server": "s", "clients": ["s"]})",
+      "fabric.clients[0]: 's' is a server");
+  const std::string zero =
+      error_of(json{{"fabric", {{"kind", "simgrid"}}}, {"platform", [] {
+                                                          json p = builtin_platform("x86");
+                                                          p["params"]["nic_tx_ns"]["value"] = 0;
+                                                          return p;
+                                                        }()}});
+  EXPECT_EQ(
+      zero.rfind("fabric.kind: the SimGrid fabric needs platform client_ns and nic_tx_ns > 0", 0),
+      0u)
       << zero;
 }
 
@@ -190,8 +210,8 @@ TEST(FabricConfig, ErrorsNameTheKey) {
 
 TEST(SimpleFabric, WireTimeIsLatencyPlusRoundedSerialisation) {
   const sim::SimpleFabric f(100, 100.0);
-  EXPECT_EQ(f.wire_ns(64), 105);     // 5.12 ns
-  EXPECT_EQ(f.wire_ns(4096), 428);   // 327.68 ns
+  EXPECT_EQ(f.wire_ns(64), 105);    // 5.12 ns
+  EXPECT_EQ(f.wire_ns(4096), 428);  // 327.68 ns
   EXPECT_EQ(sim::SimpleFabric(0, 8.0).wire_ns(1), 1);
 }
 
@@ -240,7 +260,8 @@ TEST(HostSim, HorizonStopsTheHostModelAtTheFirstSend) {
   const Config c = one_client_config(64, 50'000);
   class Lowering final : public sim::Fabric {
    public:
-    void send(sim::FabricPort& port, sim::Direction, ThreadId, int, std::uint64_t, Nanos enter) override {
+    void send(sim::FabricPort& port, sim::Direction, ThreadId, int, std::uint64_t,
+              Nanos enter) override {
       port.horizon = std::min(port.horizon, enter);
       entered = enter;
     }
@@ -269,7 +290,10 @@ TEST(SimGridFabric, WithoutTheDriverItIsAClearConfigError) {
   } catch (const ConfigError& e) {
     msg = e.what();
   }
-  if (old) ::setenv("FASTWAKE_SIM_FABRIC", saved.c_str(), 1); else ::unsetenv("FASTWAKE_SIM_FABRIC");
+  if (old)
+    ::setenv("FASTWAKE_SIM_FABRIC", saved.c_str(), 1);
+  else
+    ::unsetenv("FASTWAKE_SIM_FABRIC");
   EXPECT_EQ(msg.rfind("fabric.kind: \"simgrid\" needs a build with SimGrid", 0), 0u) << msg;
 }
 
@@ -287,7 +311,8 @@ TEST(SimGridFabric, OneClientGetsExactlyTheSimpleFabricsLatencies) {
       ASSERT_GT(a.samples.size(), 50u) << s.name;
       ASSERT_EQ(a.samples.size(), b.samples.size()) << s.name << " " << bytes;
       for (std::size_t i = 0; i < a.samples.size(); ++i) {
-        ASSERT_EQ(a.samples[i].latency, b.samples[i].latency) << s.name << " " << bytes << " #" << i;
+        ASSERT_EQ(a.samples[i].latency, b.samples[i].latency)
+            << s.name << " " << bytes << " #" << i;
         ASSERT_EQ(a.samples[i].done, b.samples[i].done) << s.name << " " << bytes << " #" << i;
       }
       json ra = a.result.to_json(), rb = b.result.to_json();
@@ -368,13 +393,13 @@ TEST(SimGridFabric, IncastLatencyFollowsTheServerLinksBandwidthShare) {
     EXPECT_NEAR(simple_mean, alone, 1.0) << n << ": the simple fabric has no contention";
     const double want = mva_round_trip(n, d, z, static_cast<double>(c.workload.think_ns));
     const double got = sg.result.latency_us.mean * 1e3;
-    EXPECT_NEAR(got / want, 1.0, 0.03) << n << " clients: got " << got << " ns, bandwidth share predicts "
-                                       << want << " ns";
+    EXPECT_NEAR(got / want, 1.0, 0.03)
+        << n << " clients: got " << got << " ns, bandwidth share predicts " << want << " ns";
     // Throughput saturates at the link: at most one transfer's worth per d.
     EXPECT_LE(sg.result.throughput_rps, 1e9 / d * 1.001) << n;
     RecordProperty("incast_" + std::to_string(n) + "_mean_ns", std::to_string(got));
-    std::printf("incast %d clients: mean %.0f ns (bandwidth share predicts %.0f), alone %.0f\n", n, got,
-                want, simple_mean);
+    std::printf("incast %d clients: mean %.0f ns (bandwidth share predicts %.0f), alone %.0f\n", n,
+                got, want, simple_mean);
   }
 }
 
@@ -394,7 +419,8 @@ TEST(SimGridFabric, SeveralServersEachWithItsClients) {
   std::vector<Nanos> server0, others;
   for (const auto& x : three.samples) (x.thread == 0 ? server0 : others).push_back(x.latency);
   ASSERT_EQ(server0.size(), alone.samples.size());
-  for (std::size_t i = 0; i < server0.size(); ++i) ASSERT_EQ(server0[i], alone.samples[i].latency) << i;
+  for (std::size_t i = 0; i < server0.size(); ++i)
+    ASSERT_EQ(server0[i], alone.samples[i].latency) << i;
   EXPECT_GT(others.size(), server0.size());
   EXPECT_EQ(three.result.requests, three.samples.size());
   EXPECT_NEAR(three.result.throughput_rps / alone.result.throughput_rps, 3.0, 0.3);
@@ -424,10 +450,11 @@ TEST(SimGridFabric, SeveralServersEachWithItsClients) {
   for (const auto& x : separate.samples)
     if (x.thread == 0) first.push_back(x.latency);
   ASSERT_EQ(first.size(), reference.samples.size());
-  for (std::size_t i = 0; i < first.size(); ++i) ASSERT_EQ(first[i], reference.samples[i].latency) << i;
+  for (std::size_t i = 0; i < first.size(); ++i)
+    ASSERT_EQ(first[i], reference.samples[i].latency) << i;
   EXPECT_GT(shared.result.latency_us.mean / separate.result.latency_us.mean, 1.2)
-      << shared.result.latency_us.mean << " us sharing the uplink, " << separate.result.latency_us.mean
-      << " us on separate cables";
+      << shared.result.latency_us.mean << " us sharing the uplink, "
+      << separate.result.latency_us.mean << " us on separate cables";
 }
 
 TEST(SimGridFabric, DeterministicForASeed) {
@@ -448,7 +475,8 @@ TEST(SimGridFabric, DeterministicForASeed) {
 
 TEST(SimGridFabric, PlatformFileAndItsErrors) {
   SKIP_WITHOUT_SIMGRID();
-  const auto dir = std::filesystem::temp_directory_path() / ("fw_fabric_test_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("fw_fabric_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string file = (dir / "two_clients.xml").string();
   std::ofstream(file) << R"(<?xml version='1.0'?>
@@ -468,7 +496,8 @@ TEST(SimGridFabric, PlatformFileAndItsErrors) {
 )";
   Config c = one_client_config(64, 20'000);
   c.workload.threads_per_core = 2;
-  const Config sg = on_simgrid(c, R"({"topology": "file", "file": ")" + file + R"(", "server": "srv"})");
+  const Config sg =
+      on_simgrid(c, R"({"topology": "file", "file": ")" + file + R"(", "server": "srv"})");
   const StrategyRun r = simulate(sg, find_strategy("interrupt"));
   EXPECT_EQ(r.result.extra["fabric_client_hosts"], 2);
   EXPECT_EQ(r.result.extra["fabric_min_route_latency_ns"], 80);
@@ -477,8 +506,9 @@ TEST(SimGridFabric, PlatformFileAndItsErrors) {
 
   std::string msg;
   try {
-    simulate(on_simgrid(c, R"({"topology": "file", "file": ")" + file + R"(", "server": "nobody"})"),
-             find_strategy("interrupt"));
+    simulate(
+        on_simgrid(c, R"({"topology": "file", "file": ")" + file + R"(", "server": "nobody"})"),
+        find_strategy("interrupt"));
   } catch (const ConfigError& e) {
     msg = e.what();
   }
@@ -497,8 +527,9 @@ TEST(SimGridFabric, CliRunsItAndReportsAMissingBuildWithExit2) {
     const int st = p ? pclose(p) : -1;
     return std::make_pair(WIFEXITED(st) ? WEXITSTATUS(st) : -1, text);
   };
-  const std::string args = "-q --set fabric.kind=simgrid --set run.duration_ms=2 --set run.warmup_ms=0.5 "
-                           "--set 'strategies=[\"fastwake_irq\"]' --json -";
+  const std::string args =
+      "-q --set fabric.kind=simgrid --set run.duration_ms=2 --set run.warmup_ms=0.5 "
+      "--set 'strategies=[\"fastwake_irq\"]' --json -";
   const auto ok = run("", args + " 2>/dev/null");
   ASSERT_EQ(ok.first, 0) << ok.second;
   const json doc = json::parse(ok.second);
@@ -506,7 +537,8 @@ TEST(SimGridFabric, CliRunsItAndReportsAMissingBuildWithExit2) {
   EXPECT_EQ(doc["results"][0]["extra"]["fabric"], "simgrid");
   const auto bad = run("FASTWAKE_SIM_FABRIC=/nonexistent", args + " 2>&1");
   EXPECT_EQ(bad.first, 2) << bad.second;
-  EXPECT_NE(bad.second.find("fabric.kind: \"simgrid\" needs a build with SimGrid"), std::string::npos)
+  EXPECT_NE(bad.second.find("fabric.kind: \"simgrid\" needs a build with SimGrid"),
+            std::string::npos)
       << bad.second;
 }
 

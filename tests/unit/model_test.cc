@@ -76,7 +76,8 @@ TEST(Engine, RunsInTimeOrderFifoAtEqualTimes) {
   EXPECT_EQ(order, (std::vector<int>{1, 11, 2, 22}));
   EXPECT_EQ(e.now(), 25);
   e.at(5, push, &order, 99);  // in the past: clamped to now, never backwards
-  while (e.step()) {}
+  while (e.step()) {
+  }
   EXPECT_EQ(order, (std::vector<int>{1, 11, 2, 22, 99, 3}));
   EXPECT_EQ(e.now(), 30);
   EXPECT_EQ(e.events_run(), 6u);
@@ -92,7 +93,8 @@ TEST(Engine, ManyEventsComeOutSorted) {
   std::pair<sim::Engine*, std::vector<Nanos>*> ctx{&e, &times};
   std::uniform_int_distribution<Nanos> d(0, 1'000'000);
   for (int i = 0; i < 10000; ++i) e.at(d(e.rng()), rec, &ctx, 0);
-  while (e.step()) {}
+  while (e.step()) {
+  }
   EXPECT_EQ(times.size(), 10000u);
   EXPECT_TRUE(std::is_sorted(times.begin(), times.end()));
 }
@@ -108,8 +110,8 @@ TEST(Model, StockInterruptOnIdleCoreIsExactSumOfStages) {
   const Nanos expected = p.client_ns + wire(p, 64) + p.nic_rx_ns + p.msix_ns + c1_exit +
                          p.hardirq_ns + p.softirq_ns + p.uverbs_handler_ns + p.ttwu_local_ns +
                          p.ctx_switch_ns + p.read_return_ns + syscall_exit(p) + p.rearm_ns +
-                         p.cq_poll_ns +
-                         c.workload.service_ns + p.post_send_ns + p.nic_tx_ns + wire(p, 64);
+                         p.cq_poll_ns + c.workload.service_ns + p.post_send_ns + p.nic_tx_ns +
+                         wire(p, 64);
   for (const Sample& s : run.samples) ASSERT_EQ(s.latency, expected);
   // And the breakdown puts each cost in its stage.
   const auto& b = run.result.breakdown_us;
@@ -157,8 +159,8 @@ TEST(Model, CrossCoreWakeCostsExactlyTheIpiPath) {
   Nanos hremote = -1;
   for (const Sample& s : hrun.samples)
     if (s.done > 2'500'000 && hremote < 0) hremote = s.latency;
-  EXPECT_EQ(hremote - local, p.ttwu_remote_ns + p.ipi_send_ns - p.ttwu_local_ns +
-                                 p.ipi_latency_ns + c1_exit + p.ipi_handler_ns);
+  EXPECT_EQ(hremote - local, p.ttwu_remote_ns + p.ipi_send_ns - p.ttwu_local_ns + p.ipi_latency_ns +
+                                 c1_exit + p.ipi_handler_ns);
   // One request at a time: every wake-list wake-up finds the list empty.
   EXPECT_GT(hrun.result.extra["remote_wakelist"].get<int>(), 0);
   EXPECT_EQ(hrun.result.extra["ipis_call"], hrun.result.extra["remote_wakelist"]);
@@ -337,8 +339,8 @@ TEST(Model, RemapperFollowsMigratedThreadAndLatencyRecovers) {
   ASSERT_GT(before, 0);
   ASSERT_GT(during, 0);
   ASSERT_GT(after, 0);
-  EXPECT_GT(during, before);   // remote wake-up until the remapper acts
-  EXPECT_EQ(after, before);    // local again: latency back where it was
+  EXPECT_GT(during, before);  // remote wake-up until the remapper acts
+  EXPECT_EQ(after, before);   // local again: latency back where it was
   EXPECT_EQ(run.result.extra["remaps"].get<int>(), 1);
   // Without the remapper the IRQ stays remote.
   const auto stock = simulate(c, find_strategy("interrupt"));
@@ -377,14 +379,15 @@ TEST(Model, CStateExitIsItsOwnStateAndCorePlusPackageIsTotal) {
   const double exit_share = r.state_share.at("cstate_exit");
   EXPECT_GT(exit_share, 0.0);
   // About one 2 us exit per request on core 0 (of 2 cores), at most one more for the IPI-free path.
-  const double per_req = exit_share * 2 * static_cast<double>(c.run.duration_ns) /
-                         static_cast<double>(r.requests);
+  const double per_req =
+      exit_share * 2 * static_cast<double>(c.run.duration_ns) / static_cast<double>(r.requests);
   EXPECT_GE(per_req, 0.9 * c.platform.cstates[1].exit_latency_ns);
   EXPECT_LE(per_req, 2.1 * c.platform.cstates[1].exit_latency_ns);
   // Exit time is neither work nor busy: cpu_util = poll + work + irq shares.
   EXPECT_NEAR(r.cpu_util,
               r.state_share.at("poll") + r.state_share.at("work") + r.state_share.at("irq"), 1e-9);
-  double shares = exit_share + r.state_share.at("poll") + r.state_share.at("work") + r.state_share.at("irq");
+  double shares =
+      exit_share + r.state_share.at("poll") + r.state_share.at("work") + r.state_share.at("irq");
   for (const auto& cs : c.platform.cstates) shares += r.state_share.at(cs.name);
   EXPECT_NEAR(shares, 1.0, 1e-9);
   // Power: core + package = total; package = the constant; the core part is

@@ -83,7 +83,8 @@ TEST(WakePath, EveryModuleFunctionTheTableNamesExistsInTheModule) {
 
 TEST(WakePath, VariantsDifferOnlyByTheirStages) {
   using S = WakeStage;
-  const WakePath stock = WakePath::stock(), module = WakePath::module(), deep = WakePath::proposal();
+  const WakePath stock = WakePath::stock(), module = WakePath::module(),
+                 deep = WakePath::proposal();
   // The module keeps uverbs' handler and the stock wake-up; it adds its callback.
   EXPECT_TRUE(module.has(S::kUverbsHandler));
   EXPECT_TRUE(module.has(S::kTtwu));
@@ -104,10 +105,8 @@ TEST(WakePath, EveryStrategyIsImplementedByTheModuleOrMarkedAProposal) {
   for (const auto& s : strategies()) {
     if (s.name.rfind("test_", 0) == 0) continue;
     SCOPED_TRACE(s.name);
-    if (!s.wake_path.implemented())
-      EXPECT_NE(s.description.find("PROPOSAL"), std::string::npos);
+    if (!s.wake_path.implemented()) EXPECT_NE(s.description.find("PROPOSAL"), std::string::npos);
     const WaitPolicy wp(s);
-    if (s.wait == WaitMode::kBlock)
-      EXPECT_NE(wp.woken_reads_channel(), wp.waits_in_module());
+    if (s.wait == WaitMode::kBlock) EXPECT_NE(wp.woken_reads_channel(), wp.waits_in_module());
   }
 }

@@ -34,7 +34,9 @@ Topology topo(int cores, int nodes, int llc, int nic) {
   return t;
 }
 
-std::uint64_t x(const StrategyResult& r, const char* k) { return r.extra.at(k).get<std::uint64_t>(); }
+std::uint64_t x(const StrategyResult& r, const char* k) {
+  return r.extra.at(k).get<std::uint64_t>();
+}
 
 /// Fraction of CQs whose vector's IRQ core differs from their thread's core.
 double placed_remote_fraction(const Config& c) {
@@ -85,14 +87,16 @@ TEST(Placement, DriverIsCpumaskLocalSpreadOverTheNicsNode) {
   for (int v = 0; v < 12; ++v) EXPECT_EQ(stock_irq_core(v, IrqPlacement::kDriver, three), v);
   // "spread" is "driver" on one node.
   for (int v = 0; v < 20; ++v)
-    EXPECT_EQ(stock_irq_core(v, IrqPlacement::kSpread, one), stock_irq_core(v, IrqPlacement::kDriver, one));
+    EXPECT_EQ(stock_irq_core(v, IrqPlacement::kSpread, one),
+              stock_irq_core(v, IrqPlacement::kDriver, one));
 }
 
 TEST(Placement, IrqbalanceStaysInTheNicsNodeAndAlternatesLlcDomains) {
   // Two nodes of 8 cores, two LLC domains of 4 per node, NIC on node 1 (cores 8..15).
   const Topology t = topo(16, 2, 4, 1);
   const int expect[] = {8, 12, 9, 13, 10, 14, 11, 15, 8, 12};
-  for (int v = 0; v < 10; ++v) EXPECT_EQ(stock_irq_core(v, IrqPlacement::kIrqbalance, t), expect[v]) << v;
+  for (int v = 0; v < 10; ++v)
+    EXPECT_EQ(stock_irq_core(v, IrqPlacement::kIrqbalance, t), expect[v]) << v;
 }
 
 TEST(Placement, RandomIsSeededAndDeterministic) {

@@ -1,6 +1,6 @@
-// fw_shim_probe: an ordinary verbs event-mode program (knows nothing of the shim) that exercises what the
-// preload shim must handle: threads, several CQs on one channel, poll() on a non-blocking channel fd, and
-// fork().
+// fw_shim_probe: an ordinary verbs event-mode program (knows nothing of the shim) that exercises
+// what the preload shim must handle: threads, several CQs on one channel, poll() on a non-blocking
+// channel fd, and fork().
 //
 // Usage: fw_shim_probe DEVICE [GID_INDEX]. Loopback RC pairs on one device:
 // QP a (receive side, its CQ on a completion channel, waited for with
@@ -63,7 +63,8 @@ void to_init(ibv_qp* q) {
   ibv_qp_attr m{};
   m.qp_state = IBV_QPS_INIT;
   m.port_num = 1;
-  if (ibv_modify_qp(q, &m, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS)) die("INIT");
+  if (ibv_modify_qp(q, &m, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+    die("INIT");
 }
 
 void to_rts(const Dev& d, ibv_qp* q, ibv_qp* peer) {
@@ -94,8 +95,8 @@ void to_rts(const Dev& d, ibv_qp* q, ibv_qp* peer) {
   s.sq_psn = 1;
   s.max_rd_atomic = 1;
   if (ibv_modify_qp(q, &s,
-                    IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-                        IBV_QP_MAX_QP_RD_ATOMIC))
+                    IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+                        IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
     die("RTS");
 }
 
@@ -214,8 +215,9 @@ bool part_threads(const Dev& d) {
   std::thread t1(worker), t2(worker);
   t1.join();
   t2.join();
-  std::printf("threads: %s (2 threads x %d messages, events and completions on each thread's own CQ)\n",
-              ok == 2 ? "ok" : "FAILED", kMsgs);
+  std::printf(
+      "threads: %s (2 threads x %d messages, events and completions on each thread's own CQ)\n",
+      ok == 2 ? "ok" : "FAILED", kMsgs);
   return ok == 2;
 }
 
@@ -307,8 +309,8 @@ bool part_nonblock(const Dev& d) {
 bool part_fork(const Dev& d) {
   const char* mode = std::getenv("FW_PRELOAD_MODE");
   const char* pre = std::getenv("LD_PRELOAD");
-  const bool shim_dispatcher =
-      pre && std::strstr(pre, "fastwake-preload") && (!mode || !*mode || !std::strcmp(mode, "dispatcher"));
+  const bool shim_dispatcher = pre && std::strstr(pre, "fastwake-preload") &&
+                               (!mode || !*mode || !std::strcmp(mode, "dispatcher"));
   ibv_comp_channel* ch = ibv_create_comp_channel(d.ctx);
   if (!ch) die("ibv_create_comp_channel");
   Pair p;
@@ -323,7 +325,8 @@ bool part_fork(const Dev& d) {
       ibv_cq* cq;
       void* ctx;
       errno = 0;
-      if (ibv_get_cq_event(ch, &cq, &ctx) != -1 || errno != EPERM) rc = 3;  // must be refused, not block
+      if (ibv_get_cq_event(ch, &cq, &ctx) != -1 || errno != EPERM)
+        rc = 3;  // must be refused, not block
     }
     // The child's own objects work (a new dispatcher in dispatcher mode). The
     // kernel refuses verbs calls on the parent's device context from a child
@@ -356,9 +359,11 @@ bool part_fork(const Dev& d) {
   destroy_pair(p);
   ibv_destroy_comp_channel(ch);
   const bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-  std::printf("fork: %s (child status %d; inherited channel %s; child's own CQ and parent's CQ both work)\n",
-              ok ? "ok" : "FAILED", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-              shim_dispatcher ? "refused with EPERM" : "not touched");
+  std::printf(
+      "fork: %s (child status %d; inherited channel %s; child's own CQ and parent's CQ both "
+      "work)\n",
+      ok ? "ok" : "FAILED", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+      shim_dispatcher ? "refused with EPERM" : "not touched");
   return ok;
 }
 

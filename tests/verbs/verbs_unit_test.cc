@@ -1,6 +1,7 @@
-// Verbs backend pieces that need no NIC: IRQ discovery on a synthetic sysfs/proc tree, the shim's ack split,
-// the shim's dispatcher round over a fake device (against core's Dispatcher driven as the simulator drives
-// it), the side channel, QP address exchange, and the server/client command-line errors.
+// Verbs backend pieces that need no NIC: IRQ discovery on a synthetic sysfs/proc tree, the shim's
+// ack split, the shim's dispatcher round over a fake device (against core's Dispatcher driven as
+// the simulator drives it), the side channel, QP address exchange, and the server/client
+// command-line errors.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,17 +11,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <string>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "dispatch_round.h"
 #include "fastwake/errors.h"
 #include "fastwake/hw/irq_map.h"
 #include "fastwake/hw/side_channel.h"
 #include "fastwake/hw/verbs_device.h"
-#include "dispatch_round.h"
 #include "ledger.h"
 
 namespace fs = std::filesystem;
@@ -51,20 +52,20 @@ struct FakeRoot {
     write(pci2 / "msi_irqs/140", "msix\n");
     fs::create_directories(root / "sys/class/infiniband/irdma0");
     fs::create_symlink(pci2, root / "sys/class/infiniband/irdma0/device");
-    write(
-        root / "proc/interrupts",
-        "           CPU0       CPU1       CPU2       CPU3\n"
-        "  0:         36          0          0          0   IO-APIC   2-edge      timer\n"
-        "120:          0          0          0          0  IR-PCI-MSI 31981568-edge      "
-        "mlx5_async0@pci:0000:3b:00.0\n"
-        "121:       1234          0          0          0  IR-PCI-MSI 31981569-edge      "
-        "mlx5_comp0@pci:0000:3b:00.0\n"
-        "122:          0       5678          0          0  IR-PCI-MSI 31981570-edge      "
-        "mlx5_comp1@pci:0000:3b:00.0\n"
-        "130:          0          0          0          0  IR-PCI-MSI 1000-edge      "
-        "mlx5_comp0@pci:0000:af:00.0\n"
-        "140:          0          0          0          0  IR-PCI-MSI 2000-edge      irdma-0000:5e:00.0-AEQ\n"
-        "NMI:          0          0          0          0   Non-maskable interrupts\n");
+    write(root / "proc/interrupts",
+          "           CPU0       CPU1       CPU2       CPU3\n"
+          "  0:         36          0          0          0   IO-APIC   2-edge      timer\n"
+          "120:          0          0          0          0  IR-PCI-MSI 31981568-edge      "
+          "mlx5_async0@pci:0000:3b:00.0\n"
+          "121:       1234          0          0          0  IR-PCI-MSI 31981569-edge      "
+          "mlx5_comp0@pci:0000:3b:00.0\n"
+          "122:          0       5678          0          0  IR-PCI-MSI 31981570-edge      "
+          "mlx5_comp1@pci:0000:3b:00.0\n"
+          "130:          0          0          0          0  IR-PCI-MSI 1000-edge      "
+          "mlx5_comp0@pci:0000:af:00.0\n"
+          "140:          0          0          0          0  IR-PCI-MSI 2000-edge      "
+          "irdma-0000:5e:00.0-AEQ\n"
+          "NMI:          0          0          0          0   Non-maskable interrupts\n");
     write(root / "proc/irq/121/smp_affinity_list", "2\n");
     write(root / "proc/irq/122/smp_affinity_list", "0-3\n");
   }
@@ -141,7 +142,8 @@ TEST(IrqMap, SoftwareDevicesHaveNoLever) {
   FakeRoot f;
   const IrqMap rxe = discover_irqs("rxe0", 4, f.root.string());
   EXPECT_FALSE(rxe.any());
-  EXPECT_NE(rxe.source.find("no IRQ lever on rxe0: software device"), std::string::npos) << rxe.source;
+  EXPECT_NE(rxe.source.find("no IRQ lever on rxe0: software device"), std::string::npos)
+      << rxe.source;
   const IrqMap none = discover_irqs("mlx5_9", 4, f.root.string());
   EXPECT_FALSE(none.any());
   EXPECT_NE(none.source.find("does not exist"), std::string::npos) << none.source;
@@ -199,7 +201,8 @@ struct FakeDevice {
   std::vector<char> waiting = std::vector<char>(kCqs, 1);
   std::size_t next = 0;  // next arrival of the script
   void arrive_until(const Script& s, long poll) {
-    for (; next < s.arrive.size() && s.arrive[next].first <= poll; ++next) ++pending[s.arrive[next].second];
+    for (; next < s.arrive.size() && s.arrive[next].first <= poll; ++next)
+      ++pending[s.arrive[next].second];
   }
   void serve(CqId cq) {
     pending[cq] = 0;
@@ -315,7 +318,8 @@ std::vector<Decision> on_model(const Script& s) {
     p = next_event;
     for (; next_round < s.rounds && starts[next_round] == p; ++next_round)
       for (const auto& [round, op] : s.ops)
-        if (round == next_round) op.add ? d.add(op.cq, op.owner) : static_cast<void>(d.remove(op.cq));
+        if (round == next_round)
+          op.add ? d.add(op.cq, op.owner) : static_cast<void>(d.remove(op.cq));
     dev.arrive_until(s, p);
   }
   return t.decisions();
@@ -351,15 +355,16 @@ TEST(PreloadDispatcher, HandsOffInTheModelsRoundRobinOrder) {
   // Arrivals by poll index: several at once (the cursor decides who goes
   // first), two on one CQ (one hand-off: its owner drains it), and on CQs
   // that are not registered yet or any more.
-  s.arrive = {{1, 1}, {5, 3}, {5, 0}, {9, 2}, {9, 1}, {9, 0}, {9, 3}, {14, 2}, {14, 4}, {15, 0},
-              {22, 4}, {22, 4}, {23, 1}, {23, 5}, {26, 3}, {30, 0}, {30, 5}, {34, 1}, {34, 2}, {41, 4},
-              {41, 5}, {41, 0}, {47, 3}};
+  s.arrive = {{1, 1},  {5, 3},  {5, 0},  {9, 2},  {9, 1},  {9, 0},  {9, 3},  {14, 2},
+              {14, 4}, {15, 0}, {22, 4}, {22, 4}, {23, 1}, {23, 5}, {26, 3}, {30, 0},
+              {30, 5}, {34, 1}, {34, 2}, {41, 4}, {41, 5}, {41, 0}, {47, 3}};
   std::stable_sort(s.arrive.begin(), s.arrive.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   const std::vector<Decision> shim = on_shim(s), model = on_model(s);
   ASSERT_FALSE(shim.empty());
   EXPECT_TRUE(shim == model) << "shim:\n" << text(shim) << "model:\n" << text(model);
-  // Round-robin from the cursor: 3 before 0 at poll 5, slot 1 reused at the end of the order, 5 gone.
+  // Round-robin from the cursor: 3 before 0 at poll 5, slot 1 reused at the end of the order, 5
+  // gone.
   EXPECT_EQ(handoff_cqs(shim),
             (std::vector<CqId>{1, 3, 0, 1, 2, 3, 0, 2, 4, 0, 4, 5, 3, 5, 0, 1, 2, 4, 5, 0, 3}));
 }
@@ -399,8 +404,9 @@ TEST(PreloadDispatcher, OnlyWaitingOwnersAreHandedOffOnce) {
   EXPECT_EQ(d.size(), 1u);
   // An empty Dispatcher (no CQ registered yet) polls nothing.
   Dispatcher none(0);
-  EXPECT_FALSE(
-      fastwake::preload::poll_round(none, probe, [](CqId) { return true; }, [](const HandOff&) {}).any_armed);
+  EXPECT_FALSE(fastwake::preload::poll_round(
+                   none, probe, [](CqId) { return true; }, [](const HandOff&) {})
+                   .any_armed);
 }
 
 TEST(SideChannel, ExchangesMessagesAndReportsPeerErrors) {

@@ -37,34 +37,36 @@ struct Platform {
   std::string description;
 
   // Link and NIC (per direction unless noted).
-  Nanos link_latency_ns = 0;     ///< propagation + switch, one way
-  double link_gbps = 100;        ///< serialisation = bytes * 8 / gbps
-  Nanos client_ns = 0;           ///< client software+NIC, send and receive sides together
-  Nanos nic_rx_ns = 0;           ///< server NIC receive + CQE DMA
-  Nanos nic_tx_ns = 0;           ///< server NIC transmit (doorbell to wire)
-  Nanos post_send_ns = 0;        ///< ibv_post_send (user space, doorbell)
-  Nanos cq_poll_ns = 0;          ///< ibv_poll_cq that returns a completion
-  Nanos cq_poll_empty_ns = 0;    ///< ibv_poll_cq on an empty CQ (dispatcher scan step)
+  Nanos link_latency_ns = 0;   ///< propagation + switch, one way
+  double link_gbps = 100;      ///< serialisation = bytes * 8 / gbps
+  Nanos client_ns = 0;         ///< client software+NIC, send and receive sides together
+  Nanos nic_rx_ns = 0;         ///< server NIC receive + CQE DMA
+  Nanos nic_tx_ns = 0;         ///< server NIC transmit (doorbell to wire)
+  Nanos post_send_ns = 0;      ///< ibv_post_send (user space, doorbell)
+  Nanos cq_poll_ns = 0;        ///< ibv_poll_cq that returns a completion
+  Nanos cq_poll_empty_ns = 0;  ///< ibv_poll_cq on an empty CQ (dispatcher scan step)
 
   // Interrupt path.
-  Nanos msix_ns = 0;             ///< EQE write + MSI-X delivery to the IRQ core
-  Nanos hardirq_ns = 0;          ///< IRQ entry + EQ scan
-  Nanos softirq_ns = 0;          ///< tasklet / softirq hop before the CQ handler
-  Nanos uverbs_handler_ns = 0;   ///< ib_uverbs_comp_handler: lock, alloc, link
-  Nanos fw_handler_ns = 0;       ///< fastwake wait-queue callback (trimmed path)
-  Nanos ttwu_local_ns = 0;       ///< try_to_wake_up, target on this core
-  Nanos ttwu_remote_ns = 0;      ///< try_to_wake_up, queue on the remote CPU's wake list (IPI send not included)
-  Nanos ipi_latency_ns = 0;      ///< IPI delivery to the remote core
-  Nanos ipi_handler_ns = 0;      ///< function-call IPI (CAL) entry + sched_ttwu_pending of one wakee
-  Nanos ipi_send_ns = 0;         ///< waker: send one IPI (APIC ICR write), CAL or RES
-  Nanos rq_lock_remote_ns = 0;   ///< direct remote enqueue: extra over ttwu_local_ns for the remote rq lock and lines
-  Nanos resched_ipi_ns = 0;      ///< reschedule IPI (RES) entry + scheduler_ipi on the target
-  Nanos ctx_switch_ns = 0;       ///< scheduler pick + context switch
-  Nanos fast_switch_ns = 0;      ///< kernel fast-path switch-to (module)
-  Nanos read_return_ns = 0;      ///< return from read() on the channel: lock, copy, free
-  Nanos rearm_ns = 0;            ///< ibv_ack_cq_events + ibv_req_notify_cq
-  Nanos block_ns = 0;            ///< enter a blocking syscall and switch out
-  Nanos syscall_ns = 0;          ///< a syscall that does not block
+  Nanos msix_ns = 0;            ///< EQE write + MSI-X delivery to the IRQ core
+  Nanos hardirq_ns = 0;         ///< IRQ entry + EQ scan
+  Nanos softirq_ns = 0;         ///< tasklet / softirq hop before the CQ handler
+  Nanos uverbs_handler_ns = 0;  ///< ib_uverbs_comp_handler: lock, alloc, link
+  Nanos fw_handler_ns = 0;      ///< fastwake wait-queue callback (trimmed path)
+  Nanos ttwu_local_ns = 0;      ///< try_to_wake_up, target on this core
+  Nanos ttwu_remote_ns =
+      0;  ///< try_to_wake_up, queue on the remote CPU's wake list (IPI send not included)
+  Nanos ipi_latency_ns = 0;  ///< IPI delivery to the remote core
+  Nanos ipi_handler_ns = 0;  ///< function-call IPI (CAL) entry + sched_ttwu_pending of one wakee
+  Nanos ipi_send_ns = 0;     ///< waker: send one IPI (APIC ICR write), CAL or RES
+  Nanos rq_lock_remote_ns =
+      0;  ///< direct remote enqueue: extra over ttwu_local_ns for the remote rq lock and lines
+  Nanos resched_ipi_ns = 0;  ///< reschedule IPI (RES) entry + scheduler_ipi on the target
+  Nanos ctx_switch_ns = 0;   ///< scheduler pick + context switch
+  Nanos fast_switch_ns = 0;  ///< kernel fast-path switch-to (module)
+  Nanos read_return_ns = 0;  ///< return from read() on the channel: lock, copy, free
+  Nanos rearm_ns = 0;        ///< ibv_ack_cq_events + ibv_req_notify_cq
+  Nanos block_ns = 0;        ///< enter a blocking syscall and switch out
+  Nanos syscall_ns = 0;      ///< a syscall that does not block
 
   // Scheduler (CFS-like).
   Nanos sched_latency_ns = 0;          ///< target period for all runnable threads
@@ -72,29 +74,30 @@ struct Platform {
   Nanos wakeup_granularity_ns = 0;     ///< wake-up preemption threshold
 
   // Power.
-  std::vector<CState> cstates;   ///< shallowest first; index 0 may be a POLL state
-  double poll_w = 0;             ///< per core, spinning on a CQ
-  double work_w = 0;             ///< per core, running application/kernel code
-  double irq_w = 0;              ///< per core, in interrupt context
-  double cstate_exit_w = 0;      ///< per core, while leaving a C-state (exit latency)
-  double package_w = 0;          ///< uncore/package constant for the host
+  std::vector<CState> cstates;  ///< shallowest first; index 0 may be a POLL state
+  double poll_w = 0;            ///< per core, spinning on a CQ
+  double work_w = 0;            ///< per core, running application/kernel code
+  double irq_w = 0;             ///< per core, in interrupt context
+  double cstate_exit_w = 0;     ///< per core, while leaving a C-state (exit latency)
+  double package_w = 0;         ///< uncore/package constant for the host
 
   std::map<std::string, std::string> sources;  ///< param -> source or "estimate: ..."
   nlohmann::json calibration;  ///< calibrated profiles: date, machine, paths, residuals (else null)
 };
 
 struct HostConfig {
-  int cores = 2;                 ///< cores of the server host, numbered node by node
-  int numa_nodes = 1;            ///< NUMA nodes; divides cores
-  int llc_cores = 0;             ///< cores per LLC domain; 0 = one LLC per node (all cores on one node)
-  int nic_node = 0;              ///< NUMA node of the NIC (mlx5: dev->priv.numa_node)
-  int app_cores = 1;             ///< how many cores run application threads
-  int first_app_core = 0;        ///< application cores are first_app_core .. + app_cores - 1
+  int cores = 2;           ///< cores of the server host, numbered node by node
+  int numa_nodes = 1;      ///< NUMA nodes; divides cores
+  int llc_cores = 0;       ///< cores per LLC domain; 0 = one LLC per node (all cores on one node)
+  int nic_node = 0;        ///< NUMA node of the NIC (mlx5: dev->priv.numa_node)
+  int app_cores = 1;       ///< how many cores run application threads
+  int first_app_core = 0;  ///< application cores are first_app_core .. + app_cores - 1
   std::vector<int> app_core_list;  ///< or exactly these cores (then app_cores = its size)
-  int vectors = 2;               ///< completion vectors (EQs / MSI-X IRQs)
+  int vectors = 2;                 ///< completion vectors (EQs / MSI-X IRQs)
   IrqPlacement irq_placement = IrqPlacement::kSpread;  ///< see placement.h / docs/config.md
-  std::vector<int> idle_poll_cores;      ///< cores that never go below the POLL C-state (e.g. a spinning NIC thread's)
-  int max_cstate = -1;           ///< deepest allowed C-state index, -1 = all
+  std::vector<int> idle_poll_cores;  ///< cores that never go below the POLL C-state (e.g. a
+                                     ///< spinning NIC thread's)
+  int max_cstate = -1;               ///< deepest allowed C-state index, -1 = all
 };
 
 struct Migration {
@@ -117,8 +120,9 @@ struct ScriptStep {
 };
 
 struct WorkloadConfig {
-  LoadKind kind = LoadKind::kPingPong;  ///< "pingpong" (closed loop) | "poisson" (open loop) | "script"
-  int threads_per_core = 1;          ///< one connection (QP + CQ) per thread
+  LoadKind kind =
+      LoadKind::kPingPong;   ///< "pingpong" (closed loop) | "poisson" (open loop) | "script"
+  int threads_per_core = 1;  ///< one connection (QP + CQ) per thread
   int message_bytes = 64;
   Nanos service_ns = 0;
   Dist service_dist = Dist::kFixed;  ///< "fixed" | "exp"
@@ -126,14 +130,14 @@ struct WorkloadConfig {
   Dist think_dist = Dist::kFixed;    ///< "fixed" | "exp" (exponential: breaks lock-step convoys)
   double rate_rps = 0;               ///< per connection (poisson)
   std::vector<Migration> migrations;
-  std::vector<ScriptStep> script;    ///< kind "script" only
+  std::vector<ScriptStep> script;  ///< kind "script" only
 };
 
 struct RunConfig {
   std::uint64_t seed = 1;
-  Nanos duration_ns = 20'000'000;    ///< measured window
-  Nanos warmup_ns = 2'000'000;       ///< discarded before the window
-  bool record_samples = false;       ///< keep (time, thread, latency) per request
+  Nanos duration_ns = 20'000'000;  ///< measured window
+  Nanos warmup_ns = 2'000'000;     ///< discarded before the window
+  bool record_samples = false;     ///< keep (time, thread, latency) per request
 };
 
 struct Config {

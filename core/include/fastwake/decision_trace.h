@@ -22,9 +22,9 @@ struct Decision {
     kVectorCore,  ///< a: vector, b: core (stock placement, set-up)
     kRemap,       ///< a: vector, b: core it moves to
     kIrq,         ///< a: CQ whose event is raised, b: core that takes the interrupt
-    kHandOff,     ///< a: CQ the dispatcher found, b: thread it hands the CPU to, c: dispatcher's core
-    kServe,       ///< a: thread, b: service time drawn (ns)
-    kMigrate,     ///< a: thread, b: core
+    kHandOff,  ///< a: CQ the dispatcher found, b: thread it hands the CPU to, c: dispatcher's core
+    kServe,    ///< a: thread, b: service time drawn (ns)
+    kMigrate,  ///< a: thread, b: core
   };
   Kind kind;
   long long a = 0, b = 0, c = 0;
@@ -54,8 +54,8 @@ class DecisionTrace {
 class IrqLever;
 /// Records the set-up decisions of a run from the backend's actual state:
 /// each thread's core, each CQ's vector, each vector's IRQ core.
-void trace_setup(DecisionTrace* t, std::span<const CoreId> thread_core, std::span<const VectorId> cq_vector,
-                 const IrqLever& lever);
+void trace_setup(DecisionTrace* t, std::span<const CoreId> thread_core,
+                 std::span<const VectorId> cq_vector, const IrqLever& lever);
 
 /// Records if `t` is not null.
 inline void trace(DecisionTrace* t, Decision::Kind k, long long a, long long b, long long c = 0) {

@@ -74,29 +74,29 @@ void set_saturation(StrategyResult& r, int app_cores);
 /// One strategy's result in the shared schema (DESIGN.md "Result schema").
 struct StrategyResult {
   std::string strategy;
-  std::string backend;   ///< "sim", "loopback", "verbs"
+  std::string backend;  ///< "sim", "loopback", "verbs"
   std::string platform;
   std::uint64_t seed = 0;
-  std::uint64_t requests = 0;       ///< completed in the measured window
+  std::uint64_t requests = 0;  ///< completed in the measured window
   LatencySummary latency_us;
   double throughput_rps = 0;
-  double cpu_util = 0;              ///< mean over the host's cores, 0..1
+  double cpu_util = 0;  ///< mean over the host's cores, 0..1
   /// Utilisation per core of the host (sim: every core, busy = poll, work or
   /// irq; loopback: each application CPU from /proc/stat), 0..1.
   std::vector<double> core_util;
   /// Load per core: the busy time without spinning (work + irq), 0..1. Empty
   /// when the backend cannot tell spinning from work (loopback, polling strategies).
   std::vector<double> core_load;
-  double max_app_core_util = 0;     ///< the busiest application core's core_util
-  double max_app_core_load = 0;     ///< the busiest application core's core_load
-  bool saturated = false;           ///< max_app_core_load > kSaturatedUtil
-  double power_w = 0;               ///< core_power_w + package_power_w
-  double core_power_w = 0;          ///< the cores' power (per-state time x watts)
-  double package_power_w = 0;       ///< the package/uncore constant
-  bool power_estimated = true;      ///< model/utilisation-based, not a meter
+  double max_app_core_util = 0;  ///< the busiest application core's core_util
+  double max_app_core_load = 0;  ///< the busiest application core's core_load
+  bool saturated = false;        ///< max_app_core_load > kSaturatedUtil
+  double power_w = 0;            ///< core_power_w + package_power_w
+  double core_power_w = 0;       ///< the cores' power (per-state time x watts)
+  double package_power_w = 0;    ///< the package/uncore constant
+  bool power_estimated = true;   ///< model/utilisation-based, not a meter
   double energy_per_req_uj = 0;
-  std::map<std::string, double> breakdown_us;  ///< mean per stage
-  std::map<std::string, double> state_share;   ///< fraction of core-time per power state
+  std::map<std::string, double> breakdown_us;       ///< mean per stage
+  std::map<std::string, double> state_share;        ///< fraction of core-time per power state
   nlohmann::json extra = nlohmann::json::object();  ///< backend-specific counters
 
   nlohmann::json to_json() const;

@@ -28,7 +28,8 @@ void carry_out_migration(ThreadId t, CoreId to, Nanos now, Move&& move, RemapDri
 class MigrationPlan {
  public:
   explicit MigrationPlan(std::vector<Migration> m) : m_(std::move(m)) {
-    std::stable_sort(m_.begin(), m_.end(), [](const Migration& a, const Migration& b) { return a.at_ns < b.at_ns; });
+    std::stable_sort(m_.begin(), m_.end(),
+                     [](const Migration& a, const Migration& b) { return a.at_ns < b.at_ns; });
   }
   /// When the next migration is due, relative to the run's start.
   std::optional<Nanos> next_at() const {

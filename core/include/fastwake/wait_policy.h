@@ -36,24 +36,31 @@ class WaitPolicy {
   };
   Landing on_unarmed_completion() const {
     switch (wait_) {
-      case WaitMode::kSpin: return Landing::kOwnerSpinsOnIt;
-      case WaitMode::kDispatcher: return Landing::kOfferToDispatcher;
-      case WaitMode::kBlock: break;
+      case WaitMode::kSpin:
+        return Landing::kOwnerSpinsOnIt;
+      case WaitMode::kDispatcher:
+        return Landing::kOfferToDispatcher;
+      case WaitMode::kBlock:
+        break;
     }
     return Landing::kOwnerDrainsIt;
   }
 
   // ---- the owner's wait has begun (it is off the CPU)
   enum class Asleep {
-    kOnChannel,   ///< blocked on the completion channel: an event wakes it; the remapper learns its core
+    kOnChannel,   ///< blocked on the completion channel: an event wakes it; the remapper learns its
+                  ///< core
     kForHandOff,  ///< yielded to the dispatcher: its CQ may be handed off
     kSpinning,    ///< not asleep (spins)
   };
   Asleep asleep() const {
     switch (wait_) {
-      case WaitMode::kBlock: return Asleep::kOnChannel;
-      case WaitMode::kDispatcher: return Asleep::kForHandOff;
-      case WaitMode::kSpin: break;
+      case WaitMode::kBlock:
+        return Asleep::kOnChannel;
+      case WaitMode::kDispatcher:
+        return Asleep::kForHandOff;
+      case WaitMode::kSpin:
+        break;
     }
     return Asleep::kSpinning;
   }
@@ -101,9 +108,12 @@ class WaitPolicy {
   };
   Move on_migrate() const {
     switch (wait_) {
-      case WaitMode::kBlock: return Move::kRehomeSleeper;
-      case WaitMode::kDispatcher: return Move::kMoveDispatcherEntry;
-      case WaitMode::kSpin: break;
+      case WaitMode::kBlock:
+        return Move::kRehomeSleeper;
+      case WaitMode::kDispatcher:
+        return Move::kMoveDispatcherEntry;
+      case WaitMode::kSpin:
+        break;
     }
     return Move::kRequeueOnNewCore;
   }

@@ -29,10 +29,12 @@ enum class WakePathKind { kStock, kModule, kProposal };
 enum class WakeStage {
   kHardirq,         ///< MSI-X, hardirq EQ scan (mlx5_eq_comp_int)
   kSoftirq,         ///< tasklet hop to the CQ's completion handler
-  kUverbsHandler,   ///< ib_uverbs_comp_handler: lock, GFP_ATOMIC event, list adds, wake_up_interruptible
+  kUverbsHandler,   ///< ib_uverbs_comp_handler: lock, GFP_ATOMIC event, list adds,
+                    ///< wake_up_interruptible
   kFwCallback,      ///< fw_wq_wake: irq_wakes++, fw_token_set (xchg), then the stock wake function
   kTtwu,            ///< try_to_wake_up (local, or remote: wakelist/IPI), stock rules
-  kForcedResched,   ///< FW_ATTACH_PREEMPT: need_resched on the IRQ CPU when the wakee is queued there
+  kForcedResched,   ///< FW_ATTACH_PREEMPT: need_resched on the IRQ CPU when the wakee is queued
+                    ///< there
   kHeadOfRunqueue,  ///< proposal: wakee at the head of the run queue, preempts at once
   kCtxSwitch,       ///< __schedule pick + context_switch (a normal switch)
   kReadReturn,      ///< ib_uverbs_event_read after schedule(): lock, unlink, copy_to_user, kfree
@@ -42,39 +44,53 @@ enum class WakeStage {
 
 constexpr std::string_view wake_stage_name(WakeStage s) {
   switch (s) {
-    case WakeStage::kHardirq: return "hardirq";
-    case WakeStage::kSoftirq: return "softirq";
-    case WakeStage::kUverbsHandler: return "uverbs_handler";
-    case WakeStage::kFwCallback: return "fw_callback";
-    case WakeStage::kTtwu: return "ttwu";
-    case WakeStage::kForcedResched: return "forced_resched";
-    case WakeStage::kHeadOfRunqueue: return "head_of_runqueue";
-    case WakeStage::kCtxSwitch: return "ctx_switch";
-    case WakeStage::kReadReturn: return "read_return";
-    case WakeStage::kWaitReturn: return "wait_return";
-    case WakeStage::kDeferredDrain: return "deferred_drain";
+    case WakeStage::kHardirq:
+      return "hardirq";
+    case WakeStage::kSoftirq:
+      return "softirq";
+    case WakeStage::kUverbsHandler:
+      return "uverbs_handler";
+    case WakeStage::kFwCallback:
+      return "fw_callback";
+    case WakeStage::kTtwu:
+      return "ttwu";
+    case WakeStage::kForcedResched:
+      return "forced_resched";
+    case WakeStage::kHeadOfRunqueue:
+      return "head_of_runqueue";
+    case WakeStage::kCtxSwitch:
+      return "ctx_switch";
+    case WakeStage::kReadReturn:
+      return "read_return";
+    case WakeStage::kWaitReturn:
+      return "wait_return";
+    case WakeStage::kDeferredDrain:
+      return "deferred_drain";
   }
   return "?";
 }
 
 namespace wake_stages {
 using S = WakeStage;
-inline constexpr std::array kStock = {S::kHardirq,       S::kSoftirq, S::kUverbsHandler,
-                                      S::kTtwu,          S::kCtxSwitch, S::kReadReturn};
-inline constexpr std::array kModule = {S::kHardirq,    S::kSoftirq,        S::kUverbsHandler,
-                                       S::kFwCallback, S::kTtwu,           S::kForcedResched,
-                                       S::kCtxSwitch,  S::kWaitReturn,     S::kDeferredDrain};
-inline constexpr std::array kProposal = {S::kHardirq,        S::kSoftirq,   S::kFwCallback,
-                                         S::kTtwu,           S::kHeadOfRunqueue,
-                                         S::kCtxSwitch,      S::kWaitReturn};
+inline constexpr std::array kStock = {S::kHardirq, S::kSoftirq,   S::kUverbsHandler,
+                                      S::kTtwu,    S::kCtxSwitch, S::kReadReturn};
+inline constexpr std::array kModule = {S::kHardirq,    S::kSoftirq,    S::kUverbsHandler,
+                                       S::kFwCallback, S::kTtwu,       S::kForcedResched,
+                                       S::kCtxSwitch,  S::kWaitReturn, S::kDeferredDrain};
+inline constexpr std::array kProposal = {S::kHardirq,   S::kSoftirq,        S::kFwCallback,
+                                         S::kTtwu,      S::kHeadOfRunqueue, S::kCtxSwitch,
+                                         S::kWaitReturn};
 }  // namespace wake_stages
 
 /// The stage table: every stage a wake-up of this variant takes.
 constexpr std::span<const WakeStage> wake_path_stages(WakePathKind k) {
   switch (k) {
-    case WakePathKind::kStock: return wake_stages::kStock;
-    case WakePathKind::kModule: return wake_stages::kModule;
-    case WakePathKind::kProposal: return wake_stages::kProposal;
+    case WakePathKind::kStock:
+      return wake_stages::kStock;
+    case WakePathKind::kModule:
+      return wake_stages::kModule;
+    case WakePathKind::kProposal:
+      return wake_stages::kProposal;
   }
   return {};
 }
@@ -104,9 +120,12 @@ struct WakePath {
 /// Results (`extra.wake_path`) and listings show this name.
 constexpr std::string_view wake_path_name(WakePathKind k) {
   switch (k) {
-    case WakePathKind::kStock: return "stock";
-    case WakePathKind::kModule: return "module";
-    case WakePathKind::kProposal: return "proposal (not in fastwake.ko)";
+    case WakePathKind::kStock:
+      return "stock";
+    case WakePathKind::kModule:
+      return "module";
+    case WakePathKind::kProposal:
+      return "proposal (not in fastwake.ko)";
   }
   return "?";
 }

@@ -68,7 +68,8 @@ std::map<int, std::string> parse_proc_interrupts(std::string_view text) {
 
 int comp_vector_of_irq_name(std::string_view name) {
   // "comp" followed by an optional '-' or '_' and digits.
-  for (std::size_t at = name.find("comp"); at != std::string_view::npos; at = name.find("comp", at + 1)) {
+  for (std::size_t at = name.find("comp"); at != std::string_view::npos;
+       at = name.find("comp", at + 1)) {
     std::size_t i = at + 4;
     if (i < name.size() && (name[i] == '-' || name[i] == '_')) ++i;
     std::size_t j = i;
@@ -92,7 +93,8 @@ std::vector<int> parse_cpu_list(std::string_view text) {
     if (dash == std::string_view::npos) {
       if (!parse_int(item, &a)) return {};
       b = a;
-    } else if (!parse_int(item.substr(0, dash), &a) || !parse_int(item.substr(dash + 1), &b) || b < a) {
+    } else if (!parse_int(item.substr(0, dash), &a) || !parse_int(item.substr(dash + 1), &b) ||
+               b < a) {
       return {};
     }
     for (int c = a; c <= b; ++c) out.push_back(c);
@@ -136,8 +138,8 @@ IrqMap discover_irqs(const std::string& device, int num_vectors, const std::stri
     m.vector_irqs[v].push_back(irq);
     ++found;
     if (found <= 4)
-      detail += (detail.empty() ? "" : ", ") + std::string("vector ") + std::to_string(v) + " -> IRQ " +
-                std::to_string(irq) + " (" + name + ")";
+      detail += (detail.empty() ? "" : ", ") + std::string("vector ") + std::to_string(v) +
+                " -> IRQ " + std::to_string(irq) + " (" + name + ")";
   }
   if (found == 0) {
     m.source = "no IRQ lever on " + device + ": " + std::to_string(msi.size()) + " MSI IRQs of " +
@@ -147,7 +149,8 @@ IrqMap discover_irqs(const std::string& device, int num_vectors, const std::stri
     return m;
   }
   m.source = "/proc/interrupts + sysfs msi_irqs of " + (pci.empty() ? device : pci) + ": " +
-             std::to_string(found) + " completion IRQs (" + detail + (found > 4 ? ", ..." : "") + ")";
+             std::to_string(found) + " completion IRQs (" + detail + (found > 4 ? ", ..." : "") +
+             ")";
   return m;
 }
 

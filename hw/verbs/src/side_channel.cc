@@ -30,7 +30,9 @@ SideChannel::~SideChannel() {
   if (fd_ >= 0) close(fd_);
 }
 
-SideChannel::SideChannel(SideChannel&& o) noexcept : fd_(o.fd_), buf_(std::move(o.buf_)) { o.fd_ = -1; }
+SideChannel::SideChannel(SideChannel&& o) noexcept : fd_(o.fd_), buf_(std::move(o.buf_)) {
+  o.fd_ = -1;
+}
 
 SideChannel& SideChannel::operator=(SideChannel&& o) noexcept {
   if (this != &o) {
@@ -50,8 +52,8 @@ SideChannel SideChannel::connect(const std::string& host, int port, double timeo
   const std::string where = host + ":" + std::to_string(port);
   if (const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0)
     throw DeviceError("side channel: cannot resolve " + where + ": " + gai_strerror(rc));
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long>(timeout_s * 1000));
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<long>(timeout_s * 1000));
   std::string last = "no address";
   for (;;) {
     for (addrinfo* a = res; a; a = a->ai_next) {
@@ -106,12 +108,13 @@ std::optional<nlohmann::json> SideChannel::recv(int timeout_ms) {
         throw DeviceError("side channel: broken message from " + peer() + ": " + e.what());
       }
     }
-    if (buf_.size() > kMaxLine) throw DeviceError("side channel: message from " + peer() + " too long");
+    if (buf_.size() > kMaxLine)
+      throw DeviceError("side channel: message from " + peer() + " too long");
     int wait = -1;
     if (timeout_ms >= 0) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
-              .count();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now())
+                            .count();
       if (left <= 0) return std::nullopt;
       wait = static_cast<int>(left);
     }
@@ -140,9 +143,11 @@ nlohmann::json SideChannel::expect(const std::string& type, int timeout_ms) {
                       std::to_string(timeout_ms / 1000) + " s");
   const std::string got = (*m)["type"].get<std::string>();
   if (got == "error")
-    throw DeviceError("peer " + peer() + " reports: " + m->value("message", std::string("unknown error")));
+    throw DeviceError("peer " + peer() +
+                      " reports: " + m->value("message", std::string("unknown error")));
   if (got != type)
-    throw DeviceError("side channel: expected '" + type + "' from " + peer() + ", got '" + got + "'");
+    throw DeviceError("side channel: expected '" + type + "' from " + peer() + ", got '" + got +
+                      "'");
   return *m;
 }
 
@@ -210,7 +215,8 @@ std::optional<SideChannel> TcpListener::accept(int timeout_ms) {
   for (;;) {
     const int r = poll(&p, 1, timeout_ms);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw DeviceError("side channel: poll on the listening socket failed: " + errno_text());
+    if (r < 0)
+      throw DeviceError("side channel: poll on the listening socket failed: " + errno_text());
     if (r == 0) return std::nullopt;
     const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {

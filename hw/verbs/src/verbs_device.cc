@@ -14,7 +14,9 @@ namespace fastwake::hw {
 
 namespace {
 
-std::string err(const std::string& what, int e) { return what + ": " + std::strerror(e != 0 ? e : errno); }
+std::string err(const std::string& what, int e) {
+  return what + ": " + std::strerror(e != 0 ? e : errno);
+}
 
 std::string gid_text(const ibv_gid& g) {
   char buf[INET6_ADDRSTRLEN] = "?";
@@ -105,8 +107,9 @@ VerbsDevice::VerbsDevice(const VerbsDeviceOptions& opt) : port_(opt.ib_port) {
   }
   if (!dev) {
     ibv_free_device_list(list);
-    throw DeviceError(opt.device.empty() ? "several RDMA devices (" + names + "): choose one with --device"
-                                         : "no RDMA device '" + opt.device + "' (devices: " + names + ")");
+    throw DeviceError(opt.device.empty()
+                          ? "several RDMA devices (" + names + "): choose one with --device"
+                          : "no RDMA device '" + opt.device + "' (devices: " + names + ")");
   }
   name_ = ibv_get_device_name(dev);
   ctx_ = ibv_open_device(dev);
@@ -135,8 +138,8 @@ VerbsDevice::VerbsDevice(const VerbsDeviceOptions& opt) : port_(opt.ib_port) {
     int v2_v4 = -1, v2 = -1, any = -1;
     for (int i = 0; i < port_attr_.gid_tbl_len; ++i) {
       ibv_gid_entry e{};
-      if (ibv_query_gid_ex(ctx_, static_cast<std::uint32_t>(port_), static_cast<std::uint32_t>(i), &e, 0) !=
-          0)
+      if (ibv_query_gid_ex(ctx_, static_cast<std::uint32_t>(port_), static_cast<std::uint32_t>(i),
+                           &e, 0) != 0)
         continue;
       ibv_gid g;
       std::memcpy(g.raw, e.gid.raw, 16);
@@ -154,9 +157,11 @@ VerbsDevice::VerbsDevice(const VerbsDeviceOptions& opt) : port_(opt.ib_port) {
   }
   if (gid_index_ >= 0) {
     if (gid_index_ >= port_attr_.gid_tbl_len)
-      fail("--gid-index " + std::to_string(gid_index_) + ": " + name_ + " port " + std::to_string(port_) +
-           " has " + std::to_string(port_attr_.gid_tbl_len) + " GID entries");
-    if (const int rc = ibv_query_gid(ctx_, static_cast<std::uint8_t>(port_), gid_index_, &gid_); rc != 0)
+      fail("--gid-index " + std::to_string(gid_index_) + ": " + name_ + " port " +
+           std::to_string(port_) + " has " + std::to_string(port_attr_.gid_tbl_len) +
+           " GID entries");
+    if (const int rc = ibv_query_gid(ctx_, static_cast<std::uint8_t>(port_), gid_index_, &gid_);
+        rc != 0)
       fail(err(name_ + ": ibv_query_gid(" + std::to_string(gid_index_) + ")", rc));
     if (gid_is_zero(gid_))
       fail("--gid-index " + std::to_string(gid_index_) + ": GID entry of " + name_ + " is empty");
@@ -207,8 +212,8 @@ ibv_qp* VerbsDevice::create_rc_qp(ibv_cq* send_cq, ibv_cq* recv_cq, int send_dep
   m.pkey_index = 0;
   m.port_num = static_cast<std::uint8_t>(port_);
   m.qp_access_flags = 0;
-  if (const int rc =
-          ibv_modify_qp(qp, &m, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
+  if (const int rc = ibv_modify_qp(
+          qp, &m, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
       rc != 0) {
     ibv_destroy_qp(qp);
     throw DeviceError(err(name_ + ": ibv_modify_qp(INIT)", rc));
@@ -245,12 +250,14 @@ void VerbsDevice::connect(ibv_qp* qp, std::uint32_t my_psn, const QpInfo& remote
     a.ah_attr.grh.sgid_index = static_cast<std::uint8_t>(gid_index_);
     a.ah_attr.grh.hop_limit = 64;
   } else if (is_roce()) {
-    throw DeviceError(name_ +
-                      ": RoCE needs the peer's GID, but the peer sent none (give both sides a --gid-index)");
+    throw DeviceError(
+        name_ +
+        ": RoCE needs the peer's GID, but the peer sent none (give both sides a --gid-index)");
   }
-  if (const int rc = ibv_modify_qp(qp, &a,
-                                   IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-                                       IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
+  if (const int rc =
+          ibv_modify_qp(qp, &a,
+                        IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+                            IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
       rc != 0)
     throw DeviceError(err(name_ + ": ibv_modify_qp(RTR) to QP " + std::to_string(remote.qpn), rc));
   ibv_qp_attr s{};
@@ -261,8 +268,8 @@ void VerbsDevice::connect(ibv_qp* qp, std::uint32_t my_psn, const QpInfo& remote
   s.sq_psn = my_psn & 0xffffff;
   s.max_rd_atomic = 1;
   if (const int rc = ibv_modify_qp(qp, &s,
-                                   IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-                                       IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+                                   IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+                                       IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
       rc != 0)
     throw DeviceError(err(name_ + ": ibv_modify_qp(RTS)", rc));
 }

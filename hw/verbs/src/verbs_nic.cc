@@ -41,8 +41,8 @@ std::size_t round64(std::size_t v) { return (v + 63) & ~std::size_t{63}; }
 
 }  // namespace
 
-VerbsNic::VerbsNic(VerbsDevice& dev, const Config& cfg, const StrategySpec& s, const VerbsNicOptions& o,
-                   std::vector<int> app_cpus)
+VerbsNic::VerbsNic(VerbsDevice& dev, const Config& cfg, const StrategySpec& s,
+                   const VerbsNicOptions& o, std::vector<int> app_cpus)
     : dev_(dev),
       cfg_(cfg),
       s_(s),
@@ -54,13 +54,15 @@ VerbsNic::VerbsNic(VerbsDevice& dev, const Config& cfg, const StrategySpec& s, c
   const int nv = dev.num_comp_vectors();
   if (nv <= 0) throw DeviceError(dev.name() + " reports no completion vectors");
   if (o.comp_vector >= nv)
-    throw ConfigError("-X/--comp-vector " + std::to_string(o.comp_vector) + ": " + dev.name() + " has " +
-                      std::to_string(nv) + " completion vectors (0.." + std::to_string(nv - 1) + ")");
+    throw ConfigError("-X/--comp-vector " + std::to_string(o.comp_vector) + ": " + dev.name() +
+                      " has " + std::to_string(nv) + " completion vectors (0.." +
+                      std::to_string(nv - 1) + ")");
   if (static_cast<int>(o.irqs.size()) > nv)
-    throw ConfigError("--irqs: " + std::to_string(o.irqs.size()) + " IRQs given for " + std::to_string(nv) +
-                      " completion vectors of " + dev.name());
+    throw ConfigError("--irqs: " + std::to_string(o.irqs.size()) + " IRQs given for " +
+                      std::to_string(nv) + " completion vectors of " + dev.name());
   if (o.rx_depth < 2 || o.tx_depth < 2 * kSignalEvery)
-    throw ConfigError("--rx-depth must be >= 2 and --tx-depth >= " + std::to_string(2 * kSignalEvery));
+    throw ConfigError("--rx-depth must be >= 2 and --tx-depth >= " +
+                      std::to_string(2 * kSignalEvery));
   irq_map_ = o.irqs.empty() ? discover_irqs(dev.name(), nv) : irq_map_from_list(o.irqs);
   irq_map_.vector_irqs.resize(nv);
 
@@ -97,8 +99,8 @@ VerbsNic::VerbsNic(VerbsDevice& dev, const Config& cfg, const StrategySpec& s, c
                        : "CQ i on vector i % " + std::to_string(used) +
                              " (min of host.vectors and the device's " + std::to_string(nv) + ")";
   if (lever1 > 0)
-    vector_choice_ +=
-        "; " + std::to_string(lever1) + " CQs placed on a vector whose IRQ is on their thread's CPU";
+    vector_choice_ += "; " + std::to_string(lever1) +
+                      " CQs placed on a vector whose IRQ is on their thread's CPU";
 
   try {
     create_connections(cq_vec);
@@ -113,18 +115,22 @@ void VerbsNic::create_connections(const std::vector<VectorId>& cq_vec) {
   const auto& cfg = cfg_;
   auto& dev = dev_;
   const int n = cfg.threads();
-  buf_ = std::make_unique<VerbsBuffer>(
-      dev, static_cast<std::size_t>(n) * static_cast<std::size_t>(o.rx_depth + o.tx_depth) * slot_bytes_);
-  std::mt19937 rng(static_cast<unsigned>(cfg.run.seed * 2654435761u) ^ static_cast<unsigned>(mono_now()));
+  buf_ = std::make_unique<VerbsBuffer>(dev, static_cast<std::size_t>(n) *
+                                                static_cast<std::size_t>(o.rx_depth + o.tx_depth) *
+                                                slot_bytes_);
+  std::mt19937 rng(static_cast<unsigned>(cfg.run.seed * 2654435761u) ^
+                   static_cast<unsigned>(mono_now()));
   const std::size_t wire = wire_bytes(cfg.workload.message_bytes);
   const std::uint32_t want_inline = wire <= 256 ? static_cast<std::uint32_t>(wire) : 0;
   for (int t = 0; t < n; ++t) {
     auto c = std::make_unique<Conn>();
     c->vector = cq_vec[t];
-    c->recv_base = buf_->data() + static_cast<std::size_t>(t) * (o.rx_depth + o.tx_depth) * slot_bytes_;
+    c->recv_base =
+        buf_->data() + static_cast<std::size_t>(t) * (o.rx_depth + o.tx_depth) * slot_bytes_;
     c->send_base = c->recv_base + static_cast<std::size_t>(o.rx_depth) * slot_bytes_;
     c->channel = ibv_create_comp_channel(dev.ctx());
-    if (!c->channel) throw DeviceError(dev.name() + ": ibv_create_comp_channel: " + std::strerror(errno));
+    if (!c->channel)
+      throw DeviceError(dev.name() + ": ibv_create_comp_channel: " + std::strerror(errno));
     c->cq = ibv_create_cq(dev.ctx(), o.rx_depth + 1, nullptr, c->channel, c->vector);
     if (!c->cq) {
       const int e = errno;
@@ -135,7 +141,8 @@ void VerbsNic::create_connections(const std::vector<VectorId>& cq_vec) {
     conns_.push_back(std::move(c));  // the destructor cleans up from here on
     Conn& k = *conns_.back();
     k.send_cq = ibv_create_cq(dev.ctx(), o.tx_depth + 1, nullptr, nullptr, 0);
-    if (!k.send_cq) throw DeviceError(dev.name() + ": ibv_create_cq(send): " + std::strerror(errno));
+    if (!k.send_cq)
+      throw DeviceError(dev.name() + ": ibv_create_cq(send): " + std::strerror(errno));
     k.max_inline = want_inline;
     k.qp = dev.create_rc_qp(k.send_cq, k.cq, o.tx_depth, o.rx_depth, &k.max_inline);
     k.psn = rng() & 0xffffff;
@@ -203,7 +210,8 @@ void VerbsNic::connect(const std::vector<QpInfo>& remote) {
   if (remote.size() != conns_.size())
     throw DeviceError("the client sent " + std::to_string(remote.size()) + " QP addresses for " +
                       std::to_string(conns_.size()) + " connections");
-  for (std::size_t i = 0; i < conns_.size(); ++i) dev_.connect(conns_[i]->qp, conns_[i]->psn, remote[i]);
+  for (std::size_t i = 0; i < conns_.size(); ++i)
+    dev_.connect(conns_[i]->qp, conns_[i]->psn, remote[i]);
 }
 
 bool VerbsNic::cq_ready(CqId cq) const {
@@ -277,7 +285,9 @@ void VerbsNic::reap_sends(Conn& c, bool must_progress) {
       c.send_done = std::max(c.send_done, wcs[i].wr_id + 1);
     }
     if (n < 0) record_error(c, "ibv_poll_cq(send) failed");
-    if (!must_progress || c.send_posted - c.send_done < static_cast<std::uint64_t>(opt_.tx_depth - 1)) return;
+    if (!must_progress ||
+        c.send_posted - c.send_done < static_cast<std::uint64_t>(opt_.tx_depth - 1))
+      return;
     if (shutdown_.load(std::memory_order_relaxed) || n < 0) return;
     cpu_relax();
   }
@@ -285,7 +295,8 @@ void VerbsNic::reap_sends(Conn& c, bool must_progress) {
 
 void VerbsNic::post_reply(CqId cq, const Completion& comp) {
   Conn& c = *conns_[cq];
-  if (c.send_posted - c.send_done >= static_cast<std::uint64_t>(opt_.tx_depth - 1)) reap_sends(c, true);
+  if (c.send_posted - c.send_done >= static_cast<std::uint64_t>(opt_.tx_depth - 1))
+    reap_sends(c, true);
   char* p = c.send_base + (c.send_posted % static_cast<std::uint64_t>(opt_.tx_depth)) * slot_bytes_;
   const WireHeader h{comp.id, comp.t_sent};
   std::memcpy(p, &h, sizeof h);
@@ -299,7 +310,8 @@ void VerbsNic::post_reply(CqId cq, const Completion& comp) {
   wr.num_sge = 1;
   wr.opcode = IBV_WR_SEND;
   const bool signaled = (c.send_posted + 1) % kSignalEvery == 0;
-  wr.send_flags = (signaled ? IBV_SEND_SIGNALED : 0) | (sge.length <= c.max_inline ? IBV_SEND_INLINE : 0);
+  wr.send_flags =
+      (signaled ? IBV_SEND_SIGNALED : 0) | (sge.length <= c.max_inline ? IBV_SEND_INLINE : 0);
   ibv_send_wr* bad = nullptr;
   if (const int rc = ibv_post_send(c.qp, &wr, &bad); rc != 0) {
     record_error(c, std::string("ibv_post_send: ") + std::strerror(rc));

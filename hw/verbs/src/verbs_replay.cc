@@ -16,23 +16,26 @@ using namespace replay;
 
 json run_verbs_server(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress) {
   if (cfg.workload.kind == LoadKind::kScript)
-    throw ConfigError("workload.kind: \"script\" runs on the simulator and the loopback NIC only (the replay "
-                      "client drives pingpong or poisson)");
+    throw ConfigError(
+        "workload.kind: \"script\" runs on the simulator and the loopback NIC only (the replay "
+        "client drives pingpong or poisson)");
   return serve(cfg, o, progress);
 }
 
 json run_verbs_client(const Config& cfg, const ReplayClientOptions& o, std::ostream* progress) {
   if (cfg.workload.kind == LoadKind::kScript)
-    throw ConfigError("workload.kind: \"script\" runs on the simulator and the loopback NIC only (the replay "
-                      "client drives pingpong or poisson)");
+    throw ConfigError(
+        "workload.kind: \"script\" runs on the simulator and the loopback NIC only (the replay "
+        "client drives pingpong or poisson)");
   if (o.server.empty())
     throw ConfigError("client: give the server's address (fastwake-bench client SERVER ...)");
-  if (o.rx_depth < 2 || o.tx_depth < 32) throw ConfigError("client: --rx-depth >= 2 and --tx-depth >= 32");
+  if (o.rx_depth < 2 || o.tx_depth < 32)
+    throw ConfigError("client: --rx-depth >= 2 and --tx-depth >= 32");
   const int cpu = default_client_cpu(o.cpu);
   VerbsDevice dev(o.dev);
   if (progress)
-    *progress << "client: " << dev.describe() << "; load thread on CPU " << cpu << "; server " << o.server
-              << ":" << o.port << "\n";
+    *progress << "client: " << dev.describe() << "; load thread on CPU " << cpu << "; server "
+              << o.server << ":" << o.port << "\n";
   json doc = new_doc(cfg);
   const int total = static_cast<int>(cfg.strategies.size());
   for (int i = 0; i < total; ++i) {
@@ -44,28 +47,31 @@ json run_verbs_client(const Config& cfg, const ReplayClientOptions& o, std::ostr
       *progress << "client: [" << i + 1 << "/" << total << "] " << cfg.strategies[i] << ": "
                 << cl.value("completed", 0ull) << " requests (" << cl.value("measured", 0ull)
                 << " measured), "
-                << std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count() << " s\n";
+                << std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count()
+                << " s\n";
   }
   return doc;
 }
 
 void print_verbs_summary(const json& doc, std::ostream& out) {
   out << std::left << std::setw(28) << "strategy" << std::right << std::setw(12) << "RTT/2 p50"
-      << std::setw(12) << "RTT/2 p99" << std::setw(10) << "sent" << std::setw(10) << "served" << std::setw(10)
-      << "events" << std::setw(10) << "handoffs"
+      << std::setw(12) << "RTT/2 p99" << std::setw(10) << "sent" << std::setw(10) << "served"
+      << std::setw(10) << "events" << std::setw(10) << "handoffs"
       << "\n";
   std::string note;
   for (const auto& r : doc["results"]) {
     const auto& x = r["extra"];
-    out << std::left << std::setw(28) << r["strategy"].get<std::string>() << std::right << std::fixed
-        << std::setprecision(2) << std::setw(12) << x["rtt_half_us"]["p50"].get<double>() << std::setw(12)
-        << x["rtt_half_us"]["p99"].get<double>() << std::setw(10) << x.value("sent", 0ull) << std::setw(10)
-        << x.value("served", 0ull) << std::setw(10) << x.value("events", 0ull) << std::setw(10)
-        << x.value("handoffs", 0ull) << "\n";
+    out << std::left << std::setw(28) << r["strategy"].get<std::string>() << std::right
+        << std::fixed << std::setprecision(2) << std::setw(12)
+        << x["rtt_half_us"]["p50"].get<double>() << std::setw(12)
+        << x["rtt_half_us"]["p99"].get<double>() << std::setw(10) << x.value("sent", 0ull)
+        << std::setw(10) << x.value("served", 0ull) << std::setw(10) << x.value("events", 0ull)
+        << std::setw(10) << x.value("handoffs", 0ull) << "\n";
     out.unsetf(std::ios::fixed);
     if (note.empty() && x.contains("timing_note")) note = x["timing_note"].get<std::string>();
   }
-  out << "RTT/2 = half the round trip (perftest's t_typical is its median); every request answered exactly "
+  out << "RTT/2 = half the round trip (perftest's t_typical is its median); every request answered "
+         "exactly "
          "once\n";
   if (!doc["results"].empty()) {
     const auto& x = doc["results"][0]["extra"];

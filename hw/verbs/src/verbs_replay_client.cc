@@ -41,8 +41,8 @@ class ClientSide {
         n_(cfg.threads()),
         slot_(std::max<std::size_t>(
             64, (static_cast<std::size_t>(cfg.workload.message_bytes) + 63) & ~std::size_t{63})) {
-    buf_ =
-        std::make_unique<VerbsBuffer>(dev, static_cast<std::size_t>(n_) * (o.rx_depth + o.tx_depth) * slot_);
+    buf_ = std::make_unique<VerbsBuffer>(
+        dev, static_cast<std::size_t>(n_) * (o.rx_depth + o.tx_depth) * slot_);
     rcq_ = ibv_create_cq(dev.ctx(), n_ * o.rx_depth + 1, nullptr, nullptr, 0);
     scq_ = ibv_create_cq(dev.ctx(), n_ * o.tx_depth + 1, nullptr, nullptr, 0);
     if (!rcq_ || !scq_) {
@@ -77,7 +77,8 @@ class ClientSide {
     if (!remote.is_array() || static_cast<int>(remote.size()) != n_)
       throw DeviceError("the server sent " + std::to_string(remote.size()) + " QP addresses for " +
                         std::to_string(n_) + " connections");
-    for (int c = 0; c < n_; ++c) dev_.connect(conns_[c].qp, conns_[c].psn, QpInfo::from_json(remote[c]));
+    for (int c = 0; c < n_; ++c)
+      dev_.connect(conns_[c].qp, conns_[c].psn, QpInfo::from_json(remote[c]));
   }
 
   struct Stats {
@@ -147,7 +148,8 @@ class ClientSide {
           if (now < next_send[c] || (!poisson && k.outstanding > 0)) continue;
           if (k.outstanding >= max_outstanding ||
               k.send_posted - k.send_done >= static_cast<std::uint64_t>(o_.tx_depth - 1)) {
-            ++st->skipped;  // Poisson beyond the receive depth: dropped like the loopback's full ring
+            ++st->skipped;  // Poisson beyond the receive depth: dropped like the loopback's full
+                            // ring
             next_send[c] = poisson ? next_send[c] + clock.gap(c) : now + 1000;
             continue;
           }
@@ -161,7 +163,8 @@ class ClientSide {
           if (in_flight == 0) last_progress = t;
           ++in_flight;
           ++st->sent;
-          if (t >= ws && ++sent_in_window == static_cast<std::uint64_t>(o_.iterations) && o_.iterations > 0) {
+          if (t >= ws && ++sent_in_window == static_cast<std::uint64_t>(o_.iterations) &&
+              o_.iterations > 0) {
             we = t + 1;  // -n: the window closes after the n-th request sent in it
             window_end->store(we);
             drain_limit = we + 2'000'000'000;
@@ -200,11 +203,12 @@ class ClientSide {
     return buf_->data() + (static_cast<std::size_t>(c) * (o_.rx_depth + o_.tx_depth) + s) * slot_;
   }
   char* send_slot(int c, std::uint64_t i) const {
-    return recv_slot(c, o_.rx_depth + static_cast<int>(i % static_cast<std::uint64_t>(o_.tx_depth)));
+    return recv_slot(c,
+                     o_.rx_depth + static_cast<int>(i % static_cast<std::uint64_t>(o_.tx_depth)));
   }
   void post_recv(int c, int s) {
-    ibv_sge sge{reinterpret_cast<std::uintptr_t>(recv_slot(c, s)), static_cast<std::uint32_t>(slot_),
-                buf_->lkey()};
+    ibv_sge sge{reinterpret_cast<std::uintptr_t>(recv_slot(c, s)),
+                static_cast<std::uint32_t>(slot_), buf_->lkey()};
     ibv_recv_wr wr{};
     wr.wr_id = (static_cast<std::uint64_t>(c) << 32) | static_cast<std::uint32_t>(s);
     wr.sg_list = &sge;
@@ -225,7 +229,8 @@ class ClientSide {
     wr.num_sge = 1;
     wr.opcode = IBV_WR_SEND;
     const bool signaled = (k.send_posted + 1) % kSignalEvery == 0;
-    wr.send_flags = (signaled ? IBV_SEND_SIGNALED : 0) | (sge.length <= k.max_inline ? IBV_SEND_INLINE : 0);
+    wr.send_flags =
+        (signaled ? IBV_SEND_SIGNALED : 0) | (sge.length <= k.max_inline ? IBV_SEND_INLINE : 0);
     ibv_send_wr* bad = nullptr;
     if (const int rc = ibv_post_send(k.qp, &wr, &bad); rc != 0) {
       error(st, std::string("ibv_post_send: ") + std::strerror(rc));
@@ -244,7 +249,8 @@ class ClientSide {
       // The low 32 bits of the posted count: rebuild the full count.
       const std::uint32_t low = static_cast<std::uint32_t>(wcs[i].wr_id) + 1;
       const std::uint64_t done =
-          k.send_posted - static_cast<std::uint32_t>(static_cast<std::uint32_t>(k.send_posted) - low);
+          k.send_posted -
+          static_cast<std::uint32_t>(static_cast<std::uint32_t>(k.send_posted) - low);
       k.send_done = std::max(k.send_done, done);
     }
   }
@@ -278,8 +284,8 @@ int default_client_cpu(int cpu) {
   const auto usable = usable_cpus();
   if (cpu < 0) return usable.empty() ? -1 : usable.back();
   if (std::find(usable.begin(), usable.end(), cpu) == usable.end())
-    throw ConfigError("--cpu: no such CPU " + std::to_string(cpu) + " (usable: " + cpu_list_text(usable) +
-                      ")");
+    throw ConfigError("--cpu: no such CPU " + std::to_string(cpu) +
+                      " (usable: " + cpu_list_text(usable) + ")");
   return cpu;
 }
 

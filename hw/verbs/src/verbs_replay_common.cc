@@ -8,7 +8,8 @@
 namespace fastwake::hw::replay {
 
 json summary_json(const LatencySummary& s) {
-  return {{"mean", s.mean}, {"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99}, {"p999", s.p999}, {"max", s.max}};
+  return {{"mean", s.mean}, {"p50", s.p50},   {"p90", s.p90},
+          {"p99", s.p99},   {"p999", s.p999}, {"max", s.max}};
 }
 
 LatencySummary summary_from_json(const json& j) {
@@ -39,15 +40,18 @@ std::string config_mismatch(const Config& server, const Config& client) {
     }
   };
   cmp("host.app_cores", server.host.app_cores, client.host.app_cores);
-  cmp("workload.threads_per_core", server.workload.threads_per_core, client.workload.threads_per_core);
+  cmp("workload.threads_per_core", server.workload.threads_per_core,
+      client.workload.threads_per_core);
   cmp("workload.message_bytes", server.workload.message_bytes, client.workload.message_bytes);
   cmp("workload.service_ns", server.workload.service_ns, client.workload.service_ns);
-  cmp("workload.service_dist", dist_name(server.workload.service_dist), dist_name(client.workload.service_dist));
+  cmp("workload.service_dist", dist_name(server.workload.service_dist),
+      dist_name(client.workload.service_dist));
   return d;
 }
 
 /// The result record both sides print and write (same numbers on both).
-StrategyResult make_result(const Config& cfg, const std::string& strategy, const json& cl, const json& sv) {
+StrategyResult make_result(const Config& cfg, const std::string& strategy, const json& cl,
+                           const json& sv) {
   StrategyResult r;
   r.strategy = strategy;
   r.backend = "verbs";
@@ -97,8 +101,8 @@ std::string check_accounting(const json& cl, const json& sv) {
   if (!cl.value("drained", false))
     o << "the client did not get every reply back (" << sent - completed << " missing); ";
   if (sent != completed || completed != served || served != rt_served || served != replies)
-    o << "client sent " << sent << ", client completed " << completed << ", server served " << served
-      << " (threads counted " << rt_served << "), replies posted " << replies << "; ";
+    o << "client sent " << sent << ", client completed " << completed << ", server served "
+      << served << " (threads counted " << rt_served << "), replies posted " << replies << "; ";
   if (cl.value("bad_replies", 0ull))
     o << cl.value("bad_replies", 0ull) << " duplicate/out-of-order replies; ";
   if (sv.value("events", 0ull) != sv.value("acks", 0ull))

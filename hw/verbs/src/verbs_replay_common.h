@@ -29,7 +29,8 @@ std::string cpu_list_text(const std::vector<int>& v);
 /// measures): empty if they do, else "key: server a, client b; ...".
 std::string config_mismatch(const Config& server, const Config& client);
 /// The result record both sides print and write (same numbers on both).
-StrategyResult make_result(const Config& cfg, const std::string& strategy, const json& cl, const json& sv);
+StrategyResult make_result(const Config& cfg, const std::string& strategy, const json& cl,
+                           const json& sv);
 /// Empty if every request was answered exactly once, else what went wrong.
 std::string check_accounting(const json& cl, const json& sv);
 /// An empty result document for `cfg`.

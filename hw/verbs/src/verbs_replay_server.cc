@@ -30,8 +30,8 @@ std::vector<int> resolve_server_cpus(const Config& cfg, std::vector<int> cpus) {
   if (cpus.empty()) {
     if (static_cast<int>(usable.size()) < cfg.host.app_cores)
       throw ConfigError("host.app_cores: " + std::to_string(cfg.host.app_cores) +
-                        " app cores, but this process may use " + std::to_string(usable.size()) + " CPUs (" +
-                        cpu_list_text(usable) + ")");
+                        " app cores, but this process may use " + std::to_string(usable.size()) +
+                        " CPUs (" + cpu_list_text(usable) + ")");
     cpus.assign(usable.begin(), usable.begin() + cfg.host.app_cores);
   }
   if (static_cast<int>(cpus.size()) != cfg.host.app_cores)
@@ -39,8 +39,8 @@ std::vector<int> resolve_server_cpus(const Config& cfg, std::vector<int> cpus) {
                       " CPUs given for host.app_cores = " + std::to_string(cfg.host.app_cores));
   for (int c : cpus)
     if (!ok.count(c))
-      throw ConfigError("--cpus: no such CPU " + std::to_string(c) + " (usable: " + cpu_list_text(usable) +
-                        ")");
+      throw ConfigError("--cpus: no such CPU " + std::to_string(c) +
+                        " (usable: " + cpu_list_text(usable) + ")");
   if (std::set<int>(cpus.begin(), cpus.end()).size() != cpus.size())
     throw ConfigError("--cpus: a CPU is listed twice");
   if (cfg.workload.threads_per_core > kMaxThreadsPerCore)
@@ -118,14 +118,16 @@ class Server {
     }
     const StrategySpec& s = *sp;
     if (const std::string d = config_mismatch(cfg_, ccfg); !d.empty())
-      refuse(ch, "server and client configs differ (" + d + "); give both the same config and --set options",
+      refuse(ch,
+             "server and client configs differ (" + d +
+                 "); give both the same config and --set options",
              true);
     std::vector<QpInfo> remote;
     for (const auto& q : hello.value("qps", json::array())) remote.push_back(QpInfo::from_json(q));
     const int index = hello.value("index", 0), total = hello.value("total", 1);
     if (progress_)
-      *progress_ << "server: [" << index + 1 << "/" << total << "] " << s.name << " for client " << ch.peer()
-                 << "\n";
+      *progress_ << "server: [" << index + 1 << "/" << total << "] " << s.name << " for client "
+                 << ch.peer() << "\n";
 
     std::optional<VerbsNic> nic;
     try {
@@ -150,7 +152,10 @@ class Server {
     auto move = [&rt](ThreadId t, CoreId to) { rt.migrate(t, to); };
     json qps = json::array();
     for (const auto& q : nic->local_qps()) qps.push_back(q.to_json());
-    ch.send({{"type", "ready"}, {"qps", qps}, {"rx_depth", o_.nic.rx_depth}, {"device", dev_.describe()}});
+    ch.send({{"type", "ready"},
+             {"qps", qps},
+             {"rx_depth", o_.nic.rx_depth},
+             {"device", dev_.describe()}});
 
     ch.expect("go", 60'000);
     const Nanos t0 = mono_now();
@@ -166,7 +171,9 @@ class Server {
       if (remap_p && remap_p->next_deadline()) next = std::min(next, *remap_p->next_deadline());
       const Nanos now0 = mono_now();
       const int timeout =
-          next == kNever ? 1000 : static_cast<int>(std::clamp<Nanos>((next - now0) / 1'000'000 + 1, 0, 1000));
+          next == kNever
+              ? 1000
+              : static_cast<int>(std::clamp<Nanos>((next - now0) / 1'000'000 + 1, 0, 1000));
       const auto m = ch.recv(timeout);
       const Nanos now = mono_now();
       plan.run_due(now - t0, now, move, remap_p, nullptr);
@@ -198,28 +205,27 @@ class Server {
     rt.stop();
     const VerbsNic::Totals tot = nic->finish();
     const double span = client.value("window_s", 0.0);
-    json sv = {
-        {"served", tot.served},
-        {"rt_served", rt.served()},
-        {"replies", tot.replies},
-        {"events", tot.events},
-        {"acks", tot.acks},
-        {"arms", tot.arms},
-        {"stashed", tot.stashed},
-        {"left_in_stash", tot.left_in_stash},
-        {"errors", tot.errors},
-        {"first_error", tot.first_error},
-        {"handoffs", rt.handoffs()},
-        {"app_cpus", cpus_},
-        {"device_name", dev_.name()},
-        {"software_device", is_software_device(dev_.name())},
-        {"nic", nic->describe()},
-        {"remapper_moves", remap ? remap->moves() : 0},
-        // ThreadRuntime uses fastwake.ko when /dev/fastwake exists: switch-to
-        // for the dispatcher, the attached channel for the trimmed wake path.
-        {"handoff_mechanism", rt.handoff_mechanism()},
-        {"wait_mechanism", rt.wait_mechanism()},
-        {"machine", machine_description()}};
+    json sv = {{"served", tot.served},
+               {"rt_served", rt.served()},
+               {"replies", tot.replies},
+               {"events", tot.events},
+               {"acks", tot.acks},
+               {"arms", tot.arms},
+               {"stashed", tot.stashed},
+               {"left_in_stash", tot.left_in_stash},
+               {"errors", tot.errors},
+               {"first_error", tot.first_error},
+               {"handoffs", rt.handoffs()},
+               {"app_cpus", cpus_},
+               {"device_name", dev_.name()},
+               {"software_device", is_software_device(dev_.name())},
+               {"nic", nic->describe()},
+               {"remapper_moves", remap ? remap->moves() : 0},
+               // ThreadRuntime uses fastwake.ko when /dev/fastwake exists: switch-to
+               // for the dispatcher, the attached channel for the trimmed wake path.
+               {"handoff_mechanism", rt.handoff_mechanism()},
+               {"wait_mechanism", rt.wait_mechanism()},
+               {"machine", machine_description()}};
     if (have0 && have1) {
       sv["cpu_util"] = cpu_busy_fraction(c0, c1, cpus_);
       if (e0 && e1 && span > 0) {

@@ -35,16 +35,16 @@ std::vector<std::pair<std::string, double>> fit_components(
     const std::vector<PathMeasurement>& paths, std::vector<double>* residual);
 
 struct CalibrateOptions {
-  std::string out;            ///< profile path; default configs/platforms/host-<name>.json
-  std::string name;           ///< default host-<hostname>
+  std::string out;   ///< profile path; default configs/platforms/host-<name>.json
+  std::string name;  ///< default host-<hostname>
   int iterations = 20000;
-  std::vector<int> cpus;      ///< two CPUs; default the first two usable
+  std::vector<int> cpus;         ///< two CPUs; default the first two usable
   std::string source_dir = ".";  ///< repository root (for the default output path)
 };
 
 struct CalibrateReport {
-  std::string path;      ///< profile written
-  std::string summary;   ///< human-readable table (paths, fit, residuals)
+  std::string path;     ///< profile written
+  std::string summary;  ///< human-readable table (paths, fit, residuals)
   nlohmann::json profile;
 };
 

@@ -1,4 +1,5 @@
-// Client of the kernel module's /dev/fastwake (kmod/): an ABI-checked RAII handle for wait, wake, switch-to and attach.
+// Client of the kernel module's /dev/fastwake (kmod/): an ABI-checked RAII handle for wait, wake,
+// switch-to and attach.
 #pragma once
 
 #include <sys/ioctl.h>

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "fastwake/config.h"
-#include "fastwake/histogram.h"
 #include "fastwake/decision_trace.h"
+#include "fastwake/histogram.h"
 #include "fastwake/hw/hw_nic.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
@@ -44,9 +44,13 @@ class LoopbackNic final : public HwNic {
 
   // Nic
   int num_vectors() const override { return static_cast<int>(vector_core_.size()); }
-  CoreId vector_core(VectorId v) const override { return vector_core_.at(v).load(std::memory_order_relaxed); }
+  CoreId vector_core(VectorId v) const override {
+    return vector_core_.at(v).load(std::memory_order_relaxed);
+  }
   /// Takes effect for the next interrupt of the vector (any thread).
-  void set_vector_core(VectorId v, CoreId c) override { vector_core_.at(v).store(c, std::memory_order_relaxed); }
+  void set_vector_core(VectorId v, CoreId c) override {
+    vector_core_.at(v).store(c, std::memory_order_relaxed);
+  }
   VectorId cq_vector(CqId cq) const override { return cq_vector_[cq]; }
   bool cq_ready(CqId cq) const override { return cqs_[cq]->ring.nonempty(); }
   void arm(CqId cq) override;
@@ -70,14 +74,14 @@ class LoopbackNic final : public HwNic {
   void join();
 
   struct Stats {
-    Histogram hist;                      // latency of requests sent in the window
+    Histogram hist;  // latency of requests sent in the window
     std::uint64_t sent = 0, completed = 0;
-    std::uint64_t measured = 0;          // requests sent in the window and answered
+    std::uint64_t measured = 0;  // requests sent in the window and answered
     std::uint64_t completed_in_window = 0;
-    std::uint64_t interrupts = 0;        // eventfd writes
-    std::uint64_t local_irqs = 0;        // of those, written by an app core's IRQ thread
-    std::uint64_t ring_full = 0;         // sends skipped because a CQ ring was full
-    std::uint64_t bad_replies = 0;       // duplicate or out-of-order replies (must stay 0)
+    std::uint64_t interrupts = 0;   // eventfd writes
+    std::uint64_t local_irqs = 0;   // of those, written by an app core's IRQ thread
+    std::uint64_t ring_full = 0;    // sends skipped because a CQ ring was full
+    std::uint64_t bad_replies = 0;  // duplicate or out-of-order replies (must stay 0)
     bool drained = true;
   };
   /// Valid after join().
@@ -85,8 +89,8 @@ class LoopbackNic final : public HwNic {
 
  private:
   struct alignas(64) Cq {
-    SpscRing<Completion> ring{1 << 14};      // NIC -> application
-    SpscRing<Completion> replies{1 << 14};   // application -> NIC
+    SpscRing<Completion> ring{1 << 14};     // NIC -> application
+    SpscRing<Completion> replies{1 << 14};  // application -> NIC
     alignas(64) std::atomic<int> armed{0};
     int efd = -1;
   };

@@ -14,11 +14,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <concepts>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,16 +40,23 @@
 namespace fastwake::hw {
 
 template <class NicT>
-  requires std::derived_from<NicT, HwNic> && ReadyProbe<NicT>
+requires std::derived_from<NicT, HwNic> && ReadyProbe<NicT>
 class ThreadRuntime {
  public:
   ThreadRuntime(const Config& cfg, const StrategySpec& s, NicT& nic, const HwOptions& opt)
-      : cfg_(cfg), s_(s), wp_(s), nic_(nic), opt_(opt), n_(cfg.threads()), placement_(Placement::of(cfg)),
+      : cfg_(cfg),
+        s_(s),
+        wp_(s),
+        nic_(nic),
+        opt_(opt),
+        n_(cfg.threads()),
+        placement_(Placement::of(cfg)),
         service_(cfg.workload, cfg.run.seed, cfg.threads()) {
     slots_ = std::make_unique<Slot[]>(n_);
     for (int t = 0; t < n_; ++t) slots_[t].core = placement_.thread_core[t];
     if (!wp_.wake_path_implemented())
-      throw ConfigError("strategy '" + s.name + "' uses a proposed wake path that fastwake.ko does "
+      throw ConfigError("strategy '" + s.name +
+                        "' uses a proposed wake path that fastwake.ko does "
                         "not implement: it exists in the simulator only");
     module_switch_ = wp_.hands_off_by_switch();
     module_wait_ = wp_.waits_in_module();
@@ -68,7 +75,7 @@ class ThreadRuntime {
     if (wp_.asleep() != WaitPolicy::Asleep::kOnChannel) return "-";
     if (module_wait_) return "fastwake.ko wait, channel attached";
     return wp_.woken_reads_channel() ? "read() on the completion channel"
-                                 : "read() on the completion channel (no fastwake.ko)";
+                                     : "read() on the completion channel (no fastwake.ko)";
   }
   ~ThreadRuntime() { stop(); }
 
@@ -203,7 +210,8 @@ class ThreadRuntime {
               nic_.drain_channel(t);
               waits = 0;
             }
-            while (dev_->wait() == std::errc::interrupted) {}
+            while (dev_->wait() == std::errc::interrupted) {
+            }
             if (stop_.load()) return;
             ++waits;
           } else if (!nic_.wait_event(t)) {
@@ -248,9 +256,8 @@ class ThreadRuntime {
     for (int t = 0; t < n_; ++t)
       if (slots_[t].core == c) d.add(t, t);
     const Slot* slots = slots_.get();
-    const ReadyWhileAsleep view{nic_, [slots](CqId cq) {
-                                  return slots[cq].sleeping.load(std::memory_order_acquire) != 0;
-                                }};
+    const ReadyWhileAsleep view{
+        nic_, [slots](CqId cq) { return slots[cq].sleeping.load(std::memory_order_acquire) != 0; }};
     CoreCtl& ctl = *cores_[c];
     while (!stop_.load(std::memory_order_relaxed)) {
       if (ctl.has_ops.load(std::memory_order_acquire)) {

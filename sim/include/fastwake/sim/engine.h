@@ -29,7 +29,8 @@ class Engine {
   /// Member-function convenience: engine.at<&Host::on_x>(t, this, arg).
   template <auto Method, class T>
   void at(Nanos t, T* obj, std::uint64_t arg = 0) {
-    at(t, [](void* c, std::uint64_t a) { (static_cast<T*>(c)->*Method)(a); }, obj, arg);
+    at(
+        t, [](void* c, std::uint64_t a) { (static_cast<T*>(c)->*Method)(a); }, obj, arg);
   }
 
   bool empty() const { return heap_.empty(); }

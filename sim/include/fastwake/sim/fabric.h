@@ -30,8 +30,8 @@ struct FabricPort {
   EventFn to_server = nullptr;  ///< fn(ctx, msg) at the server NIC (the request arrived)
   EventFn to_client = nullptr;  ///< fn(ctx, msg) at the client (the reply arrived)
   void* ctx = nullptr;
-  int host = 0;                 ///< index of the host model in a co-simulation
-  Nanos horizon = kNever;       ///< earliest time a not-yet-known message could arrive
+  int host = 0;            ///< index of the host model in a co-simulation
+  Nanos horizon = kNever;  ///< earliest time a not-yet-known message could arrive
 };
 
 /// The network between the clients and the server. Called only from the host

@@ -48,17 +48,19 @@ struct DragonflyShape {
 struct FabricConfig {
   FabricKind kind = FabricKind::kSimple;
   Topology topology = Topology::kStar;
-  double link_gbps = 0;             ///< every link (star: each client's link); default platform link_gbps
-  Nanos link_latency_ns = 0;        ///< per link; default platform link_latency_ns
-  double server_link_gbps = 0;      ///< star: each server's link; default link_gbps
-  Nanos server_link_latency_ns = 0; ///< star: each server's link; default 0
-  int servers = 1;                  ///< identical server hosts, each with the config's host, threads and clients
-  int client_hosts = 0;             ///< client hosts all connections are spread over; 0 = one per connection (as many as fit)
+  double link_gbps = 0;       ///< every link (star: each client's link); default platform link_gbps
+  Nanos link_latency_ns = 0;  ///< per link; default platform link_latency_ns
+  double server_link_gbps = 0;       ///< star: each server's link; default link_gbps
+  Nanos server_link_latency_ns = 0;  ///< star: each server's link; default 0
+  int servers = 1;  ///< identical server hosts, each with the config's host, threads and clients
+  int client_hosts =
+      0;  ///< client hosts all connections are spread over; 0 = one per connection (as many as fit)
   FatTreeShape fat_tree;
   DragonflyShape dragonfly;
   std::string file;                 ///< topology "file": a SimGrid platform (XML)
   std::vector<std::string> server;  ///< topology "file": the servers' host names (one per server)
-  std::vector<std::string> clients; ///< topology "file": client host names (empty: every other host, by name)
+  std::vector<std::string>
+      clients;  ///< topology "file": client host names (empty: every other host, by name)
 };
 
 /// Parses and validates cfg.fabric (null: the default simple fabric) against

@@ -25,17 +25,18 @@ struct Sample {
 struct StrategyRun {
   StrategyResult result;
   std::vector<Sample> samples;
-  std::uint64_t sent = 0;        ///< requests sent over the whole run
-  std::uint64_t completed = 0;   ///< requests completed over the whole run (incl. warm-up, drain)
-  std::uint64_t events = 0;      ///< engine events processed
-  double wall_s = 0;             ///< host time the run took
+  std::uint64_t sent = 0;       ///< requests sent over the whole run
+  std::uint64_t completed = 0;  ///< requests completed over the whole run (incl. warm-up, drain)
+  std::uint64_t events = 0;     ///< engine events processed
+  double wall_s = 0;            ///< host time the run took
 };
 
 /// Simulates `cfg` with one strategy. Deterministic for cfg.run.seed.
 /// Clients stop sending at warmup+duration; the run then drains every request
 /// in flight, so sent == completed on return (tests check it).
 /// `trace`, if given, records every policy decision (the cross-backend test).
-StrategyRun simulate(const Config& cfg, const StrategySpec& strategy, DecisionTrace* trace = nullptr);
+StrategyRun simulate(const Config& cfg, const StrategySpec& strategy,
+                     DecisionTrace* trace = nullptr);
 
 /// Simulates every strategy of cfg; returns the result document of
 /// DESIGN.md: {"schema", "config": resolved, "results": [...]}.

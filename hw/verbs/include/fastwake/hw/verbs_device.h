@@ -99,8 +99,9 @@ static_assert(sizeof(WireHeader) == 16);
 
 /// Bytes a request/reply takes on the wire: message_bytes, but at least the header.
 inline std::size_t wire_bytes(int message_bytes) {
-  return message_bytes < static_cast<int>(sizeof(WireHeader)) ? sizeof(WireHeader)
-                                                                : static_cast<std::size_t>(message_bytes);
+  return message_bytes < static_cast<int>(sizeof(WireHeader))
+             ? sizeof(WireHeader)
+             : static_cast<std::size_t>(message_bytes);
 }
 
 }  // namespace fastwake::hw

@@ -34,7 +34,7 @@ struct ReplayServerOptions {
   std::string bind;           ///< --bind: listen address ("" = any)
   int port = kReplayPort;     ///< -p
   std::vector<int> app_cpus;  ///< --cpus: CPU of each app core (default: first usable)
-  bool forever = false;       ///< keep serving clients (default: exit after one client's last session)
+  bool forever = false;  ///< keep serving clients (default: exit after one client's last session)
 };
 
 struct ReplayClientOptions {
@@ -51,10 +51,12 @@ struct ReplayClientOptions {
 /// Serves sessions until the client's last strategy (or forever). Returns the
 /// result document of the sessions served. Progress lines go to `progress`.
 /// Throws ConfigError (bad options, mismatched configs) or DeviceError.
-nlohmann::json run_verbs_server(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress);
+nlohmann::json run_verbs_server(const Config& cfg, const ReplayServerOptions& o,
+                                std::ostream* progress);
 
 /// Runs every strategy of cfg against the server; returns the result document.
-nlohmann::json run_verbs_client(const Config& cfg, const ReplayClientOptions& o, std::ostream* progress);
+nlohmann::json run_verbs_client(const Config& cfg, const ReplayClientOptions& o,
+                                std::ostream* progress);
 
 /// Extra lines under the result table: RTT/2 per strategy (perftest's
 /// t_typical is the median of RTT/2) and the counters that prove every
