@@ -105,8 +105,12 @@ TEST(WakePath, EveryStrategyIsImplementedByTheModuleOrMarkedAProposal) {
   for (const auto& s : strategies()) {
     if (s.name.rfind("test_", 0) == 0) continue;
     SCOPED_TRACE(s.name);
-    if (!s.wake_path.implemented()) EXPECT_NE(s.description.find("PROPOSAL"), std::string::npos);
+    if (!s.wake_path.implemented()) {
+      EXPECT_NE(s.description.find("PROPOSAL"), std::string::npos);
+    }
     const WaitPolicy wp(s);
-    if (s.wait == WaitMode::kBlock) EXPECT_NE(wp.woken_reads_channel(), wp.waits_in_module());
+    if (s.wait == WaitMode::kBlock) {
+      EXPECT_NE(wp.woken_reads_channel(), wp.waits_in_module());
+    }
   }
 }
