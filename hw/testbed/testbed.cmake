@@ -38,5 +38,6 @@ function(fastwake_add_testbed_test)
     LABELS "testbed;${T_LABELS}"
     SKIP_RETURN_CODE 77
     RESOURCE_LOCK fw_testbed
+    RUN_SERIAL TRUE  # a TCG guest beside other tests on two cores can stall for minutes
     TIMEOUT ${ctest_timeout})
 endfunction()
