@@ -58,7 +58,7 @@ HwOptions resolve_options(const Config& cfg, HwOptions opt) {
           "host.app_cores: the loopback needs app_cores + 1 CPUs (one for the NIC "
           "thread) = " +
           std::to_string(need) + ", this process may use " + std::to_string(usable.size()) + " (" +
-          list() + ")");
+          list() + "); for fewer app cores: --set host.app_cores=N");
     opt.app_cpus.assign(usable.begin(), usable.begin() + cfg.host.app_cores);
   }
   if (static_cast<int>(opt.app_cpus.size()) != cfg.host.app_cores)

@@ -64,7 +64,8 @@ unload_test() {
 # switch-to, fastwake_irq waits on the module with the eventfd attached; the
 # same runs with FASTWAKE_NO_KMOD=1 use futex/SCHED_IDLE and read().
 loopback_kmod() {
-  local args=(loopback -q --set 'strategies=["fastwake_poll","fastwake_irq","interrupt"]'
+  # One app core: the guest has 4 CPUs, the default server 4 app cores + the NIC thread's.
+  local args=(loopback -q --set 'strategies=["fastwake_poll","fastwake_irq","interrupt"]' --set host.app_cores=1
               --set workload.threads_per_core=2 --set run.duration_ms=300 --set run.warmup_ms=30)
   ./fastwake-bench "${args[@]}" --json "$OUT/loopback-kmod.json" || return 1
   FASTWAKE_NO_KMOD=1 ./fastwake-bench "${args[@]}" --json "$OUT/loopback-nokmod.json" || return 1
@@ -81,7 +82,7 @@ loopback_kmod() {
 # fastwake_irq (ThreadRuntime picks fastwake.ko up when /dev/fastwake exists).
 verbs_kmod() {
   local dev=${FW_RDMA_DEV:-rxe0} ip=${FW_SERVER_IP:-198.18.0.1} rc
-  local sets=(--set 'strategies=["fastwake_poll","fastwake_irq","interrupt"]'
+  local sets=(--set 'strategies=["fastwake_poll","fastwake_irq","interrupt"]' --set host.app_cores=1
               --set workload.threads_per_core=2 --set run.duration_ms=300 --set run.warmup_ms=30)
   timeout 240 ./fastwake-bench server -d "$dev" -p 18600 --cpus 2 "${sets[@]}" \
     --json "$OUT/verbs-kmod.server.json" >"$OUT/verbs-kmod.server.out" 2>&1 &
