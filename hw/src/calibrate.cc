@@ -1,11 +1,11 @@
-// Calibration: wake-up microbenchmarks, NNLS fit, host platform profile.
+// Calibration: wake-up microbenchmarks and the host platform profile they give
+// (the NNLS fit is in calibrate_fit.cc, the RAPL power step in calibrate_power.cc).
 #include "fastwake/hw/calibrate.h"
 
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <Eigen/Dense>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "calibrate_internal.h"
 #include "fastwake/cli.h"
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
@@ -25,101 +26,6 @@
 #include "fastwake/strategy.h"
 
 namespace fastwake::hw {
-
-// ============================================================== NNLS
-
-std::vector<double> nnls(const std::vector<std::vector<double>>& Av,
-                         const std::vector<double>& bv) {
-  const int m = static_cast<int>(Av.size());
-  const int n = m ? static_cast<int>(Av[0].size()) : 0;
-  Eigen::MatrixXd A(m, n);
-  Eigen::VectorXd b(m);
-  for (int i = 0; i < m; ++i) {
-    for (int j = 0; j < n; ++j) A(i, j) = Av[i][j];
-    b(i) = bv[i];
-  }
-  Eigen::VectorXd x = Eigen::VectorXd::Zero(n);
-  std::vector<bool> passive(n, false);
-  const double tol = 1e-10 * std::max(1.0, A.cwiseAbs().maxCoeff()) * std::max(m, n);
-  // Solves the unconstrained problem on the passive set.
-  auto solve_passive = [&]() {
-    std::vector<int> idx;
-    for (int j = 0; j < n; ++j)
-      if (passive[j]) idx.push_back(j);
-    Eigen::VectorXd z = Eigen::VectorXd::Zero(n);
-    if (idx.empty()) return z;
-    Eigen::MatrixXd Ap(m, idx.size());
-    for (std::size_t k = 0; k < idx.size(); ++k) Ap.col(k) = A.col(idx[k]);
-    const Eigen::VectorXd zp = Ap.colPivHouseholderQr().solve(b);
-    for (std::size_t k = 0; k < idx.size(); ++k) z(idx[k]) = zp(k);
-    return z;
-  };
-  for (int outer = 0; outer < 3 * n + 10; ++outer) {
-    const Eigen::VectorXd w = A.transpose() * (b - A * x);
-    int best = -1;
-    double best_w = tol;
-    for (int j = 0; j < n; ++j)
-      if (!passive[j] && w(j) > best_w) best = j, best_w = w(j);
-    if (best < 0) break;  // KKT conditions hold
-    passive[best] = true;
-    for (int inner = 0; inner < 3 * n + 10; ++inner) {
-      const Eigen::VectorXd z = solve_passive();
-      bool feasible = true;
-      for (int j = 0; j < n; ++j)
-        if (passive[j] && z(j) <= 0) feasible = false;
-      if (feasible) {
-        x = z;
-        break;
-      }
-      // Step back towards x until a passive variable hits zero; drop it.
-      double alpha = 1.0;
-      for (int j = 0; j < n; ++j)
-        if (passive[j] && z(j) <= 0) alpha = std::min(alpha, x(j) / (x(j) - z(j)));
-      x = x + alpha * (z - x);
-      for (int j = 0; j < n; ++j)
-        if (passive[j] && std::abs(x(j)) <= tol) passive[j] = false, x(j) = 0;
-    }
-  }
-  return std::vector<double>(x.data(), x.data() + n);
-}
-
-std::vector<std::pair<std::string, double>> fit_components(
-    const std::vector<PathMeasurement>& paths, std::vector<double>* residual) {
-  std::vector<std::string> names;
-  for (const auto& p : paths)
-    for (const auto& c : p.components)
-      if (std::find(names.begin(), names.end(), c) == names.end()) names.push_back(c);
-  std::vector<std::vector<double>> A(paths.size(), std::vector<double>(names.size(), 0));
-  std::vector<double> b;
-  for (std::size_t i = 0; i < paths.size(); ++i) {
-    for (const auto& c : paths[i].components)
-      A[i][std::find(names.begin(), names.end(), c) - names.begin()] += 1;
-    b.push_back(paths[i].median_ns);
-  }
-  // Relative errors: each row is scaled by 1/median, so a 20 us path with a
-  // few us of noise cannot drown a 200 ns syscall. Unfitted rows stay out.
-  std::vector<std::vector<double>> Aw;
-  std::vector<double> bw;
-  for (std::size_t i = 0; i < paths.size(); ++i) {
-    if (!paths[i].fitted) continue;
-    const double s = b[i] > 0 ? 1.0 / b[i] : 1.0;
-    Aw.push_back(A[i]);
-    for (double& a : Aw.back()) a *= s;
-    bw.push_back(b[i] * s);
-  }
-  const std::vector<double> x = nnls(Aw, bw);
-  if (residual) {
-    residual->clear();
-    for (std::size_t i = 0; i < paths.size(); ++i) {
-      double pred = 0;
-      for (std::size_t j = 0; j < names.size(); ++j) pred += A[i][j] * x[j];
-      residual->push_back(b[i] - pred);
-    }
-  }
-  std::vector<std::pair<std::string, double>> out;
-  for (std::size_t j = 0; j < names.size(); ++j) out.emplace_back(names[j], x[j]);
-  return out;
-}
 
 // ============================================================== microbenchmarks
 
@@ -355,14 +261,14 @@ std::string host_name() {
   return h.empty() ? "unknown" : h;
 }
 
-namespace {
-
 std::string today() {
   const std::time_t t = std::time(nullptr);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&t));
   return buf;
 }
+
+namespace {
 
 std::optional<Nanos> read_ns_file(const char* path) {
   std::ifstream f(path);
@@ -681,68 +587,6 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
   }
   o << power_line << "\n";
   return {opt.out, o.str(), profile};
-}
-
-// ============================================================== power (RAPL)
-
-std::string calibrate_power_rapl(nlohmann::json& profile, const std::vector<int>& cpus,
-                                 std::ostream* progress) {
-  auto say = [&](const std::string& m) {
-    if (progress) *progress << "calibrate: " << m << "\n";
-    return m;
-  };
-  if (!read_rapl_energy_j())
-    return say(
-        "power: no readable RAPL counter (/sys/class/powercap/intel-rapl:N/energy_uj): "
-        "poll_w and package_w stay estimates, power calibration skipped");
-  if (cpus.empty()) return say("power: no usable CPUs, power calibration skipped");
-  // Package power over 1 s, with every CPU of `cpus` spinning or all idle.
-  auto watts = [&](bool spin) -> std::optional<double> {
-    std::atomic<bool> stop{false};
-    std::vector<std::thread> spinners;
-    if (spin)
-      for (int c : cpus)
-        spinners.emplace_back([&stop, c] {
-          pin_self(c);
-          while (!stop.load(std::memory_order_relaxed)) cpu_relax();
-        });
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // settle (frequency, idle states)
-    const auto e0 = read_rapl_energy_j();
-    const Nanos t0 = mono_now();
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-    const auto e1 = read_rapl_energy_j();
-    const Nanos t1 = mono_now();
-    stop = true;
-    for (auto& t : spinners) t.join();
-    if (!e0 || !e1 || *e1 <= *e0) return std::nullopt;  // unreadable or the counter wrapped
-    return (*e1 - *e0) / (static_cast<double>(t1 - t0) * 1e-9);
-  };
-  say("power: measuring RAPL package power, idle then " + std::to_string(cpus.size()) +
-      " CPUs spinning");
-  const auto idle = watts(false);
-  const auto busy = watts(true);
-  if (!idle || !busy)
-    return say("power: RAPL counter unreadable or wrapped during the measurement: skipped");
-  const double n = static_cast<double>(cpus.size());
-  const auto& cstates = profile["cstates"];
-  const double deep_w = cstates.empty() ? 0.0 : cstates.back()["power_w"]["value"].get<double>();
-  const double poll_w = std::max(0.0, (*busy - *idle) / n);
-  const double package_w = std::max(0.0, *idle - n * deep_w);
-  std::ostringstream src;
-  src << std::fixed << std::setprecision(2) << "RAPL package energy on " << machine_description()
-      << ", " << today() << ": all " << cpus.size() << " usable CPUs idle " << *idle
-      << " W, all spinning " << *busy << " W over 1 s each";
-  auto& params = profile["params"];
-  params["poll_w"] = {{"value", poll_w},
-                      {"source", src.str() + "; poll_w = (spinning - idle) / CPUs"}};
-  params["package_w"] = {
-      {"value", package_w},
-      {"source", src.str() + "; package_w = idle - CPUs x the deepest C-state's " +
-                     std::to_string(deep_w) + " W (an estimate)"}};
-  std::ostringstream line;
-  line << std::fixed << std::setprecision(2) << "power (RAPL): idle " << *idle << " W, spinning "
-       << *busy << " W -> poll_w " << poll_w << " W, package_w " << package_w << " W";
-  return say(line.str());
 }
 
 }  // namespace fastwake::hw

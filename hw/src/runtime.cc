@@ -90,19 +90,20 @@ HwOptions resolve_options(const Config& cfg, HwOptions opt) {
         "workload.threads_per_core: " + std::to_string(cfg.workload.threads_per_core) +
         " threads per core is too many for real threads (at most " +
         std::to_string(kMaxThreadsPerCore) + ")");
-  for (std::size_t i = 0; i < cfg.workload.migrations.size(); ++i)
-    if (cfg.workload.migrations[i].to_core >= cfg.host.app_cores)
-      throw ConfigError("workload.migrations[" + std::to_string(i) +
-                        "].to_core: the loopback can only move threads between app cores "
-                        "(0.." +
-                        std::to_string(cfg.host.app_cores - 1) + ")");
-  for (std::size_t i = 0; i < cfg.workload.script.size(); ++i)
-    if (cfg.workload.script[i].migrate_to >= cfg.host.app_cores)
-      throw ConfigError("workload.script[" + std::to_string(i) +
-                        "].to_core: the loopback can only move threads between app cores "
-                        "(0.." +
-                        std::to_string(cfg.host.app_cores - 1) + ")");
+  check_moves_between_app_cores(cfg, "the loopback");
   return opt;
+}
+
+void check_moves_between_app_cores(const Config& cfg, const std::string& who) {
+  auto check = [&](const std::string& key, CoreId to) {
+    if (to >= cfg.host.app_cores)
+      throw ConfigError(key + ".to_core: " + who + " can only move threads between app cores (0.." +
+                        std::to_string(cfg.host.app_cores - 1) + ")");
+  };
+  for (std::size_t i = 0; i < cfg.workload.migrations.size(); ++i)
+    check("workload.migrations[" + std::to_string(i) + "]", cfg.workload.migrations[i].to_core);
+  for (std::size_t i = 0; i < cfg.workload.script.size(); ++i)
+    check("workload.script[" + std::to_string(i) + "]", cfg.workload.script[i].migrate_to);
 }
 
 HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& opt_in) {

@@ -10,6 +10,7 @@
 
 #include "fastwake/errors.h"
 #include "fastwake/hw/linux_cpu.h"
+#include "fastwake/hw/runtime.h"
 #include "fastwake/hw/side_channel.h"
 #include "fastwake/hw/thread_runtime.h"
 #include "fastwake/migration_plan.h"
@@ -46,12 +47,7 @@ std::vector<int> resolve_server_cpus(const Config& cfg, std::vector<int> cpus) {
   if (cfg.workload.threads_per_core > kMaxThreadsPerCore)
     throw ConfigError("workload.threads_per_core: at most " + std::to_string(kMaxThreadsPerCore) +
                       " real threads per core");
-  for (std::size_t i = 0; i < cfg.workload.migrations.size(); ++i)
-    if (cfg.workload.migrations[i].to_core >= cfg.host.app_cores)
-      throw ConfigError("workload.migrations[" + std::to_string(i) +
-                        "].to_core: the server can only move "
-                        "threads between app cores (0.." +
-                        std::to_string(cfg.host.app_cores - 1) + ")");
+  check_moves_between_app_cores(cfg, "the server");
   return cpus;
 }
 

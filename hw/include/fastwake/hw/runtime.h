@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,11 @@ struct HwOptions {
 /// an app core, not enough CPUs, too many threads, migration to a core that
 /// does not exist.
 HwOptions resolve_options(const Config& cfg, HwOptions opt);
+
+/// Real threads move only between the app cores they are pinned to: a
+/// migration (or scripted one) to another core is a ConfigError naming the
+/// key and `who` ("the loopback", "the server").
+void check_moves_between_app_cores(const Config& cfg, const std::string& who);
 
 struct HwRun {
   StrategyResult result;
