@@ -81,6 +81,10 @@ const std::vector<ParamDef>& param_defs() {
       {"sched_latency_ns", ParamKind::kNanos, &P::sched_latency_ns},
       {"sched_min_granularity_ns", ParamKind::kNanos, &P::sched_min_granularity_ns},
       {"wakeup_granularity_ns", ParamKind::kNanos, &P::wakeup_granularity_ns},
+      {"tick_ns", ParamKind::kNanos, &P::tick_ns, nullptr,
+       "default 4000000 ns (CONFIG_HZ=250, Debian 12's Linux 6.1 amd64 and arm64 config): the "
+       "profile predates tick_ns",
+       4000000},
       {"poll_w", ParamKind::kPower, nullptr, &P::poll_w},
       {"work_w", ParamKind::kPower, nullptr, &P::work_w},
       {"irq_w", ParamKind::kPower, nullptr, &P::irq_w},
@@ -187,6 +191,13 @@ Platform parse_platform_object(const json& j, const std::string& path) {
         break;
     }
   }
+  // A periodic tick of 0.1-1000 ms: CONFIG_HZ is 100..1000 on every mainline
+  // architecture (kernel/Kconfig.hz), so this range covers real kernels with
+  // room; the model runs one tick event per busy core per period.
+  if (p.tick_ns < 100'000 || p.tick_ns > 1'000'000'000)
+    fail(child(ppath, "tick_ns"), "the scheduler tick must be 100000..1000000000 ns (CONFIG_HZ "
+                                  "100..1000 gives 1-10 ms), got " +
+                                      std::to_string(p.tick_ns));
 
   const std::string cpath = child(path, "cstates");
   if (!j.contains("cstates")) fail(path, "missing \"cstates\"");

@@ -187,10 +187,9 @@ void HostModel::kernel_done(std::uint64_t packed) {
       ++n_remote_wake_;
       ++n_wake_direct_;
       SimCore& b = cores_[threads_[w.id].core];
-      enqueue(b, w.id);
       // (The target may have gone idle while this ran: its idle task is then
       // "current" and a polling idle loop sees TIF_NEED_RESCHED by itself.)
-      if (wake_preempts(b, w.id) && !b.resched_pending) {
+      if (enqueue(b, w.id) && !b.resched_pending) {
         if (idle_polling(b)) {
           kick(b);  // leaves its C-state and picks the wakee, no IPI
         } else {
@@ -260,14 +259,6 @@ bool HostModel::idle_polling(const SimCore& c) const {
   return c.idle && !c.kbusy && p_.cstates[static_cast<std::size_t>(c.cstate)].polling;
 }
 
-/// check_preempt_curr for wakee t on core c: a core with no current task
-/// (the idle task) is always preempted (class rule); otherwise the model's
-/// wake-up preemption rule (should_preempt, host_sched.cc).
-bool HostModel::wake_preempts(const SimCore& c, int t) const {
-  if (c.current < 0) return true;
-  return should_preempt(c, threads_[c.current], threads_[t]);
-}
-
 /// ttwu_queue_cond (kernel/sched/core.c, Linux 6.1) for a pinned wakee on
 /// `target` != `waker`: another LLC (!cpus_share_cache) -> wake list; same LLC
 /// and the target's nr_running == 0 -> wake list; same LLC, target busy ->
@@ -278,19 +269,30 @@ KType HostModel::remote_wake_kind(CoreId waker, CoreId target) const {
   return KType::kTtwuDirect;
 }
 
-/// Thread t becomes runnable on core c (called from kernel context on c).
-void HostModel::enqueue(SimCore& c, int t) {
+/// Thread t becomes runnable on core c (called from kernel context on c):
+/// enqueue_entity with ENQUEUE_WAKEUP, then check_preempt_curr. Returns true
+/// if this wake-up newly set the core's need_resched (the caller of a remote
+/// enqueue then sends a reschedule IPI).
+bool HostModel::enqueue(SimCore& c, int t) {
   SimThread& th = threads_[t];
-  if (th.state != ThreadState::kBlocked) return;
+  if (th.state != ThreadState::kBlocked) return false;
   th.state = ThreadState::kRunnable;
   th.core = c.id;
   th.queued_at = eng_.now();
   mark(th, Stage::kWaitCpu, Stage::kWaitCpu);
+  // place_entity(initial = 0) (fair.c, Linux 6.1): a sleeper gets at most
+  // half a (scaled) sched_latency of credit below min_vruntime
+  // (GENTLE_FAIR_SLEEPERS) and never gains by being placed backwards. A
+  // thread moved while asleep carries its vruntime relative to the old
+  // core's min_vruntime (migrate_task_rq_fair) and is renormalised here.
+  update_min_vruntime(c);
+  if (std::exchange(th.vr_relative, false)) th.vruntime += c.min_vruntime;
+  th.vruntime = std::max(th.vruntime, c.min_vruntime - sched_.latency / 2);
   if (wp_.woken_jumps_queue() && th.resume == Resume::kWokenWait) {
-    // Ahead of ordinary runnable threads, but FIFO among fast-woken ones: a
-    // pure LIFO head would starve early wakers when the core is saturated.
-    // A thread that has waited a whole minimum slice keeps its place (CFS's
-    // vruntime would pick it by then), so the fast path cannot starve it.
+    // Proposal: ahead of ordinary runnable threads, but FIFO among
+    // fast-woken ones: a pure LIFO head would starve early wakers when the
+    // core is saturated. A thread that has waited a whole minimum slice
+    // keeps its place, so the fast path cannot starve it.
     auto it = c.runq.begin();
     while (it != c.runq.end() &&
            (threads_[*it].fast_queued ||
@@ -299,8 +301,27 @@ void HostModel::enqueue(SimCore& c, int t) {
     c.runq.insert(it, t);
     th.fast_queued = true;
   } else {
-    c.runq.push_back(t);
+    rq_insert(c, t);
   }
+  // check_preempt_curr -> check_preempt_wakeup: nothing if need_resched is
+  // already set; the idle task is always preempted (class rule).
+  if (c.need_resched) return false;
+  if (c.current < 0) {
+    c.need_resched = true;
+    return true;
+  }
+  SimThread& cur = threads_[c.current];
+  FW_TRACE("core %d enqueue %d preempting %d?", c.id, t, cur.id);
+  if (!should_preempt(c, cur, th)) return false;
+  c.need_resched = true;
+  // A preemption by the wake-up rule biases the pick to the wakee
+  // (set_next_buddy) and, with nr_running >= sched_nr_latency, back to the
+  // preempted task after it (set_last_buddy).
+  if (!cur.dispatcher && c.forced_resched != t && !wp_.woken_jumps_queue()) {
+    c.next_buddy = t;
+    if (static_cast<Nanos>(c.runq.size()) + 1 >= sched_.nr_latency) c.last_buddy = cur.id;
+  }
+  return true;
 }
 
 }  // namespace fastwake::sim::detail

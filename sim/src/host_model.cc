@@ -8,6 +8,7 @@
 // irq, sched, thread, dispatch, control).
 #include "host_model.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -20,6 +21,23 @@ namespace fastwake::sim::detail {
 
 void HostModel::build() {
   const auto& h = cfg_.host;
+  {
+    // kernel/sched/fair.c (Linux 6.1) get_update_sysctl_factor: the tunables
+    // scale with 1 + ilog2(min(online CPUs, 8)) under the default
+    // SCHED_TUNABLESCALING_LOG; sched_update_scaling sets sched_nr_latency.
+    const int cpus = std::min(h.cores, 8);
+    int lg = 0;
+    while ((2 << lg) <= cpus) ++lg;
+    const Nanos factor = 1 + lg;
+    sched_.latency = p_.sched_latency_ns * factor;
+    sched_.min_gran = p_.sched_min_granularity_ns * factor;
+    sched_.wakeup_gran = p_.wakeup_granularity_ns * factor;
+    sched_.tick = p_.tick_ns;
+    sched_.nr_latency =
+        sched_.min_gran > 0 ? std::max<Nanos>(1, (sched_.latency + sched_.min_gran - 1) /
+                                                     sched_.min_gran)
+                            : 8;
+  }
   cores_.resize(h.cores);
   for (int i = 0; i < h.cores; ++i) cores_[i].id = i;
 

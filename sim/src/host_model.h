@@ -100,7 +100,12 @@ struct SimThread {
   bool waiting = false;        // blocked in kWait (an event wakes it)
   int undrained = 0;           // module path: events its waits consumed, still queued in uverbs
   CoreId migrate_to = kNoCore;
-  Nanos ran_since = 0;
+  Nanos ran_since = 0;  // switched in at (CFS prev_sum_exec_runtime: delta_exec = now - ran_since)
+  // CFS (kernel/sched/fair.c, Linux 6.1): virtual runtime, nice 0 (weight
+  // 1024) so it advances 1:1 with the time the thread is current; kernel work
+  // on its core is charged to it (no CONFIG_IRQ_TIME_ACCOUNTING).
+  Nanos vruntime = 0;
+  Nanos vr_since = 0;  // vruntime settled up to here while current
   // Current or saved segment.
   bool has_seg = false;
   Nanos seg_left = 0;
@@ -109,6 +114,7 @@ struct SimThread {
   int power = kPowerWork;
   bool found = false;        // result of the last kPoll
   bool fast_queued = false;  // in the run queue's head group (trimmed wake path)
+  bool vr_relative = false;  // vruntime relative to its old core's min_vruntime (migrating)
   Nanos queued_at = 0;       // when it last entered a run queue
   // A segment preempted by another thread, resumed after the switch back in.
   bool saved = false;
@@ -157,8 +163,8 @@ struct SimCore {
   int power = kPowerC0;
   Nanos power_since = 0;
   std::uint64_t token = 0;  // validates the one pending segment-end event
-  std::uint64_t slice_token = 0;
-  bool slice_armed = false;
+  std::uint64_t tick_token = 0;  // validates the one pending scheduler-tick event
+  bool tick_armed = false;
   Nanos seg_start = 0;  // start of the running segment (for pausing)
   Nanos seg_end_t = 0;
   bool running_seg = false;  // a thread segment event is pending
@@ -170,7 +176,14 @@ struct SimCore {
   std::uint64_t scan_token = 0;
   std::vector<CqId> ready;  // CQs with completions whose thread sleeps on this core
   int handoff_to = -1;      // thread the dispatcher is switching to
-  bool slice_due = false;   // slice expired while in kernel work
+  // CFS run queue state (kernel/sched/fair.c, Linux 6.1). runq is the
+  // rb-tree in vruntime order (front = leftmost), except the proposal's
+  // head group and a waiter whose event came while it entered its wait.
+  bool need_resched = false;  // TIF_NEED_RESCHED: the next reschedule() calls schedule()
+  bool tick_resched = false;  // ... set by the tick (counted as a slice preemption)
+  Nanos min_vruntime = 0;     // cfs_rq->min_vruntime (update_min_vruntime)
+  int next_buddy = -1;        // cfs_rq->next: set by a wake-up preemption (set_next_buddy)
+  int last_buddy = -1;        // cfs_rq->last: the preempted task (set_last_buddy, nr >= 8)
   int forced_resched = -1;  // FW_ATTACH_PREEMPT: thread woken on this CPU by the module callback
   // Remote wake-ups (kernel/sched/core.c, Linux 6.1).
   std::vector<int> wake_list;    // call_single_queue: wakees queued by ttwu_queue_wakelist
@@ -262,11 +275,10 @@ class HostModel final {
   void kernel_done(std::uint64_t packed);
   Nanos kernel_cost(const SimCore& c, const KWork& w) const;
   void wake_blocked(ThreadId t, CoreId from_core);
-  void enqueue(SimCore& c, int t);
+  bool enqueue(SimCore& c, int t);  // true: the wakee preempts (need_resched set)
   // remote wake-up rules (host_irq.cc)
   int nr_running(const SimCore& c) const;
   bool idle_polling(const SimCore& c) const;
-  bool wake_preempts(const SimCore& c, int t) const;
   KType remote_wake_kind(CoreId waker, CoreId target) const;
   // scheduling
   void reschedule(SimCore& c);
@@ -274,8 +286,16 @@ class HostModel final {
   void switch_in(SimCore& c, int t, bool fast);
   void pause_current(SimCore& c);
   void go_idle(SimCore& c);
-  void arm_slice(SimCore& c);
-  void slice_expire(std::uint64_t packed);
+  // CFS (host_sched.cc)
+  Nanos vruntime_now(const SimCore& c, const SimThread& th) const;
+  void settle_vruntime(SimCore& c);
+  void update_min_vruntime(SimCore& c);
+  void rq_insert(SimCore& c, int t);
+  int pick_next(SimCore& c, int cur);
+  Nanos sched_slice(const SimCore& c) const;
+  bool check_preempt_tick(const SimCore& c) const;
+  void arm_tick(SimCore& c);
+  void sched_tick(std::uint64_t packed);
   // thread execution
   void run_thread(SimCore& c, SimThread& th);
   void begin_step(SimCore& c, SimThread& th);
@@ -287,7 +307,7 @@ class HostModel final {
   void mark(SimThread& th, Stage active, Stage pending);
   void mark_paused(SimThread& th);
   void launch_seg(SimCore& c, SimThread& th);
-  void preempt_for_slice(SimCore& c);
+  bool switch_away(SimCore& c, bool by_tick);
   void kick(SimCore& c);
   void apply_migration(SimCore& c, SimThread& th);
   // dispatcher
@@ -313,6 +333,14 @@ class HostModel final {
 
   const Config& cfg_;
   const Platform& p_;
+  // The scheduler's tunables as the kernel uses them on this host: the
+  // profile's values times 1 + ilog2(min(cores, 8)) (fair.c
+  // get_update_sysctl_factor, SCHED_TUNABLESCALING_LOG), sched_nr_latency =
+  // latency / min_granularity (sched_update_scaling).
+  struct Sched {
+    Nanos latency = 0, min_gran = 0, wakeup_gran = 0, tick = 0;
+    Nanos nr_latency = 8;
+  } sched_;
   const StrategySpec& s_;
   const WaitPolicy wp_;  // every "how does this strategy wait" decision
   ThreadLoop loop_;

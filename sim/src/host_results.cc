@@ -75,6 +75,7 @@ StrategyRun HostModel::finish() {
   out.sent = sent_;
   out.completed = completed_;
   out.events = eng_.events_run();
+  out.end_ns = eng_.now();
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
   r.extra["events"] = out.events;
   return out;

@@ -4,68 +4,152 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <utility>
 
 namespace fastwake::sim::detail {
 
 // ================================================================ scheduling
+// CFS as Linux 6.1 runs it (kernel/sched/fair.c; docs/model.md "Scheduler",
+// docs/kernel-rules.md): every thread is SCHED_NORMAL at nice 0 except the
+// dispatcher (SCHED_IDLE). The run queue is kept in vruntime order.
 
-bool HostModel::should_preempt(const SimCore& c, const SimThread& cur, const SimThread& w) const {
-  if (cur.dispatcher) return true;  // SCHED_IDLE yields to anything
-  // fastwake.ko with FW_ATTACH_PREEMPT: a forced reschedule skips the wake-up
-  // granularity check; the pick is the scheduler's (the model's run-queue
-  // order stands in for CFS's vruntime order), so it switches only when the
-  // wakee is the next pick.
-  if (c.forced_resched == w.id) return true;
-  // Busy with a request: serving one, or completions wait in its CQ.
-  const bool mid_request = cur.active >= 0 || !nic_.cqs_[cur.id].pending.empty();
-  // Already entering its wait: it leaves the CPU within block_ns anyway.
-  const bool blocking = cur.has_seg && cur.seg_end == SegEnd::kBlock;
-  if (wp_.woken_jumps_queue() && w.resume == Resume::kWokenWait && !mid_request && !blocking)
-    return true;
-  return eng_.now() - cur.ran_since >= p_.wakeup_granularity_ns;
+Nanos HostModel::vruntime_now(const SimCore& c, const SimThread& th) const {
+  if (c.current == th.id && !th.dispatcher) return th.vruntime + (eng_.now() - th.vr_since);
+  return th.vruntime;
 }
 
-/// Decides what core c runs now that no kernel work is pending.
-void HostModel::reschedule(SimCore& c) {
-  if (c.kbusy) return;
-  if (c.slice_due) {  // the slice ran out during kernel work
-    c.slice_due = false;
-    if (c.current >= 0 && !threads_[c.current].dispatcher && !c.runq.empty()) {
-      preempt_for_slice(c);
-      return;
+/// update_curr: charge the running thread's time to its vruntime.
+void HostModel::settle_vruntime(SimCore& c) {
+  if (c.current < 0) return;
+  SimThread& th = threads_[c.current];
+  if (th.dispatcher) return;
+  th.vruntime += eng_.now() - th.vr_since;
+  th.vr_since = eng_.now();
+}
+
+/// update_min_vruntime: min(curr, leftmost), never moving backwards.
+void HostModel::update_min_vruntime(SimCore& c) {
+  bool any = false;
+  Nanos v = 0;
+  if (c.current >= 0 && !threads_[c.current].dispatcher) {
+    v = vruntime_now(c, threads_[c.current]);
+    any = true;
+  }
+  if (!c.runq.empty()) {
+    const Nanos l = threads_[c.runq.front()].vruntime;
+    v = any ? std::min(v, l) : l;
+    any = true;
+  }
+  if (any) c.min_vruntime = std::max(c.min_vruntime, v);
+}
+
+/// __enqueue_entity: into the tree after every entity with vruntime <= its own.
+void HostModel::rq_insert(SimCore& c, int t) {
+  const Nanos v = threads_[t].vruntime;
+  auto it = c.runq.begin();
+  while (it != c.runq.end() && (threads_[*it].fast_queued || threads_[*it].vruntime <= v)) ++it;
+  c.runq.insert(it, t);
+}
+
+/// sched_slice for the running thread: __sched_period(nr) / nr (equal
+/// weights), at least min_granularity (BASE_SLICE). nr counts the normal
+/// threads on the core; the SCHED_IDLE dispatcher's weight (3 vs 1024) is
+/// left out.
+Nanos HostModel::sched_slice(const SimCore& c) const {
+  const Nanos nr = static_cast<Nanos>(c.runq.size()) + 1;
+  const Nanos period = nr > sched_.nr_latency ? nr * sched_.min_gran : sched_.latency;
+  return std::max(period / nr, sched_.min_gran);
+}
+
+/// check_preempt_tick (fair.c, from task_tick_fair -> entity_tick on every
+/// tick while nr_running > 1; HRTICK is off by default, features.h): the
+/// current thread is rescheduled once it has run longer than its slice, or
+/// after min_granularity if it is a whole slice of vruntime ahead of the
+/// leftmost.
+bool HostModel::check_preempt_tick(const SimCore& c) const {
+  const SimThread& cur = threads_[c.current];
+  const Nanos ideal = sched_slice(c);
+  const Nanos delta_exec = eng_.now() - cur.ran_since;
+  if (delta_exec > ideal) return true;
+  if (delta_exec < sched_.min_gran) return false;
+  const Nanos delta = vruntime_now(c, cur) - threads_[c.runq.front()].vruntime;
+  return delta > ideal;
+}
+
+/// check_preempt_wakeup for wakee w on a core running cur.
+bool HostModel::should_preempt(const SimCore& c, const SimThread& cur, const SimThread& w) const {
+  if (cur.dispatcher) return true;  // SCHED_IDLE is preempted by any normal task
+  // fastwake.ko with FW_ATTACH_PREEMPT: the callback sets need_resched on
+  // this CPU without the wake-up check; schedule() still picks by vruntime.
+  if (c.forced_resched == w.id) return true;
+  if (wp_.woken_jumps_queue()) {  // proposal: the wakee jumps the queue unless cur is busy
+    // Busy with a request: serving one, or completions wait in its CQ.
+    const bool mid_request = cur.active >= 0 || !nic_.cqs_[cur.id].pending.empty();
+    // Already entering its wait: it leaves the CPU within block_ns anyway.
+    const bool blocking = cur.has_seg && cur.seg_end == SegEnd::kBlock;
+    if (w.resume == Resume::kWokenWait && !mid_request && !blocking) return true;
+  }
+  // wakeup_preempt_entity: vruntime ahead by more than the wake-up
+  // granularity (wakeup_gran, nice 0: the scaled sysctl as is).
+  return vruntime_now(c, cur) - w.vruntime > sched_.wakeup_gran;
+}
+
+/// pick_next_entity: the leftmost of the tree and the current thread (if it
+/// stays runnable), then the next buddy, then the last buddy, each only if
+/// that is not unfair (wakeup_preempt_entity(buddy, left) < 1).
+int HostModel::pick_next(SimCore& c, int cur) {
+  // Proposal: its head group (fast-woken and their preempted) goes first.
+  if (wp_.woken_jumps_queue() && threads_[c.runq.front()].fast_queued) return c.runq.front();
+  int left = c.runq.front();
+  Nanos lv = threads_[left].vruntime;
+  if (cur >= 0 && !threads_[cur].dispatcher) {
+    const Nanos cv = vruntime_now(c, threads_[cur]);
+    if (cv < lv) {
+      left = cur;
+      lv = cv;
     }
   }
+  auto fair = [&](int b) {
+    if (b < 0 || b == left) return false;
+    if (b != cur && std::find(c.runq.begin(), c.runq.end(), b) == c.runq.end()) return false;
+    return vruntime_now(c, threads_[b]) - lv <= sched_.wakeup_gran;
+  };
+  int se = left;
+  if (fair(c.next_buddy))
+    se = c.next_buddy;
+  else if (fair(c.last_buddy))
+    se = c.last_buddy;
+  // set_next_entity -> clear_buddies
+  if (c.next_buddy == se) c.next_buddy = -1;
+  if (c.last_buddy == se) c.last_buddy = -1;
+  return se;
+}
+
+/// Decides what core c runs now that no kernel work is pending: the return
+/// to user space, where TIF_NEED_RESCHED calls schedule().
+void HostModel::reschedule(SimCore& c) {
+  if (c.kbusy) return;
   if (c.current >= 0) {
     SimThread& cur = threads_[c.current];
-    const bool preempt = !c.runq.empty() && should_preempt(c, cur, threads_[c.runq.front()]);
-    c.forced_resched = -1;  // need_resched is consumed by this schedule()
-    if (preempt) {
-      const int next = c.runq.front();
-      c.runq.pop_front();
-      pause_current(c);
-      if (cur.dispatcher) {
-        cur.state = ThreadState::kRunnable;  // the dispatcher is not queued: it is the fallback
-      } else {
-        cur.state = ThreadState::kRunnable;
-        cur.resume = cur.has_seg ? Resume::kContinue : cur.resume;
-        cur.queued_at = eng_.now();
-        // Runs again right after the woken thread, and stays in the run
-        // queue's head group: later fast wake-ups queue behind it, so a
-        // thread preempted by the fast path is not starved by the next ones.
-        cur.fast_queued = wp_.woken_jumps_queue();
-        c.runq.push_front(c.current);
-      }
-      c.current = -1;
-      switch_in(c, next, wp_.woken_jumps_queue() && threads_[next].resume == Resume::kWokenWait);
-      return;
+    bool resched = std::exchange(c.need_resched, false);
+    if (!c.runq.empty()) {
+      if (cur.dispatcher) resched = true;  // any runnable normal thread preempts SCHED_IDLE
+      // The proposal's rule is checked at every return to user space.
+      if (wp_.woken_jumps_queue() && should_preempt(c, cur, threads_[c.runq.front()]))
+        resched = true;
     }
+    c.forced_resched = -1;  // need_resched is consumed by this schedule()
+    const bool by_tick = std::exchange(c.tick_resched, false);
+    if (resched && !c.runq.empty() && switch_away(c, by_tick)) return;
+    arm_tick(c);
     run_thread(c, cur);
     return;
   }
+  c.need_resched = c.tick_resched = false;
   c.forced_resched = -1;
   if (!c.runq.empty()) {
-    const int next = c.runq.front();
-    c.runq.pop_front();
+    const int next = pick_next(c, -1);
+    std::erase(c.runq, next);
     switch_in(c, next, wp_.woken_jumps_queue() && threads_[next].resume == Resume::kWokenWait);
     return;
   }
@@ -84,6 +168,7 @@ void HostModel::switch_in(SimCore& c, int t, bool fast) {
   c.current = t;
   th.state = ThreadState::kRunning;
   th.ran_since = eng_.now();
+  th.vr_since = eng_.now();
   th.fast_queued = false;
   ++n_ctx_;
   if (th.has_seg) {  // a segment preempted by another thread: resume it after the switch
@@ -97,9 +182,7 @@ void HostModel::switch_in(SimCore& c, int t, bool fast) {
   // A normal context switch on every wake path, the proposal's included
   // (`fast` only marks a proposal wakee taken from the run queue's head).
   start_seg(c, th, p_.ctx_switch_ns, SegEnd::kSwitchIn, Stage::kSched, Stage::kSched, kPowerWork);
-  c.slice_armed = false;
-  ++c.slice_token;
-  arm_slice(c);
+  arm_tick(c);
 }
 
 void HostModel::pause_current(SimCore& c) {
@@ -150,41 +233,64 @@ void HostModel::kick(SimCore& c) {
   start_kernel(c);
 }
 
-void HostModel::arm_slice(SimCore& c) {
-  if (c.current < 0 || threads_[c.current].dispatcher || c.runq.empty() || c.slice_armed) return;
-  const Nanos nr = static_cast<Nanos>(c.runq.size()) + 1;
-  const Nanos slice = std::max(p_.sched_min_granularity_ns, p_.sched_latency_ns / nr);
-  c.slice_armed = true;
-  ++c.slice_token;
-  const Nanos at = std::max(eng_.now(), threads_[c.current].ran_since + slice);
-  eng_.at<&HostModel::slice_expire>(at, this, pack(c.id, c.slice_token));
+/// The periodic scheduler tick (kernel/time/tick-sched.c; ticks of all CPUs
+/// aligned, sched_skew_tick off) matters only while the core has more than
+/// one runnable thread; an idle core's tick is stopped (NO_HZ_IDLE), so the
+/// model arms it only then.
+void HostModel::arm_tick(SimCore& c) {
+  if (c.tick_armed || c.current < 0 || threads_[c.current].dispatcher || c.runq.empty()) return;
+  c.tick_armed = true;
+  ++c.tick_token;
+  const Nanos at = (eng_.now() / sched_.tick + 1) * sched_.tick;
+  eng_.at<&HostModel::sched_tick>(at, this, pack(c.id, c.tick_token));
 }
 
-void HostModel::slice_expire(std::uint64_t packed) {
+void HostModel::sched_tick(std::uint64_t packed) {
   SimCore& c = cores_[hi(packed)];
-  if (lo(packed) != static_cast<std::uint32_t>(c.slice_token)) return;
-  c.slice_armed = false;
+  if (lo(packed) != static_cast<std::uint32_t>(c.tick_token)) return;
+  c.tick_armed = false;
   if (c.current < 0 || threads_[c.current].dispatcher || c.runq.empty()) return;
-  if (c.kbusy) {
-    c.slice_due = true;  // handled when the kernel work returns
-    return;
+  if (check_preempt_tick(c)) {
+    c.need_resched = true;  // resched_curr
+    c.tick_resched = true;
+    if (c.kbusy) return;  // schedule() at the end of the kernel work
+    c.need_resched = c.tick_resched = false;
+    c.forced_resched = -1;
+    if (switch_away(c, true)) return;
   }
-  preempt_for_slice(c);
+  arm_tick(c);
 }
 
-void HostModel::preempt_for_slice(SimCore& c) {
-  ++n_slice_;
+/// schedule() with the current thread still runnable (a wake-up preemption,
+/// a tick's resched_curr, the dispatcher yielding): it goes back into the
+/// tree by vruntime (put_prev_entity) and CFS picks. False: the pick is the
+/// current thread, which runs on.
+bool HostModel::switch_away(SimCore& c, bool by_tick) {
+  const int next = pick_next(c, c.current);
+  if (next == c.current) return false;
+  if (by_tick) ++n_slice_;
+  std::erase(c.runq, next);
   SimThread& cur = threads_[c.current];
   pause_current(c);
+  settle_vruntime(c);
   cur.state = ThreadState::kRunnable;
-  cur.resume = cur.has_seg ? Resume::kContinue
-                           : (cur.step == Step::kSpin ? Resume::kCheckSpin : Resume::kBegin);
-  cur.queued_at = eng_.now();
-  c.runq.push_back(c.current);
+  if (!cur.dispatcher) {  // the dispatcher is not queued: it is the fallback
+    cur.resume = cur.has_seg ? Resume::kContinue
+                             : (cur.step == Step::kSpin ? Resume::kCheckSpin : Resume::kBegin);
+    cur.queued_at = eng_.now();
+    if (wp_.woken_jumps_queue() && !by_tick) {
+      // Proposal: runs again right after the woken thread, and stays in the
+      // run queue's head group: later fast wake-ups queue behind it, so a
+      // thread preempted by the fast path is not starved.
+      cur.fast_queued = true;
+      c.runq.push_front(c.current);
+    } else {
+      rq_insert(c, c.current);
+    }
+  }
   c.current = -1;
-  const int next = c.runq.front();
-  c.runq.pop_front();
-  switch_in(c, next, false);
+  switch_in(c, next, wp_.woken_jumps_queue() && threads_[next].resume == Resume::kWokenWait);
+  return true;
 }
 
 }  // namespace fastwake::sim::detail

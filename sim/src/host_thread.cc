@@ -2,7 +2,9 @@
 // thread's loop (ThreadLoop), going to sleep, and thread migrations.
 #include "host_model.h"
 
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fastwake::sim::detail {
@@ -131,9 +133,15 @@ void HostModel::seg_done(std::uint64_t packed) {
       c.handoff_to = -1;
       th.state = ThreadState::kRunnable;  // the dispatcher waits for the CPU back
       SimThread& app = threads_[t];
+      // The futex wake-up's enqueue and place_entity (the dispatcher yields
+      // to it at once, SCHED_IDLE).
+      update_min_vruntime(c);
+      if (std::exchange(app.vr_relative, false)) app.vruntime += c.min_vruntime;
+      app.vruntime = std::max(app.vruntime, c.min_vruntime - sched_.latency / 2);
       c.current = t;
       app.state = ThreadState::kRunning;
       app.ran_since = eng_.now();
+      app.vr_since = eng_.now();
       finish_step(c, app);  // kYieldDispatcher ends: its CQ is ready
       return;
     }
@@ -229,7 +237,7 @@ void HostModel::begin_step(SimCore& c, SimThread& th) {
         return;
       }
       set_power(c, kPowerPoll);  // spins until a CQE lands (cqe_land) or its slice ends
-      arm_slice(c);
+      arm_tick(c);
       return;
     case Step::kYieldDispatcher:
       start_seg(c, th, p_.fast_switch_ns, SegEnd::kBlock, Stage::kQueue, Stage::kQueue, kPowerWork);
@@ -242,7 +250,9 @@ void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
   const Nanos now = eng_.now();
   FW_TRACE("core %d thread %d sleeps (event_pending %d)", c.id, th.id, th.event_pending);
   th.state = ThreadState::kBlocked;
+  settle_vruntime(c);  // dequeue_entity(DEQUEUE_SLEEP) -> update_curr
   c.current = -1;
+  update_min_vruntime(c);
   if (th.migrate_to != kNoCore) {
     apply_migration(c, th);
     reschedule(c);
@@ -283,6 +293,10 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
   }
   switch (wp_.on_migrate()) {
     case WaitPolicy::Move::kRehomeSleeper:
+      // migrate_task_rq_fair: a sleeper keeps its vruntime relative to the
+      // old core's min_vruntime; the new core's enqueue renormalises it.
+      th.vruntime -= cores_[th.core].min_vruntime;
+      th.vr_relative = true;
       th.core = to;  // sleeps there from now on; wakes go to the new core
       if (remapper_) {
         remapper_->thread_at(th.id, to, now);
@@ -297,6 +311,8 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
       return;
     case WaitPolicy::Move::kMoveDispatcherEntry: {
       SimCore& from = cores_[th.core];
+      th.vruntime -= from.min_vruntime;
+      th.vr_relative = true;
       from.disp->remove(th.id);
       std::erase(from.ready, th.id);
       SimCore& dst = cores_[to];
@@ -321,7 +337,11 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
       // Leave this core (it picks someone else) and get enqueued on the new one.
       th.state = ThreadState::kBlocked;
       th.resume = Resume::kCheckSpin;
+      settle_vruntime(c);
       c.current = -1;
+      update_min_vruntime(c);
+      th.vruntime -= c.min_vruntime;
+      th.vr_relative = true;
       th.core = to;
       ++n_ipi_call_;  // the move's remote enqueue: a function-call IPI
       post_kernel(to, {KType::kIpi, th.id}, now + p_.ipi_latency_ns);

@@ -226,21 +226,26 @@ TEST(Model, ModulePathDrainsQueuedEventsAfterTheReply) {
 
 TEST(Model, ModuleForcedRescheduleSkipsTheWakeupGranularity) {
   // Two threads on core 0, their IRQ on core 0, 50 us services: a wake-up
-  // often lands while the other thread serves. Stock CFS (the model's proxy:
-  // wakeup_granularity since switch-in, 1 ms) lets the server finish;
-  // FW_ATTACH_PREEMPT forces the reschedule and the wakee runs at once.
+  // often lands while the other thread serves. With a wake-up granularity
+  // above the sleeper credit (sched_latency / 2), stock CFS never preempts on
+  // a wake-up (wakeup_preempt_entity) and lets the server finish;
+  // FW_ATTACH_PREEMPT forces the reschedule and the wakee, placed behind
+  // min_vruntime, is CFS's pick and runs at once.
   Config c = single_request_config();
+  c.platform.wakeup_granularity_ns = 100'000'000;
   c.workload.threads_per_core = 2;
   c.workload.kind = LoadKind::kPoisson;
   c.workload.rate_rps = 4'000;
   c.workload.service_ns = 50'000;
-  c.run.duration_ns = 20'000'000;
+  c.run.duration_ns = 200'000'000;
   const auto stock = simulate(c, find_strategy("interrupt"));
   const auto module = simulate(c, find_strategy("fastwake_irq_wakepath_only"));
   auto per_req = [](const sim::StrategyRun& r) {
     return r.result.extra["context_switches"].get<double>() / static_cast<double>(r.completed);
   };
-  EXPECT_GT(per_req(module), per_req(stock) + 0.1);  // preemptions on top of the wake-ups
+  // Preemptions on top of the wake-ups: only where the wakee is CFS's pick
+  // (vruntime behind the server's), ~9 % of the requests here.
+  EXPECT_GT(per_req(module), per_req(stock) + 0.05);
   EXPECT_LT(module.result.latency_us.p50, stock.result.latency_us.p50);
 }
 

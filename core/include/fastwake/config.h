@@ -72,6 +72,7 @@ struct Platform {
   Nanos sched_latency_ns = 0;          ///< target period for all runnable threads
   Nanos sched_min_granularity_ns = 0;  ///< minimum time slice
   Nanos wakeup_granularity_ns = 0;     ///< wake-up preemption threshold
+  Nanos tick_ns = 4'000'000;           ///< scheduler tick period (1/CONFIG_HZ)
 
   // Power.
   std::vector<CState> cstates;  ///< shallowest first; index 0 may be a POLL state

@@ -28,6 +28,7 @@ struct StrategyRun {
   std::uint64_t sent = 0;       ///< requests sent over the whole run
   std::uint64_t completed = 0;  ///< requests completed over the whole run (incl. warm-up, drain)
   std::uint64_t events = 0;     ///< engine events processed
+  Nanos end_ns = 0;             ///< simulated time at the end of the drain
   double wall_s = 0;            ///< host time the run took
 };
 
