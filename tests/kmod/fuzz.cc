@@ -2,10 +2,12 @@
 // churning threads, with closes and signals; every result must be 0 or an allowed errno.
 //
 // usage: fastwake_kmod_fuzz [--calls N] [--threads N] [--seed S] [--max-seconds S] [--json FILE]
-//                           [--as-user UID:GID[:GROUP]] [--ready FILE]
+//                           [--as-user UID:GID[:GROUP]] [--ready FILE] [--min-seconds S]
 // --as-user drops root first (supplementary group GROUP: the device's), so that
 // several fuzzers of different users run at once (tests/kmod/guest-run.sh);
-// --ready is created once the device is open and removed before it is closed.
+// --ready is created once the device is open and removed before it is closed;
+// --min-seconds keeps calling until that much time has passed too (so that
+// concurrent fuzzers overlap however small --calls is).
 // Wakes and switch-tos also go to random tids of other processes (other
 // users' included): those must never succeed.
 // Exit status 0: all calls returned an allowed result; 1: a disallowed result
@@ -305,6 +307,7 @@ int main(int argc, char** argv) {
   int threads = 6;
   std::uint64_t seed = 0x5eed;
   int max_seconds = 300;
+  int min_seconds = 0;
   std::string json, as_user, ready;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -329,14 +332,17 @@ int main(int argc, char** argv) {
       as_user = next();
     else if (a == "--ready")
       ready = next();
+    else if (a == "--min-seconds")
+      min_seconds = std::atoi(next());
     else {
       std::fprintf(stderr,
                    "usage: fastwake_kmod_fuzz [--calls N] [--threads N] [--seed S] [--max-seconds "
-                   "S] [--json FILE] [--as-user UID:GID[:GROUP]] [--ready FILE]\n");
+                   "S] [--json FILE] [--as-user UID:GID[:GROUP]] [--ready FILE] [--min-seconds S]\n");
       return 2;
     }
   }
-  if (calls < 1 || threads < 1 || threads > 64 || max_seconds < 1) {
+  if (calls < 1 || threads < 1 || threads > 64 || max_seconds < 1 || min_seconds < 0 ||
+      min_seconds >= max_seconds) {
     std::fprintf(stderr, "fuzz: bad arguments\n");
     return 2;
   }
@@ -418,7 +424,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < threads; ++i) spawn(i);
   bool timed_out = false;
   while (true) {
-    const bool enough = sh.calls.load() >= calls;
+    const bool enough =
+        sh.calls.load() >= calls &&
+        now_ns() - t0 >= static_cast<std::int64_t>(min_seconds) * 1000000000LL;
     timed_out = now_ns() - t0 > static_cast<std::int64_t>(max_seconds) * 1000000000LL;
     if (enough || timed_out) sh.stop = true;
     bool any_running = false;

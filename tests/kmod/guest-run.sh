@@ -77,13 +77,13 @@ fuzz_procs() {
   rm -rf "$dir"
   mkdir -p "$dir"
   chmod 1777 "$dir"
-  ./fastwake_kmod_fuzz --calls "$calls" --threads 4 --seed 0x1001 --ready "$dir/p0" \
+  ./fastwake_kmod_fuzz --calls "$calls" --threads 4 --min-seconds 5 --seed 0x1001 --ready "$dir/p0" \
     --json "$OUT/kmod-fuzz-procs.json" >"$dir/p0.out" 2>&1 &
   pids+=($!)
-  ./fastwake_kmod_fuzz --calls "$calls" --threads 4 --seed 0x1002 --ready "$dir/p1" \
+  ./fastwake_kmod_fuzz --calls "$calls" --threads 4 --min-seconds 5 --seed 0x1002 --ready "$dir/p1" \
     --as-user "1001:1001:$FW_GID" >"$dir/p1.out" 2>&1 &
   pids+=($!)
-  ./fastwake_kmod_fuzz --calls "$calls" --threads 4 --seed 0x1003 --ready "$dir/p2" \
+  ./fastwake_kmod_fuzz --calls "$calls" --threads 4 --min-seconds 5 --seed 0x1003 --ready "$dir/p2" \
     --as-user "1002:1002:$FW_GID" >"$dir/p2.out" 2>&1 &
   pids+=($!)
   all() { [ -f "$dir/p0" ] && [ -f "$dir/p1" ] && [ -f "$dir/p2" ]; }
