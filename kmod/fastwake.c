@@ -17,8 +17,11 @@
  *     lookups are lockless under RCU, changes take fw_threads_lock.
  *   - ctx->threads and fw_thread.dead change under ctx->lock. A registration
  *     is torn down exactly once, by whoever flips ->dead (fw_thread_claim):
- *     its owner (FW_IOC_UNREGISTER), the exit tracepoint (its thread exits)
- *     or fw_release() (last close). Only the last two can race.
+ *     its owner (FW_IOC_UNREGISTER), the exit or exec tracepoint (its
+ *     thread exits or execs) or fw_release() (last close). Only the
+ *     tracepoints and fw_release() can race.
+ *   - fw_ctxs (every open file, under fw_ctxs_lock) counts a process's
+ *     attachments against its RLIMIT_NOFILE (fw_attach_reserve).
  *   - fw_thread.attached / .nattach: only the owner thread (in an ioctl on
  *     its file) or the one tearing it down. The owner cannot be inside an
  *     ioctl while the exit probe runs (same thread) or while the file is
@@ -62,10 +65,11 @@
 #include <linux/tracepoint.h>
 #include <linux/uaccess.h>
 #include <linux/wait.h>
+#include <trace/events/sched.h> /* the probes' prototypes (check_trace_callback_type_*) */
 
 #include "uapi/fastwake.h"
 
-#define FW_MAX_ATTACH 64 /* files per thread */
+#define FW_MAX_ATTACH 64 /* files per thread; per process: RLIMIT_NOFILE (fw_attach_reserve) */
 #define FW_MAX_PWQ 8     /* wait queues one file's ->poll() may hook */
 #define FW_HASH_BITS 10
 
@@ -80,10 +84,11 @@ struct fw_pcpu_stats {
 
 struct fw_ctx {
 	struct pid *tgid; /* opener's thread group (counted) */
+	struct list_head pnode; /* fw_ctxs, under fw_ctxs_lock */
 	spinlock_t lock;  /* threads, nthreads, fw_thread.dead */
 	struct list_head threads;
 	unsigned int nthreads;
-	atomic_t nattached;
+	atomic_t nattached; /* includes reservations (fw_attach_reserve) */
 	bool abi_ok;
 	struct fw_pcpu_stats __percpu *stats;
 	struct rcu_head rcu;
@@ -131,6 +136,12 @@ static DEFINE_HASHTABLE(fw_threads, FW_HASH_BITS);
 static DEFINE_SPINLOCK(fw_threads_lock);
 static atomic_t fw_nthreads = ATOMIC_INIT(0);
 static struct tracepoint *fw_exit_tp;
+static struct tracepoint *fw_exec_tp;
+/* Every open file, so that attachments can be counted per process. */
+static LIST_HEAD(fw_ctxs);
+static DEFINE_SPINLOCK(fw_ctxs_lock);
+/* jiffies of the last forced reschedule of each CPU on behalf of a switch-to */
+static DEFINE_PER_CPU(unsigned long, fw_resched_stamp);
 
 static const struct file_operations fw_fops;
 
@@ -231,11 +242,8 @@ static void fw_thread_teardown(struct fw_thread *thr)
 	kfree_rcu(thr, rcu);
 }
 
-/*
- * sched_process_exit probe: current is exiting (PF_EXITING set, files not
- * yet closed). Runs with preemption disabled for every exiting task.
- */
-static void fw_on_exit(void *data, struct task_struct *task)
+/* Drops @task's registration, if any (exit, exec). Atomic-safe. */
+static void fw_drop_task(struct task_struct *task)
 {
 	struct fw_thread *thr;
 	struct fw_ctx *ctx;
@@ -256,6 +264,30 @@ static void fw_on_exit(void *data, struct task_struct *task)
 		}
 	}
 	rcu_read_unlock();
+}
+
+/*
+ * sched_process_exit probe: current is exiting (PF_EXITING set, files not
+ * yet closed). Runs with preemption disabled for every exiting task.
+ * Prototype: TP_PROTO of sched_process_exit (checked in fw_init()).
+ */
+static void fw_on_exit(void *data, struct task_struct *task)
+{
+	fw_drop_task(task);
+}
+
+/*
+ * sched_process_exec probe: current (@task) has just exec'd (fs/exec.c
+ * exec_binprm(), past the point of no return; de_thread() has already made
+ * the other threads exit, and their exit probes dropped them). The new
+ * program did not register anything: drop the old one's registration and
+ * attachments of this thread. A file inherited without O_CLOEXEC stays open
+ * and usable by the new program (same thread group), with no registrations.
+ */
+static void fw_on_exec(void *data, struct task_struct *task, pid_t old_pid,
+		       struct linux_binprm *bprm)
+{
+	fw_drop_task(task);
 }
 
 /*
@@ -336,6 +368,27 @@ static bool fw_token_set(struct fw_thread *thr)
 /* --- attached files ------------------------------------------------------------ */
 
 /*
+ * May a wake-up of @wakee force a reschedule of @curr (running on this CPU)
+ * without the scheduler's wake-up check? Only where that check could not
+ * refuse it, or where the only one who loses is the wakee's own process:
+ *   - @curr is in @wakee's thread group: the process preempts itself;
+ *   - @curr is this CPU's idle task: check_preempt_curr() (kernel/sched/
+ *     core.c) always preempts the idle class for a CFS wakee;
+ *   - @curr is SCHED_IDLE and @wakee is not: check_preempt_wakeup()
+ *     (kernel/sched/fair.c, "SCHED_IDLE rule", docs/kernel-rules.md)
+ *     preempts it unconditionally too.
+ * Anything else (another process, whoever's it is, even the same user's)
+ * keeps the scheduler's own decision: the wake-up above is a normal one.
+ */
+static bool fw_may_preempt(struct task_struct *curr, struct task_struct *wakee)
+{
+	if (same_thread_group(curr, wakee) || is_idle_task(curr))
+		return true;
+	return READ_ONCE(curr->policy) == SCHED_IDLE &&
+	       READ_ONCE(wakee->policy) != SCHED_IDLE;
+}
+
+/*
  * Wait-queue callback of an attached file: atomic context, the queue's lock
  * held, interrupts off. Only sets the token and wakes (and, if asked, tells
  * this CPU to reschedule when the thread was queued here).
@@ -356,10 +409,12 @@ static int fw_wq_wake(wait_queue_entry_t *wait, unsigned int mode, int sync, voi
 		/*
 		 * A woken sleeper is placed at the left of CFS's tree; asking
 		 * for a reschedule now skips the wake-up granularity check, so
-		 * it runs as soon as this interrupt (or lock) is left.
+		 * it runs as soon as this interrupt (or lock) is left. Only
+		 * if what it preempts is fw_may_preempt(): the caller's own.
 		 */
 		if (woken && att->preempt && thr->task != current &&
-		    task_cpu(thr->task) == smp_processor_id()) {
+		    task_cpu(thr->task) == smp_processor_id() &&
+		    fw_may_preempt(current, thr->task)) {
 			set_tsk_need_resched(current);
 			set_preempt_need_resched();
 			this_cpu_inc(thr->ctx->stats->irq_preempts);
@@ -392,7 +447,7 @@ static void fw_queue_proc(struct file *file, wait_queue_head_t *whead, poll_tabl
 		return;
 	}
 	/* As epoll: ->poll() implementations do not hold spinlocks here. */
-	pwq = kmalloc(sizeof(*pwq), GFP_KERNEL);
+	pwq = kmalloc(sizeof(*pwq), GFP_KERNEL_ACCOUNT);
 	if (!pwq) {
 		pq->err = -ENOMEM;
 		return;
@@ -405,6 +460,31 @@ static void fw_queue_proc(struct file *file, wait_queue_head_t *whead, poll_tabl
 	att->pwqs = pwq;
 	att->npwq++;
 	add_wait_queue(whead, &pwq->wait);
+}
+
+/*
+ * An attachment keeps its file open after user space closes it, so the
+ * process's attachments, over all its fastwake files, count against its
+ * RLIMIT_NOFILE: at most that many (besides its open descriptors, which the
+ * limit bounds by itself). Reserves one in ctx->nattached or fails -EMFILE.
+ * Under fw_ctxs_lock, so concurrent attaches cannot overshoot.
+ */
+static int fw_attach_reserve(struct fw_ctx *ctx)
+{
+	unsigned long limit = rlimit(RLIMIT_NOFILE), n = 0;
+	struct fw_ctx *c;
+	int ret = 0;
+
+	spin_lock(&fw_ctxs_lock);
+	list_for_each_entry(c, &fw_ctxs, pnode)
+		if (c->tgid == ctx->tgid)
+			n += atomic_read(&c->nattached);
+	if (n >= limit)
+		ret = -EMFILE;
+	else
+		atomic_inc(&ctx->nattached);
+	spin_unlock(&fw_ctxs_lock);
+	return ret;
 }
 
 static long fw_ioc_attach(struct fw_ctx *ctx, struct fw_attach __user *uarg)
@@ -441,10 +521,13 @@ static long fw_ioc_attach(struct fw_ctx *ctx, struct fw_attach __user *uarg)
 	list_for_each_entry(a, &me->attached, node)
 		if (a->file == file)
 			goto out_fput;
-	ret = -ENOMEM;
-	att = kzalloc(sizeof(*att), GFP_KERNEL);
-	if (!att)
+	ret = fw_attach_reserve(ctx);
+	if (ret)
 		goto out_fput;
+	ret = -ENOMEM;
+	att = kzalloc(sizeof(*att), GFP_KERNEL_ACCOUNT);
+	if (!att)
+		goto out_unreserve;
 	att->thr = me;
 	att->file = file;
 	att->events = (__force __poll_t)(req.events ? req.events : FW_ATTACH_EVENTS_DEFAULT);
@@ -461,16 +544,17 @@ static long fw_ioc_attach(struct fw_ctx *ctx, struct fw_attach __user *uarg)
 		fw_attachment_unhook(att);
 		kfree(att);
 		ret = pq.err;
-		goto out_fput;
+		goto out_unreserve;
 	}
 	list_add_tail(&att->node, &me->attached);
-	me->nattach++;
-	atomic_inc(&ctx->nattached);
+	me->nattach++; /* ctx->nattached: reserved above */
 	/* Already readable: the event happened before the hook, do not lose it. */
 	if (mask & att->events)
 		atomic_set(&me->token, 1);
 	return 0; /* the file reference now belongs to att */
 
+out_unreserve:
+	atomic_dec(&ctx->nattached);
 out_fput:
 	fput(file);
 	return ret;
@@ -541,7 +625,7 @@ static long fw_ioc_register(struct fw_ctx *ctx, unsigned long arg)
 
 	if (arg)
 		return -EINVAL;
-	thr = kzalloc(sizeof(*thr), GFP_KERNEL);
+	thr = kzalloc(sizeof(*thr), GFP_KERNEL_ACCOUNT);
 	if (!thr)
 		return -ENOMEM;
 	get_task_struct(current);
@@ -616,6 +700,31 @@ static long fw_ioc_wake(struct fw_ctx *ctx, unsigned long arg)
 }
 
 /*
+ * yield_to(p, true) on a @p queued on another CPU calls resched_curr() on
+ * that CPU's run queue (kernel/sched/core.c yield_to(), docs/kernel-rules.md
+ * "yield_to"): its current task, which need not be ours, goes through
+ * schedule() without the scheduler's wake-up check. Everything else
+ * yield_to() does is to the caller: set_next_buddy() on a thread of its own
+ * (fw_lookup: same thread group) and yield_task_fair() of itself, paid for
+ * with its own CPU time, which a rate limit would not bound any better.
+ * So only the remote reschedule is limited: at most one per jiffy per
+ * target CPU from all callers together (the tick reschedules at that rate
+ * anyway, check_preempt_tick()); past it the target still becomes the next
+ * buddy and runs at that CPU's next scheduling point. A target on this CPU
+ * is always fine (no remote reschedule happens).
+ */
+static bool fw_may_resched(int cpu)
+{
+	unsigned long *stamp, old, now = jiffies;
+
+	if (cpu == raw_smp_processor_id())
+		return true;
+	stamp = per_cpu_ptr(&fw_resched_stamp, cpu);
+	old = READ_ONCE(*stamp);
+	return old != now && cmpxchg(stamp, old, now) == old;
+}
+
+/*
  * switch-to: wake @arg and hand it this CPU. With @wait the caller then
  * sleeps until its own token is set (wake + wait in one call).
  *
@@ -667,9 +776,12 @@ static long fw_ioc_switch(struct fw_ctx *ctx, unsigned long arg, bool wait)
 	/*
 	 * Step 4: make it the next pick and schedule (may sleep: outside RCU,
 	 * holding a task reference). With @wait our state is not RUNNING, so
-	 * this schedule() is the switch itself.
+	 * this schedule() is the switch itself. yield_to()'s @preempt only
+	 * matters for a target queued on another CPU: it then reschedules
+	 * whatever runs there, someone else's task maybe; fw_may_resched()
+	 * limits that to once per jiffy per CPU.
 	 */
-	yielded = yield_to(task, true);
+	yielded = yield_to(task, fw_may_resched(task_cpu(task)));
 	this_cpu_inc(ctx->stats->switches);
 	if (yielded > 0)
 		this_cpu_inc(ctx->stats->yields);
@@ -759,10 +871,10 @@ static int fw_open(struct inode *inode, struct file *file)
 {
 	struct fw_ctx *ctx;
 
-	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 	if (!ctx)
 		return -ENOMEM;
-	ctx->stats = alloc_percpu(struct fw_pcpu_stats);
+	ctx->stats = alloc_percpu_gfp(struct fw_pcpu_stats, GFP_KERNEL_ACCOUNT);
 	if (!ctx->stats) {
 		kfree(ctx);
 		return -ENOMEM;
@@ -771,6 +883,9 @@ static int fw_open(struct inode *inode, struct file *file)
 	INIT_LIST_HEAD(&ctx->threads);
 	atomic_set(&ctx->nattached, 0);
 	ctx->tgid = get_pid(task_tgid(current));
+	spin_lock(&fw_ctxs_lock);
+	list_add(&ctx->pnode, &fw_ctxs);
+	spin_unlock(&fw_ctxs_lock);
 	file->private_data = ctx;
 	return stream_open(inode, file);
 }
@@ -799,6 +914,9 @@ static int fw_release(struct inode *inode, struct file *file)
 			break;
 		fw_thread_teardown(thr);
 	}
+	spin_lock(&fw_ctxs_lock);
+	list_del(&ctx->pnode);
+	spin_unlock(&fw_ctxs_lock);
 	put_pid(ctx->tgid);
 	call_rcu(&ctx->rcu, fw_ctx_free_rcu);
 	return 0;
@@ -816,36 +934,75 @@ static struct miscdevice fw_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = FW_DEVICE_NAME,
 	.fops = &fw_fops,
-	.mode = 0666, /* safe for anyone: a caller only ever reaches its own threads */
+	/*
+	 * root and group: the group is given by whoever installs the module
+	 * (udev rule KERNEL=="fastwake", GROUP="fastwake", MODE="0660"; see
+	 * docs/kmod.md "Who may open it"). Nobody else may open it.
+	 */
+	.mode = 0660,
 };
 
 /* --- module ------------------------------------------------------------------------- */
 
-static void fw_find_exit_tp(struct tracepoint *tp, void *priv)
+static void fw_find_tps(struct tracepoint *tp, void *priv)
 {
 	if (!strcmp(tp->name, "sched_process_exit"))
-		*(struct tracepoint **)priv = tp;
+		fw_exit_tp = tp;
+	else if (!strcmp(tp->name, "sched_process_exec"))
+		fw_exec_tp = tp;
+}
+
+/*
+ * The sched tracepoints are not exported to modules, so the probes are
+ * registered through the tracepoint found by name, which takes a void *.
+ * The type checks the typed register_trace_*() would do happen here, at
+ * compile time, with the header's own check_trace_callback_type_*() (no
+ * symbol is referenced).
+ */
+static int fw_probes_register(void)
+{
+	int ret;
+
+	check_trace_callback_type_sched_process_exit(fw_on_exit);
+	check_trace_callback_type_sched_process_exec(fw_on_exec);
+	ret = tracepoint_probe_register(fw_exit_tp, (void *)fw_on_exit, NULL);
+	if (ret) {
+		pr_err("cannot attach to sched_process_exit (%d)\n", ret);
+		return ret;
+	}
+	ret = tracepoint_probe_register(fw_exec_tp, (void *)fw_on_exec, NULL);
+	if (ret) {
+		pr_err("cannot attach to sched_process_exec (%d)\n", ret);
+		tracepoint_probe_unregister(fw_exit_tp, (void *)fw_on_exit, NULL);
+		tracepoint_synchronize_unregister();
+	}
+	return ret;
+}
+
+static void fw_probes_unregister(void)
+{
+	tracepoint_probe_unregister(fw_exec_tp, (void *)fw_on_exec, NULL);
+	tracepoint_probe_unregister(fw_exit_tp, (void *)fw_on_exit, NULL);
+	tracepoint_synchronize_unregister();
 }
 
 static int __init fw_init(void)
 {
 	int ret;
 
-	for_each_kernel_tracepoint(fw_find_exit_tp, &fw_exit_tp);
-	if (!fw_exit_tp) {
-		pr_err("tracepoint sched_process_exit not found: cannot clean up after exiting threads\n");
+	for_each_kernel_tracepoint(fw_find_tps, NULL);
+	if (!fw_exit_tp || !fw_exec_tp) {
+		pr_err("tracepoint sched_process_%s not found: cannot clean up after exiting or exec'ing threads\n",
+		       fw_exit_tp ? "exec" : "exit");
 		return -ENOENT;
 	}
-	ret = tracepoint_probe_register(fw_exit_tp, (void *)fw_on_exit, NULL);
-	if (ret) {
-		pr_err("cannot attach to sched_process_exit (%d)\n", ret);
+	ret = fw_probes_register();
+	if (ret)
 		return ret;
-	}
 	ret = misc_register(&fw_misc);
 	if (ret) {
 		pr_err("cannot register /dev/%s (%d)\n", FW_DEVICE_NAME, ret);
-		tracepoint_probe_unregister(fw_exit_tp, (void *)fw_on_exit, NULL);
-		tracepoint_synchronize_unregister();
+		fw_probes_unregister();
 		return ret;
 	}
 	pr_info("/dev/%s ready (ABI %u)\n", FW_DEVICE_NAME, FW_ABI_VERSION);
@@ -856,8 +1013,7 @@ static void __exit fw_exit(void)
 {
 	/* Every file holds a module reference: none is open, no thread is registered. */
 	misc_deregister(&fw_misc);
-	tracepoint_probe_unregister(fw_exit_tp, (void *)fw_on_exit, NULL);
-	tracepoint_synchronize_unregister();
+	fw_probes_unregister();
 	rcu_barrier(); /* fw_ctx_free_rcu callbacks */
 	if (atomic_read(&fw_nthreads))
 		pr_err("%d registrations left at unload\n", atomic_read(&fw_nthreads));

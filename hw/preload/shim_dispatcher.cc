@@ -3,7 +3,9 @@
 // code, see dispatch_round.h) whose entries are the dispatcher-mode CQ slots,
 // applies the add/remove operations application threads queue for it, runs
 // poll rounds with the slot probe below, queues the emulated events, and
-// sleeps on a futex when nothing has been armed for 50 ms.
+// sleeps on a futex when nothing has been armed for 50 ms. It is started
+// (dispatcher_start.h) when the process's first emulated channel is made,
+// and waits, unpinned and asleep, until the first arm places it.
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -11,11 +13,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 #include <vector>
 
 #include "dispatch_round.h"
+#include "dispatcher_start.h"
 #include "shim_state.h"
+#include "slot_poll.h"
 
 namespace fastwake::preload {
 
@@ -23,7 +30,24 @@ std::atomic<int> g_dispatcher_cpu_used{-1};
 
 namespace {
 
-std::atomic<pid_t> g_disp_pid{0};  // process that owns the running dispatcher
+// pthread_create, or a failure for the guest checks (FW_PRELOAD_TEST_FAIL_THREAD=1,
+// docs/verbs.md): the fallback to the stock path must then be taken.
+int create_thread(pthread_t* t, const pthread_attr_t* a, void* (*fn)(void*), void* arg) {
+  const char* f = std::getenv("FW_PRELOAD_TEST_FAIL_THREAD");
+  if (f && *f && std::strcmp(f, "0") != 0) return EAGAIN;
+  return pthread_create(t, a, fn, arg);
+}
+DispatcherStarter g_starter(create_thread);  // under g_mu
+constexpr int kUnplaced = -2;
+std::atomic<int> g_disp_place{kUnplaced};  // the dispatcher's CPU (-1: unpinned) once placed
+std::atomic<pid_t> g_placed_pid{0};        // the process whose first arm placed it
+// The dispatcher's futex word and "sleeping" flag. Dekker pairing: the
+// dispatcher stores sleeping = 1 (seq_cst), fences (seq_cst), then re-scans
+// the armed flags; an arming thread stores armed = 1 (seq_cst), then loads
+// sleeping (seq_cst, wake_dispatcher). A store followed by a load of another
+// variable is only ordered by seq_cst on both sides: either the re-scan sees
+// the arm or the arming thread sees sleeping == 1 and bumps the word. (A
+// missed wake-up would cost the 100 ms futex timeout.)
 std::atomic<std::uint32_t> g_disp_word{0};
 std::atomic<int> g_disp_sleeping{0};
 
@@ -87,9 +111,10 @@ void raise_event(Slot& s, ibv_cq* q, std::uint32_t gen, int chan) {
 /// ready if its stash is full or the provider's poll returns a completion
 /// (which goes into the stash) or an error (the application's poll will see
 /// it). Only completions found after arming fire, like rxe: a stashed one
-/// was announced when it was stashed. Under the CQ's mutex, try-locked (the
-/// application may be polling it), it also claims the wake: disarms the CQ
-/// and notes the event to raise once the mutex is dropped (claim()).
+/// was announced when it was stashed, unless an application poll skipped it
+/// (slot_poll.h). Under the CQ's mutex, try-locked (the application may be
+/// polling it), it also claims the wake: disarms the CQ and notes the event
+/// to raise once the mutex is dropped (claim()).
 class SlotProbe {
  public:
   struct Claim {
@@ -101,31 +126,19 @@ class SlotProbe {
 
   bool cq_ready(CqId i) const {
     Slot& s = g_slot[i];
-    if (pthread_mutex_trylock(&s.mu) != 0) return false;  // the application polls it now
-    bool claimed = false;
-    if (!s.dead.load(std::memory_order_relaxed) && s.emulate && s.pid == me_ &&
-        s.armed.load(std::memory_order_acquire)) {
-      bool fire = s.count >= kStash;
-      if (!fire) {
-        ibv_wc wc;
-        const int r = s.poll(s.cq.load(std::memory_order_relaxed), 1, &wc);
-        if (r > 0) {
-          s.stash[(s.head + s.count) % kStash] = wc;
-          ++s.count;
-          s.stashed.fetch_add(1, std::memory_order_relaxed);
-          fire = true;
-        } else if (r < 0) {
-          fire = true;  // let the application's poll see the error
-        }
-      }
-      if (fire && s.armed.exchange(0, std::memory_order_acq_rel)) {
-        claim_ = {s.cq.load(std::memory_order_relaxed), s.gen.load(std::memory_order_relaxed),
-                  s.chan};
-        claimed = true;
-      }
-    }
-    pthread_mutex_unlock(&s.mu);
-    return claimed;
+    const auto live = [&] {
+      return !s.dead.load(std::memory_order_relaxed) && s.emulate && s.pid == me_;
+    };
+    const auto provider = [&s](int n, ibv_wc* wc) {
+      const int r = s.poll(s.cq.load(std::memory_order_relaxed), n, wc);
+      if (r > 0) s.stashed.fetch_add(static_cast<std::uint64_t>(r), std::memory_order_relaxed);
+      return r;
+    };
+    const auto claim = [&] {
+      claim_ = {s.cq.load(std::memory_order_relaxed), s.gen.load(std::memory_order_relaxed),
+                s.chan};
+    };
+    return dispatcher_check<Slot, ibv_wc>(s, live, provider, claim);
   }
   /// The event the last successful cq_ready() claimed.
   const Claim& claim() const { return claim_; }
@@ -161,9 +174,11 @@ void run_dispatcher(int cpu) {
       continue;
     }
     // Sleep until an arm: publish "sleeping", re-scan, then wait (an arm after
-    // the re-scan sees sleeping == 1 and bumps the word).
+    // the re-scan sees sleeping == 1 and bumps the word). The fence orders
+    // the store before the re-scan's relaxed loads of `armed` (Dekker, above).
     const std::uint32_t w = g_disp_word.load(std::memory_order_acquire);
     g_disp_sleeping.store(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (!round()) {
       g_tot.dispatcher_sleeps.fetch_add(1, std::memory_order_relaxed);
       const timespec t{0, 100'000'000};
@@ -174,9 +189,27 @@ void run_dispatcher(int cpu) {
   }
 }
 
-void* dispatcher_main(void* arg) {
+/// Until the process's first arm says where to run (place_dispatcher):
+/// nothing can be armed before it, so there is nothing to poll.
+int wait_for_placement() {
+  for (;;) {
+    const std::uint32_t w = g_disp_word.load(std::memory_order_acquire);
+    int cpu = g_disp_place.load(std::memory_order_acquire);
+    if (cpu != kUnplaced) return cpu;
+    g_disp_sleeping.store(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker, as in run_dispatcher
+    cpu = g_disp_place.load(std::memory_order_seq_cst);
+    if (cpu == kUnplaced) {
+      const timespec t{0, 100'000'000};
+      futex(&g_disp_word, FUTEX_WAIT_PRIVATE, w, &t);
+    }
+    g_disp_sleeping.store(0, std::memory_order_relaxed);
+  }
+}
+
+void* dispatcher_main(void*) {
   pthread_setname_np(pthread_self(), "fw-dispatcher");
-  const int cpu = static_cast<int>(reinterpret_cast<std::intptr_t>(arg));
+  const int cpu = wait_for_placement();
   if (cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -209,19 +242,31 @@ void dispatcher_fork_child() {
   pthread_mutex_unlock(&g_ops_mu);
 }
 
-void ensure_dispatcher() {
+bool ensure_dispatcher() {
   const pid_t me = g_pid.load(std::memory_order_relaxed);
-  if (g_disp_pid.load(std::memory_order_acquire) == me) return;
+  if (g_starter.running_for(me)) return true;
   pthread_mutex_lock(&g_mu);
-  if (g_disp_pid.load(std::memory_order_relaxed) != me) {
-    pthread_t th;
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    // Block signals in the dispatcher: the application's handlers run in its threads.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+  int err = 0;
+  if (!g_starter.running_for(me)) {
+    // A fork child starts its own, unplaced (its first arm places it).
+    g_disp_place.store(kUnplaced, std::memory_order_relaxed);
+    err = g_starter.ensure(me, dispatcher_main, nullptr);
+    if (err != 0) g_tot.dispatcher_start_failures.fetch_add(1, std::memory_order_relaxed);
+    else if (g_verbose) log("dispatcher started");
+  }
+  pthread_mutex_unlock(&g_mu);
+  if (err != 0)
+    log("cannot start the dispatcher thread (%s): completion channels made now use the stock "
+        "path (kernel events, no dispatcher)",
+        std::strerror(err));
+  return err == 0;
+}
+
+void place_dispatcher() {
+  const pid_t me = g_pid.load(std::memory_order_relaxed);
+  if (g_placed_pid.load(std::memory_order_acquire) == me) return;
+  pthread_mutex_lock(&g_mu);
+  if (g_placed_pid.load(std::memory_order_relaxed) != me) {
     // CPU: FW_PRELOAD_CPU, else the arming thread's CPU if that thread is
     // pinned to one (taskset): the FastWake layout, dispatcher and
     // application sharing a core; else unpinned.
@@ -233,14 +278,10 @@ void ensure_dispatcher() {
         for (int c = 0; c < CPU_SETSIZE; ++c)
           if (CPU_ISSET(c, &mine)) cpu = c;
     }
-    if (pthread_create(&th, &a, dispatcher_main,
-                       reinterpret_cast<void*>(static_cast<std::intptr_t>(cpu))) != 0)
-      log("cannot start the dispatcher thread");
     g_dispatcher_cpu_used.store(cpu);
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    pthread_attr_destroy(&a);
-    g_disp_pid.store(me, std::memory_order_release);
-    if (g_verbose) log("dispatcher started (cpu %d)", cpu);
+    g_disp_place.store(cpu, std::memory_order_seq_cst);  // then the arm, then wake_dispatcher()
+    g_placed_pid.store(me, std::memory_order_release);
+    if (g_verbose) log("dispatcher placed (cpu %d)", cpu);
   }
   pthread_mutex_unlock(&g_mu);
 }

@@ -7,14 +7,28 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
 #include "ledger.h"
 #include "shim_state.h"
+#include "slot_poll.h"
 
 namespace fastwake::preload {
 namespace {
+
+// ibv_comp_channel::fd is libibverbs' plain int, which the application may
+// read (poll/epoll) while the shim swaps it for a CQ creation: every access
+// of the shim's goes through atomic_ref (no torn or cached value), and the
+// swaps happen under the channel's mutex. docs/verbs.md says what an
+// application reading it during a CQ creation on that channel can see.
+int channel_fd(ibv_comp_channel* ch) {
+  return std::atomic_ref<int>(ch->fd).load(std::memory_order_acquire);
+}
+void set_channel_fd(ibv_comp_channel* ch, int fd) {
+  std::atomic_ref<int>(ch->fd).store(fd, std::memory_order_release);
+}
 
 int fw_poll_cq(ibv_cq* cq, int n, ibv_wc* wc) {
   const int i = g_cq_table.find(cq);
@@ -32,15 +46,14 @@ int fw_poll_cq(ibv_cq* cq, int n, ibv_wc* wc) {
     refuse("ibv_poll_cq on a dispatcher-mode CQ inherited across fork()");
     return -1;
   }
-  pthread_mutex_lock(&s.mu);
-  int k = 0;
-  while (k < n && s.count > 0) {
-    wc[k++] = s.stash[s.head];
-    s.head = (s.head + 1) % kStash;
-    --s.count;
+  // Never waits for the mutex (the dispatcher may hold it while preempted):
+  // a skipped poll returns 0 and the dispatcher looks again (slot_poll.h).
+  const AppPoll p = app_poll(s, n, wc, [&](int m, ibv_wc* w) { return s.poll(cq, m, w); });
+  if (p.skipped) {
+    g_tot.polls_skipped.fetch_add(1, std::memory_order_relaxed);
+    return 0;
   }
-  const int r = k < n ? s.poll(cq, n - k, wc + k) : 0;
-  pthread_mutex_unlock(&s.mu);
+  const int k = p.stashed, r = p.polled;
   if (k) s.unstashed.fetch_add(static_cast<std::uint64_t>(k), std::memory_order_relaxed);
   if (r < 0) return k > 0 ? k : r;
   s.polled.fetch_add(static_cast<std::uint64_t>(k + r), std::memory_order_relaxed);
@@ -63,7 +76,16 @@ int fw_req_notify_cq(ibv_cq* cq, int solicited_only) {
   // Solicited-only arming is emulated as "any completion": at worst an extra
   // event, which verbs programs must tolerate anyway.
   if (solicited_only) g_tot.solicited_arms.fetch_add(1, std::memory_order_relaxed);
-  ensure_dispatcher();
+  // Started when the CQ's channel was made (else the channel would not be
+  // emulated), so this only fails if that was in another process (refused
+  // above as inherited). Refuse rather than arm a CQ nobody would poll.
+  if (!ensure_dispatcher()) {
+    refuse("ibv_req_notify_cq: no dispatcher thread (cannot be started) for a dispatcher-mode CQ");
+    return EAGAIN;
+  }
+  place_dispatcher();
+  // Dekker with the dispatcher's sleep: this store, then wake_dispatcher()'s
+  // seq_cst load of its sleeping flag (shim_dispatcher.cc).
   s.armed.store(1, std::memory_order_seq_cst);
   wake_dispatcher();
   return 0;
@@ -131,9 +153,9 @@ auto with_real_fd(ibv_comp_channel* ch, int chan, F create) {
   if (chan < 0 || !g_chan[chan].emulate) return create();
   Chan& c = g_chan[chan];
   pthread_mutex_lock(&c.mu);
-  ch->fd = c.real_fd;
+  set_channel_fd(ch, c.real_fd);
   auto r = create();
-  ch->fd = c.efd;
+  set_channel_fd(ch, c.efd);
   pthread_mutex_unlock(&c.mu);
   return r;
 }
@@ -223,6 +245,10 @@ FW_EXPORT ibv_comp_channel* ibv_create_comp_channel(ibv_context* ctx) {
   }
   ibv_comp_channel* ch = g_real.create_comp_channel(ctx);
   if (!ch) return ch;
+  // Emulated only with a dispatcher to raise its events: start it now (not
+  // under g_mu, which it takes); if it cannot start, the stock path.
+  const bool emulate = g_mode == Mode::kDispatcher && find_ctx(ctx) != nullptr;
+  const bool have_dispatcher = emulate && ensure_dispatcher();
   pthread_mutex_lock(&g_mu);
   int j = -1;
   for (int k = 0; k < kMaxChannels; ++k)
@@ -240,9 +266,11 @@ FW_EXPORT ibv_comp_channel* ibv_create_comp_channel(ibv_context* ctx) {
   c.used = true;
   c.ch = ch;
   c.pid = g_pid.load();
-  c.real_fd = ch->fd;
+  c.real_fd = channel_fd(ch);
   c.efd = -1;
-  c.emulate = g_mode == Mode::kDispatcher && find_ctx(ctx) != nullptr;
+  c.emulate = emulate && have_dispatcher;
+  if (emulate && !have_dispatcher)
+    log("channel %p uses the stock path: no dispatcher thread", static_cast<void*>(ch));
   if (!c.events) c.events = new std::deque<ibv_cq*>();
   if (!c.cqs) c.cqs = new std::vector<int>();
   c.events->clear();
@@ -254,7 +282,7 @@ FW_EXPORT ibv_comp_channel* ibv_create_comp_channel(ibv_context* ctx) {
           static_cast<void*>(ch));
       c.emulate = false;
     } else {
-      ch->fd = c.efd;
+      set_channel_fd(ch, c.efd);
       g_tot.channels_emulated.fetch_add(1, std::memory_order_relaxed);
     }
   }
@@ -270,10 +298,12 @@ FW_EXPORT int ibv_destroy_comp_channel(ibv_comp_channel* ch) {
   if (j < 0) return g_real.destroy_comp_channel ? g_real.destroy_comp_channel(ch) : ENOSYS;
   Chan& c = g_chan[j];
   pthread_mutex_lock(&g_mu);
-  if (c.emulate) ch->fd = c.real_fd;  // libibverbs closes ch->fd
+  pthread_mutex_lock(&c.mu);  // every swap of ch->fd under the channel's mutex
+  if (c.emulate) set_channel_fd(ch, c.real_fd);  // libibverbs closes ch->fd
   const int r = g_real.destroy_comp_channel(ch);
+  if (r != 0 && c.emulate) set_channel_fd(ch, c.efd);  // still in use (CQs attached)
+  pthread_mutex_unlock(&c.mu);
   if (r != 0) {
-    if (c.emulate) ch->fd = c.efd;  // still in use (CQs attached): keep emulating
     pthread_mutex_unlock(&g_mu);
     return r;
   }

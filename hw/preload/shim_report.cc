@@ -58,7 +58,8 @@ __attribute__((destructor)) void fw_report() {
       "\"unstashed\":%llu,\"stash_dropped\":%llu,\"stash_now\":%llu,\"unknown_events\":%llu,"
       "\"irq_repins\":%llu,\"irq_errors\":%llu,\"remap_moves\":%llu,\"vector_overrides\":%llu,"
       "\"solicited_arms\":%llu,"
-      "\"dispatcher_sleeps\":%llu,\"dispatcher_cpu\":%d,\"refused\":%llu,\"irq_lever\":\"%s\","
+      "\"dispatcher_sleeps\":%llu,\"dispatcher_cpu\":%d,\"polls_skipped\":%llu,"
+      "\"dispatcher_start_failures\":%llu,\"refused\":%llu,\"irq_lever\":\"%s\","
       "\"balanced\":%"
       "s}",
       static_cast<int>(getpid()), mode, (unsigned long long)g_tot.cqs_created.load(),
@@ -74,7 +75,8 @@ __attribute__((destructor)) void fw_report() {
       (unsigned long long)g_tot.vector_overrides.load(),
       (unsigned long long)g_tot.solicited_arms.load(),
       (unsigned long long)g_tot.dispatcher_sleeps.load(), g_dispatcher_cpu_used.load(),
-      (unsigned long long)refused, g_irq_lever, balanced ? "true" : "false");
+      (unsigned long long)g_tot.polls_skipped.load(),
+      (unsigned long long)g_tot.dispatcher_start_failures.load(), (unsigned long long)refused, g_irq_lever, balanced ? "true" : "false");
   if (!dest || !std::strcmp(dest, "stderr") || !std::strcmp(dest, "-")) {
     std::fprintf(stderr, "fastwake-preload: %s\n", line);
     return;

@@ -46,12 +46,18 @@
 //     owner's sleep ends exactly once), drops the mutex and only then queues an
 //     emulated event on the CQ's channel and wakes the waiter. The order
 //     matters: the woken thread preempts the SCHED_IDLE dispatcher on its CPU,
-//     so it must never find a lock held by it; and the dispatcher only
-//     try-locks (CQ mutexes and the op queue), while the application sleeps
-//     on a contended mutex (a spin would starve a preempted SCHED_IDLE
-//     holder: priority inversion). Slots are checked for "dead" (being
-//     destroyed) under the CQ mutex and for their generation (reused) before
-//     an event is queued.
+//     so it must never find a lock held by it. Nobody waits for the CQ's
+//     mutex on the poll paths: the dispatcher only try-locks (CQ mutexes and
+//     the op queue), and so does the application's ibv_poll_cq, which
+//     returns 0 when the mutex is taken rather than wait for a preempted
+//     SCHED_IDLE holder (priority inversion); the dispatcher then looks
+//     again so the skipped poll loses no wake-up (slot_poll.h). Slots are
+//     checked for "dead" (being destroyed) under the CQ mutex and for their
+//     generation (reused) before an event is queued.
+//   * The dispatcher thread is started when the process's first emulated
+//     channel is created (it pins itself at the first arm, see
+//     shim_dispatcher.cc). If it cannot be started, the channel is not
+//     emulated: the stock path (kernel events), with a message.
 //   * The channel's fd (ibv_comp_channel::fd, what applications poll/epoll or
 //     set O_NONBLOCK on) is replaced by an eventfd (EFD_SEMAPHORE) that
 //     counts queued events, so poll/epoll-driven and non-blocking programs
@@ -188,6 +194,9 @@ struct Counters {
   std::atomic<std::uint64_t> unknown_events{0}, unknown_acks{0};
   std::atomic<std::uint64_t> irq_repins{0}, irq_errors{0}, vector_overrides{0}, remap_moves{0};
   std::atomic<std::uint64_t> refused{0}, solicited_arms{0}, dispatcher_sleeps{0};
+  // ibv_poll_cq calls that found the CQ's mutex taken and returned 0 (slot_poll.h)
+  std::atomic<std::uint64_t> polls_skipped{0};
+  std::atomic<std::uint64_t> dispatcher_start_failures{0};  // pthread_create failed
 };
 extern Counters g_tot;  // folded in when a CQ is destroyed; live CQs are added at report time
 extern char g_irq_lever[256];
@@ -250,10 +259,12 @@ struct alignas(64) Slot {
   std::atomic<int> armed{0};
   std::atomic<bool> dead{false};
   std::atomic<std::uint32_t> gen{0};  // bumped at every registration (slot reuse)
-  pthread_mutex_t mu =
-      PTHREAD_MUTEX_INITIALIZER;  // stash + provider poll; the dispatcher only try-locks
+  // stash + provider poll; nobody waits for it: the dispatcher and the
+  // application both only try-lock it (slot_poll.h)
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
   ibv_wc stash[kStash];
-  int head = 0, count = 0;  // under mu
+  int head = 0, count = 0;         // under mu
+  std::atomic<int> app_missed{0};  // an application poll found mu taken (slot_poll.h)
   // Event accounting.
   std::atomic<bool> ack_lock{false};
   std::uint64_t real_delivered = 0, real_acked = 0, emu_delivered = 0,
@@ -277,8 +288,12 @@ void fold(Slot& s);
 // ------------------------------------------------------------ dispatcher mode (shim_dispatcher.cc)
 
 extern std::atomic<int> g_dispatcher_cpu_used;  // -1: unpinned (or not started)
-/// Starts this process's dispatcher thread if it has none.
-void ensure_dispatcher();
+/// Starts this process's dispatcher thread if it has none; false (logged) if
+/// it cannot be started. Not under g_mu.
+bool ensure_dispatcher();
+/// At an arm: pins the dispatcher once per process (FW_PRELOAD_CPU, else the
+/// arming thread's CPU if it is pinned to one, else unpinned).
+void place_dispatcher();
 /// Wakes the dispatcher if it sleeps (after an arm).
 void wake_dispatcher();
 /// Hands the dispatcher a CQ slot to scan (registration) or to drop

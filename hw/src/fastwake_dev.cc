@@ -36,7 +36,8 @@ FastwakeDevice FastwakeDevice::open(const std::string& path, std::uint32_t expec
     if (err == EACCES || err == EPERM)
       throw DeviceError(
           path + ": " + errno_text(err) +
-          ": no permission (the module creates it 0666; check udev rules or run as root)");
+          ": no permission (the module creates it root:root 0660: ask the administrator for "
+          "its group, docs/kmod.md \"Who may open it\"; or run without it: FASTWAKE_NO_KMOD=1)");
     throw DeviceError(path + ": cannot open: " + errno_text(err));
   }
   struct fw_abi abi {};

@@ -82,7 +82,7 @@ struct fw_stats {
 	__u64 yields;        /* ... where the scheduler took the direct hand-over (yield_to) */
 	__u64 irq_wakes;     /* tokens set from an attached file's wait queue */
 	__u64 irq_preempts;  /* ... of those, where the waking CPU was told to reschedule for it */
-	__u64 exits;         /* registrations removed because their thread exited */
+	__u64 exits;         /* registrations removed because their thread exited or exec'd */
 	__u64 reserved[2];
 };
 

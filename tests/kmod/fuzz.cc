@@ -2,9 +2,18 @@
 // churning threads, with closes and signals; every result must be 0 or an allowed errno.
 //
 // usage: fastwake_kmod_fuzz [--calls N] [--threads N] [--seed S] [--max-seconds S] [--json FILE]
+//                           [--as-user UID:GID[:GROUP]] [--ready FILE] [--min-seconds S]
+// --as-user drops root first (supplementary group GROUP: the device's), so that
+// several fuzzers of different users run at once (tests/kmod/guest-run.sh);
+// --ready is created once the device is open and removed before it is closed;
+// --min-seconds keeps calling until that much time has passed too (so that
+// concurrent fuzzers overlap however small --calls is).
+// Wakes and switch-tos also go to random tids of other processes (other
+// users' included): those must never succeed.
 // Exit status 0: all calls returned an allowed result; 1: a disallowed result
 // (printed); 2: usage or set-up error. Kernel oopses/WARNs are checked in
 // dmesg by the caller (tests/kmod/run-kmod-tests.sh).
+#include <grp.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
@@ -53,7 +62,8 @@ struct Shared {
 bool allowed(unsigned long cmd, int err) {
   static const std::set<int> common = {0,      EBADF,  ENOTTY, EBADFD,     EPERM, EINVAL,
                                        ESRCH,  ENOENT, EEXIST, EBUSY,      EINTR, ETIMEDOUT,
-                                       ENOMEM, EPROTO, ENOSPC, EOPNOTSUPP, E2BIG};
+                                       ENOMEM, EPROTO, ENOSPC, EOPNOTSUPP, E2BIG,
+                                       EMFILE};
   bool known = false;
   for (unsigned long k : kKnown) known |= (k == cmd);
   if (!known) return err == ENOTTY || err == EBADF;
@@ -74,6 +84,7 @@ class Worker {
       const unsigned long cmd = pick_cmd();
       unsigned char buf[256];
       const unsigned long arg = pick_arg(cmd, buf);
+      const bool foreign_before = is_tid_cmd(cmd) && !ours(arg);
       const long rc = ::ioctl(fd, cmd, arg);
       const int err = rc == 0 ? 0 : errno;
       // A failed handshake locks the file (-EBADFD): unlock it again, mostly.
@@ -87,6 +98,15 @@ class Worker {
         sh_.bad.fetch_add(1);
         std::fprintf(stderr, "DISALLOWED: fd %d cmd %#lx arg %#lx -> rc %ld errno %d (%s)\n", fd,
                      cmd, arg, rc, err, std::strerror(err));
+      }
+      // A tid outside our thread group (tgkill(us, tid, 0) fails) must
+      // never be woken or switched to. Checked before and after the call:
+      // one of our threads may exit meanwhile (after: not ours any more) or
+      // a new one get a free tid (before: not ours yet), not both.
+      if (err == 0 && rc == 0 && foreign_before && !ours(arg)) {
+        sh_.bad.fetch_add(1);
+        std::fprintf(stderr, "DISALLOWED: cmd %#lx on tid %lu of another process succeeded\n", cmd,
+                     arg);
       }
       ++local_[cmd][err];
     }
@@ -128,7 +148,17 @@ class Worker {
     return _IOC(r(4), r(256), r(256), r(64));
   }
 
+  static bool ours(unsigned long tid) {
+    return tid != 0 && tid <= FW_TID_MAX &&
+           ::syscall(SYS_tgkill, ::getpid(), static_cast<pid_t>(tid), 0) == 0;
+  }
+  static bool is_tid_cmd(unsigned long cmd) {
+    return cmd == FW_IOC_WAKE || cmd == FW_IOC_SWITCH_TO || cmd == FW_IOC_SWITCH_WAIT;
+  }
+
   pid_t some_tid() {
+    // Now and then anyone's: the other fuzzers' threads, other users', init.
+    if (r(8) == 0) return static_cast<pid_t>(1 + r(4000));
     const pid_t t = sh_.tids[r(sh_.tids.size())].load();
     return t ? t : gettid_();
   }
@@ -277,7 +307,8 @@ int main(int argc, char** argv) {
   int threads = 6;
   std::uint64_t seed = 0x5eed;
   int max_seconds = 300;
-  std::string json;
+  int min_seconds = 0;
+  std::string json, as_user, ready;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -297,16 +328,33 @@ int main(int argc, char** argv) {
       max_seconds = std::atoi(next());
     else if (a == "--json")
       json = next();
+    else if (a == "--as-user")
+      as_user = next();
+    else if (a == "--ready")
+      ready = next();
+    else if (a == "--min-seconds")
+      min_seconds = std::atoi(next());
     else {
       std::fprintf(stderr,
                    "usage: fastwake_kmod_fuzz [--calls N] [--threads N] [--seed S] [--max-seconds "
-                   "S] [--json FILE]\n");
+                   "S] [--json FILE] [--as-user UID:GID[:GROUP]] [--ready FILE] [--min-seconds S]\n");
       return 2;
     }
   }
-  if (calls < 1 || threads < 1 || threads > 64 || max_seconds < 1) {
+  if (calls < 1 || threads < 1 || threads > 64 || max_seconds < 1 || min_seconds < 0 ||
+      min_seconds >= max_seconds) {
     std::fprintf(stderr, "fuzz: bad arguments\n");
     return 2;
+  }
+  if (!as_user.empty()) {
+    unsigned uid = 0, gid = 0, group = 0;
+    const int n = std::sscanf(as_user.c_str(), "%u:%u:%u", &uid, &gid, &group);
+    const gid_t groups[1] = {static_cast<gid_t>(group)};
+    if (n < 2 || ::setgroups(n == 3 ? 1 : 0, groups) != 0 || ::setresgid(gid, gid, gid) != 0 ||
+        ::setresuid(uid, uid, uid) != 0) {
+      std::fprintf(stderr, "fuzz: cannot become %s: %s\n", as_user.c_str(), std::strerror(errno));
+      return 2;
+    }
   }
   install_interrupt_signal(SIGUSR1);
   Shared sh;
@@ -320,6 +368,14 @@ int main(int argc, char** argv) {
     sh.slots[s] = fd;
   }
   for (int& e : sh.efds) e = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (!ready.empty()) {
+    const int rf = ::open(ready.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (rf < 0) {
+      std::fprintf(stderr, "fuzz: cannot create %s: %s\n", ready.c_str(), std::strerror(errno));
+      return 2;
+    }
+    ::close(rf);
+  }
   void* g = ::mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (g == MAP_FAILED || ::mprotect(static_cast<char*>(g) + 4096, 4096, PROT_NONE) != 0) return 2;
   sh.guard = static_cast<unsigned char*>(g);
@@ -368,7 +424,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < threads; ++i) spawn(i);
   bool timed_out = false;
   while (true) {
-    const bool enough = sh.calls.load() >= calls;
+    const bool enough =
+        sh.calls.load() >= calls &&
+        now_ns() - t0 >= static_cast<std::int64_t>(min_seconds) * 1000000000LL;
     timed_out = now_ns() - t0 > static_cast<std::int64_t>(max_seconds) * 1000000000LL;
     if (enough || timed_out) sh.stop = true;
     bool any_running = false;
@@ -390,6 +448,7 @@ int main(int argc, char** argv) {
   sh.stop_kicker = true;
   kicker.join();
   const double secs = (now_ns() - t0) / 1e9;
+  if (!ready.empty()) ::unlink(ready.c_str());  // before the device's files close
   for (int s = 0; s < kSlots; ++s) ::close(sh.slots[s]);
   for (int e : sh.efds) ::close(e);
 

@@ -10,6 +10,14 @@ RESULTS=$OUT/kmod-results.txt
 : >"$RESULTS"
 FAILED=0
 
+# fastwake.ko creates /dev/fastwake root:root 0660; access is given by group,
+# as an administrator would (docs/kmod.md "Who may open it"): group
+# "fastwake", and the two unprivileged users the tests switch to (1001, 1002).
+FW_GID=1500
+grep -q '^fastwake:' /etc/group 2>/dev/null || echo "fastwake:x:$FW_GID:" >>/etc/group
+give_device() { chgrp "$FW_GID" /dev/fastwake; }
+load_module() { insmod /opt/fw/fastwake.ko && give_device; }
+
 step() { # NAME COMMAND...
   local name=$1 t0 rc
   shift
@@ -55,9 +63,55 @@ unload_test() {
   [ $rc -eq 0 ] || { echo "unload: the waiters did not all end with EINTR (exit $rc)"; return 1; }
   rmmod fastwake || { echo "unload: rmmod failed after the waiters left"; return 1; }
   [ ! -e /dev/fastwake ] || { echo "unload: /dev/fastwake still exists after rmmod"; return 1; }
-  insmod /opt/fw/fastwake.ko || { echo "unload: insmod again failed"; return 1; }
+  load_module || { echo "unload: insmod again failed"; return 1; }
   [ -c /dev/fastwake ] || { echo "unload: no /dev/fastwake after insmod"; return 1; }
   echo "unload: refused while in use, clean unload after, reloaded"
+}
+
+# Several fuzzers at once, as three users (root and two unprivileged members
+# of the device's group), each with churning threads and reopened files,
+# while rmmod is tried again and again: it must be refused for as long as
+# they all hold the device (their --ready files exist), and succeed after.
+fuzz_procs() {
+  local calls=$((${FW_FUZZ_CALLS:-400000} / 4)) dir=/tmp/fwfuzz pids=() i rc=0 tries=0 refused=0
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  chmod 1777 "$dir"
+  ./fastwake_kmod_fuzz --calls "$calls" --threads 4 --min-seconds 5 --seed 0x1001 --ready "$dir/p0" \
+    --json "$OUT/kmod-fuzz-procs.json" >"$dir/p0.out" 2>&1 &
+  pids+=($!)
+  ./fastwake_kmod_fuzz --calls "$calls" --threads 4 --min-seconds 5 --seed 0x1002 --ready "$dir/p1" \
+    --as-user "1001:1001:$FW_GID" >"$dir/p1.out" 2>&1 &
+  pids+=($!)
+  ./fastwake_kmod_fuzz --calls "$calls" --threads 4 --min-seconds 5 --seed 0x1003 --ready "$dir/p2" \
+    --as-user "1002:1002:$FW_GID" >"$dir/p2.out" 2>&1 &
+  pids+=($!)
+  all() { [ -f "$dir/p0" ] && [ -f "$dir/p1" ] && [ -f "$dir/p2" ]; }
+  i=0
+  while ! all && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+  all || { echo "fuzz-procs: the fuzzers never all opened the device"; cat "$dir"/p*.out; rc=1; }
+  while all; do
+    tries=$((tries + 1))
+    if rmmod fastwake 2>/dev/null; then
+      if all; then
+        echo "fuzz-procs: rmmod succeeded while three processes hold /dev/fastwake"
+        rc=1
+      fi
+      load_module
+    else
+      refused=$((refused + 1))
+    fi
+    sleep 0.3
+  done
+  for i in 0 1 2; do
+    wait "${pids[$i]}" || { echo "fuzz-procs: fuzzer $i failed:"; tail -20 "$dir/p$i.out"; rc=1; }
+    grep '^fuzz:' "$dir/p$i.out"
+  done
+  echo "fuzz-procs: rmmod refused $refused of $tries attempts while in use"
+  [ "$refused" -ge 1 ] || { echo "fuzz-procs: no rmmod attempt while in use"; rc=1; }
+  rmmod fastwake || { echo "fuzz-procs: rmmod failed after the fuzzers ended"; rc=1; }
+  load_module || { echo "fuzz-procs: insmod again failed"; return 1; }
+  return $rc
 }
 
 # hw/'s real-thread runtime with the module: the dispatcher hands over by
@@ -103,11 +157,13 @@ if [ ! -c /dev/fastwake ]; then
   echo "/dev/fastwake is missing: fastwake.ko was not loaded" | tee -a "$RESULTS"
   exit 1
 fi
-echo "guest: $(uname -r), $(nproc) CPUs; fastwake.ko $(cat /sys/module/fastwake/version 2>/dev/null)"
+give_device
+echo "guest: $(uname -r), $(nproc) CPUs; fastwake.ko $(cat /sys/module/fastwake/version 2>/dev/null); $(ls -l /dev/fastwake)"
 
 step gtest ./fastwake_kmod_test --gtest_output="json:$OUT/kmod-gtest.json"
 step fuzz ./fastwake_kmod_fuzz --calls "${FW_FUZZ_CALLS:-400000}" --threads 6 --seed "${FW_FUZZ_SEED:-0x5eed}" \
   --json "$OUT/kmod-fuzz.json"
+step fuzz-procs fuzz_procs
 step unload unload_test
 step bench ./fastwake_kmod_bench --json "$OUT/kmod-bench.json"
 step loopback-kmod loopback_kmod

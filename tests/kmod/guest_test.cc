@@ -1,10 +1,13 @@
 // In-guest tests of fastwake.ko: ABI, register/wait/wake/switch-to with many threads, process
 // isolation, signals, attach, exit and close clean-up. Runs where /dev/fastwake exists (the QEMU
 // testbed); skips with the reason elsewhere.
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -24,6 +27,22 @@
 using fastwake::DeviceError;
 using fastwake::hw::FastwakeDevice;
 using namespace fwtest;
+
+// Exec.*: the test execs this binary with FW_EXEC_CHECK_FD naming a fastwake
+// file that stayed open across the exec (no O_CLOEXEC); before gtest starts,
+// check what the new program finds on it and exit with the result.
+__attribute__((constructor)) static void fw_exec_check() {
+  const char* v = std::getenv("FW_EXEC_CHECK_FD");
+  if (!v) return;
+  const int fd = std::atoi(v);
+  fw_stats st{};
+  if (fwtest::xioctl(fd, FW_IOC_STATS, &st) != 0) ::_exit(30);  // same thread group: allowed
+  if (st.threads != 0) ::_exit(31);                               // the registration is gone
+  if (st.attached != 0) ::_exit(32);                              // and its attachments
+  if (st.exits < 1) ::_exit(33);
+  if (fwtest::xioctl(fd, FW_IOC_REGISTER, 0UL) != 0) ::_exit(34);  // the new program may use it
+  ::_exit(0);
+}
 
 namespace {
 
@@ -933,6 +952,223 @@ TEST(Cleanup, CloseWithRegisteredAttachedThreadsAlive) {
   for (auto& t : ts) t.join();
   EXPECT_EQ(ready.load(), kThreads);
   for (int e : efds) ::close(e);
+}
+
+// ------------------------------------------------- permissions, users --------
+// The guest's driver (guest-run.sh) gives /dev/fastwake to group "fastwake";
+// these tests switch to two unprivileged users in forked children.
+
+constexpr uid_t kUserA = 1001;  // the "first user"
+constexpr uid_t kUserB = 1002;  // the "second user"
+
+gid_t device_gid() {
+  struct stat st {};
+  return ::stat(FW_DEVICE_PATH, &st) == 0 ? st.st_gid : 0;
+}
+
+// In a forked child: become `uid` (primary group = uid), in the device's group or in none.
+bool become(uid_t uid, bool in_device_group) {
+  const gid_t g[1] = {device_gid()};
+  return ::setgroups(in_device_group ? 1 : 0, g) == 0 && ::setresgid(uid, uid, uid) == 0 &&
+         ::setresuid(uid, uid, uid) == 0;
+}
+
+#define REQUIRE_ROOT() \
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (switches to unprivileged users)"
+
+TEST(Permissions, OnlyRootAndTheDevicesGroupMayOpen) {
+  REQUIRE_DEVICE();
+  REQUIRE_ROOT();
+  struct stat st {};
+  ASSERT_EQ(::stat(FW_DEVICE_PATH, &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0660u) << "fastwake.ko creates its device root:root 0660";
+  EXPECT_EQ(in_child([] {
+              if (!become(kUserB, false)) return 10;
+              return open_raw() == -EACCES ? 0 : 11;
+            }),
+            0)
+      << "a user outside the device's group (gid " << device_gid() << ") must get EACCES";
+  EXPECT_EQ(in_child([] {
+              if (!become(kUserB, true)) return 10;
+              const int fd = open_ready();
+              if (fd < 0) return 11;
+              return xioctl(fd, FW_IOC_REGISTER, 0UL) == 0 ? 0 : 12;
+            }),
+            0)
+      << "a member of the device's group may open and use it";
+}
+
+// User A waits with an eventfd attached (FW_ATTACH_PREEMPT) on CPU 0; user B,
+// in the group too, cannot wake or switch to A's thread, and B's write of
+// that eventfd on CPU 0 wakes A normally but must not force B off the CPU
+// (irq_preempts stays 0). A's own thread writing it on CPU 0 may (control).
+TEST(Permissions, SecondUserCannotWakeSwitchToOrPreemptTheFirstUsersThreads) {
+  REQUIRE_DEVICE();
+  REQUIRE_ROOT();
+  {
+    AffinityGuard keep;
+    if (!pin_self(0)) GTEST_SKIP() << "CPU 0 is not usable";
+  }
+  const int efd = ::eventfd(0, EFD_CLOEXEC);
+  ASSERT_GE(efd, 0);
+  int a2b[2];
+  ASSERT_EQ(::pipe(a2b), 0);
+  const pid_t a = ::fork();
+  if (a == 0) {
+    if (!become(kUserA, true) || !pin_self(0)) ::_exit(10);
+    const int fd = open_ready();
+    if (fd < 0 || xioctl(fd, FW_IOC_REGISTER, 0UL) != 0) ::_exit(11);
+    fw_attach at{};
+    at.fd = efd;
+    at.flags = FW_ATTACH_PREEMPT;
+    if (xioctl(fd, FW_IOC_ATTACH, &at) != 0) ::_exit(12);
+    const pid_t me = gettid_();
+    if (::write(a2b[1], &me, sizeof(me)) != sizeof(me)) ::_exit(13);
+    if (xioctl(fd, FW_IOC_WAIT, kWatchdogNs) != 0) ::_exit(14);  // B's write
+    fw_stats st{};
+    if (xioctl(fd, FW_IOC_STATS, &st) != 0 || st.irq_wakes < 1) ::_exit(15);
+    if (st.irq_preempts != 0) ::_exit(16);  // B was forced off its CPU for A
+    // Control: our own thread writes on CPU 0 while we wait there.
+    std::thread t([&] {
+      pin_self(0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      const std::uint64_t one = 1;
+      (void)::write(efd, &one, 8);
+    });
+    const int err = xioctl(fd, FW_IOC_WAIT, kWatchdogNs);
+    t.join();
+    if (err != 0) ::_exit(17);
+    if (xioctl(fd, FW_IOC_STATS, &st) != 0 || st.irq_preempts < 1) ::_exit(18);
+    ::_exit(0);
+  }
+  const pid_t b = ::fork();
+  if (b == 0) {
+    if (!become(kUserB, true) || !pin_self(0)) ::_exit(20);
+    pid_t atid = 0;
+    if (::read(a2b[0], &atid, sizeof(atid)) != sizeof(atid)) ::_exit(21);
+    const int fd = open_ready();
+    if (fd < 0 || xioctl(fd, FW_IOC_REGISTER, 0UL) != 0) ::_exit(22);
+    const auto t = static_cast<unsigned long>(atid);
+    if (xioctl(fd, FW_IOC_WAKE, t) != EPERM) ::_exit(23);
+    if (xioctl(fd, FW_IOC_SWITCH_TO, t) != EPERM) ::_exit(24);
+    if (xioctl(fd, FW_IOC_SWITCH_WAIT, t) != EPERM) ::_exit(25);
+    if (xioctl(fd, FW_IOC_WAKE, static_cast<unsigned long>(FW_TID_MAX)) != ESRCH) ::_exit(26);
+    // No ioctl names another process's file or thread for ATTACH: it hooks
+    // the caller's own thread on a file the caller holds. B's own works.
+    fw_attach at{};
+    at.fd = efd;
+    at.flags = FW_ATTACH_PREEMPT;
+    if (xioctl(fd, FW_IOC_ATTACH, &at) != 0) ::_exit(27);
+    if (xioctl(fd, FW_IOC_DETACH, static_cast<unsigned long>(efd)) != 0) ::_exit(28);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // A sleeps in the module
+    const std::uint64_t one = 1;
+    if (::write(efd, &one, 8) != 8) ::_exit(29);
+    ::_exit(0);
+  }
+  int sa = 0, sb = 0;
+  ::waitpid(b, &sb, 0);
+  ::waitpid(a, &sa, 0);
+  ::close(efd);
+  ::close(a2b[0]);
+  ::close(a2b[1]);
+  ASSERT_TRUE(WIFEXITED(sb) && WIFEXITED(sa));
+  EXPECT_EQ(WEXITSTATUS(sb), 0) << "user B's step that failed (20..29)";
+  EXPECT_EQ(WEXITSTATUS(sa), 0) << "user A's step that failed (10..18; 16: B was preempted)";
+}
+
+// ------------------------------------------------------------ limits ---------
+
+// Attached files stay open after user space closes them: a process's
+// attachments over all its fastwake files count against RLIMIT_NOFILE.
+TEST(Limits, AttachmentsCountAgainstRlimitNofile) {
+  REQUIRE_DEVICE();
+  constexpr int kLimit = 16;
+  EXPECT_EQ(in_child([] {
+              const rlimit rl{kLimit, kLimit};
+              if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return 10;
+              const int fd = open_ready();
+              if (fd < 0 || xioctl(fd, FW_IOC_REGISTER, 0UL) != 0) return 11;
+              // attach + close, so the descriptors themselves stay far below the limit
+              const auto attach_one = [](int dev) {
+                const int e = ::eventfd(0, EFD_CLOEXEC);
+                if (e < 0) return -1;
+                fw_attach at{};
+                at.fd = e;
+                const int err = xioctl(dev, FW_IOC_ATTACH, &at);
+                ::close(e);
+                return err;
+              };
+              for (int i = 0; i < kLimit - 4; ++i)
+                if (attach_one(fd) != 0) return 12;
+              // A second thread shares the process's budget, and so does a
+              // second file of the same process (a third thread on it, while
+              // the second still holds its attachments).
+              int in_thread = -1, second_file = -1;
+              const int fd2 = open_ready();
+              if (fd2 < 0) return 13;
+              std::thread([&] {
+                if (xioctl(fd, FW_IOC_REGISTER, 0UL) != 0) return;
+                for (int i = 0; i < 4; ++i)
+                  if (attach_one(fd) != 0) return;
+                in_thread = attach_one(fd);
+                std::thread([&] {
+                  if (xioctl(fd2, FW_IOC_REGISTER, 0UL) == 0) second_file = attach_one(fd2);
+                }).join();
+              }).join();
+              if (in_thread != EMFILE) return 14;
+              if (second_file != EMFILE) return 15;
+              // The second thread's attachments went with its exit.
+              if (stats_of(fd).attached != kLimit - 4) return 16;
+              if (attach_one(fd) != 0 || attach_one(fd) != 0 || attach_one(fd) != 0 ||
+                  attach_one(fd) != 0)
+                return 17;
+              if (attach_one(fd) != EMFILE) return 18;
+              if (xioctl(fd, FW_IOC_DETACH, static_cast<unsigned long>(FW_DETACH_ALL)) != 0)
+                return 19;
+              return attach_one(fd) == 0 ? 0 : 20;
+            }),
+            0);
+}
+
+// ------------------------------------------------------------ exec -----------
+
+// exec with the file inherited (no O_CLOEXEC): the exec'ing thread's
+// registration and attachments are dropped (the exec tracepoint); the new
+// program finds the file without registrations and may register anew
+// (fw_exec_check above runs in it).
+int exec_with_file(bool from_second_thread) {
+  const int fd = open_ready();
+  if (fd < 0 || ::fcntl(fd, F_SETFD, 0) != 0) return 40;
+  const int efd = ::eventfd(0, 0);  // inherited too: the attachment must not outlive the exec
+  if (efd < 0) return 41;
+  const std::string v = std::to_string(fd);
+  ::setenv("FW_EXEC_CHECK_FD", v.c_str(), 1);
+  const auto register_attach_exec = [fd, efd] {
+    fw_attach at{};
+    at.fd = efd;
+    if (xioctl(fd, FW_IOC_REGISTER, 0UL) != 0 || xioctl(fd, FW_IOC_ATTACH, &at) != 0) return 42;
+    ::execl("/proc/self/exe", "fastwake_kmod_test", static_cast<char*>(nullptr));
+    return 43;
+  };
+  if (!from_second_thread) return register_attach_exec();
+  // The main thread registered and waiting; another thread execs (de_thread
+  // kills the waiter: an exit; the exec'ing thread becomes the leader).
+  if (xioctl(fd, FW_IOC_REGISTER, 0UL) != 0) return 44;
+  std::thread([&] { ::_exit(register_attach_exec()); }).detach();
+  (void)xioctl(fd, FW_IOC_WAIT, kWatchdogNs);
+  return 45;
+}
+
+TEST(Exec, RegistrationAndAttachmentsAreDroppedOnExec) {
+  REQUIRE_DEVICE();
+  EXPECT_EQ(in_child([] { return exec_with_file(false); }), 0)
+      << "30..34: what the new program found (fw_exec_check); 40..45: set-up";
+}
+
+TEST(Exec, ExecFromASecondThreadDropsBoth) {
+  REQUIRE_DEVICE();
+  EXPECT_EQ(in_child([] { return exec_with_file(true); }), 0)
+      << "30..34: what the new program found (fw_exec_check); 40..45: set-up";
 }
 
 }  // namespace

@@ -204,6 +204,19 @@ def perftest(out):
                 if "no IRQ lever" in s["irq_lever"]:
                     check(s["remap_moves"] >= 1 and s["irq_repins"] == 0,
                           f"{tag}: the remap driver took no decision: {s}")
+    # The dispatcher could not start (FW_PRELOAD_TEST_FAIL_THREAD=1): stock path, said so, no hang.
+    if both_ok(out, "lat_shim_nothread"):
+        for side in ("server", "client"):
+            st = stats_lines(out, f"lat_shim_nothread.{side}.stats")
+            if not check(len(st) == 1, f"lat_shim_nothread.{side}: {len(st)} shim reports (want 1)"):
+                continue
+            s = st[0]
+            check(s["dispatcher_start_failures"] >= 1 and s["channels_emulated"] == 0
+                  and s["events_emulated"] == 0 and s["events_real"] >= ITERS and s["balanced"],
+                  f"lat_shim_nothread.{side}: not on the stock path after the failed start: {s}")
+        check("cannot start the dispatcher thread" in (read(out, "lat_shim_nothread.client.out") or "")
+              + (read(out, "lat_shim_nothread.client.err") or ""),
+              "lat_shim_nothread: no message about the dispatcher thread")
     if figures:
         print("ib_send_lat (t_typical = median RTT/2, us; emulated guest + rxe: functional figures only):")
         for case, t in figures:

@@ -116,6 +116,16 @@ for mode in dispatcher irq off; do
     env LD_PRELOAD="$SHIM" FW_PRELOAD_MODE=$mode FW_PRELOAD_STATS="$OUT/lat_shim_$mode.client.stats" \
     taskset -c "$CCPU" ib_send_lat -d "$DEV" "${GIDOPT[@]}" -F -e -n $ITERS -p $PORT "$IP"
 done
+# 5a. Dispatcher mode whose dispatcher thread cannot be started (the test
+#     seam makes pthread_create fail): the channels must stay on the stock
+#     path, and the run must complete (before: every waiter hung).
+pair lat_shim_nothread 150 \
+  env LD_PRELOAD="$SHIM" FW_PRELOAD_MODE=dispatcher FW_PRELOAD_TEST_FAIL_THREAD=1 \
+  FW_PRELOAD_STATS="$OUT/lat_shim_nothread.server.stats" \
+  taskset -c "$SCPU" ib_send_lat -d "$DEV" "${GIDOPT[@]}" -F -e -n $ITERS -p $PORT -- \
+  env LD_PRELOAD="$SHIM" FW_PRELOAD_MODE=dispatcher FW_PRELOAD_TEST_FAIL_THREAD=1 \
+  FW_PRELOAD_STATS="$OUT/lat_shim_nothread.client.stats" \
+  taskset -c "$CCPU" ib_send_lat -d "$DEV" "${GIDOPT[@]}" -F -e -n $ITERS -p $PORT "$IP"
 for mode in dispatcher irq; do
   pair "rc_shim_$mode" 150 \
     env LD_PRELOAD="$SHIM" FW_PRELOAD_MODE=$mode FW_PRELOAD_STATS="$OUT/rc_shim_$mode.server.stats" \

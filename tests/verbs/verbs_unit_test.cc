@@ -1,6 +1,7 @@
 // Verbs backend pieces that need no NIC: IRQ discovery on a synthetic sysfs/proc tree, the shim's
 // ack split, the shim's dispatcher round over a fake device (against core's Dispatcher driven as
-// the simulator drives it), the side channel, QP address exchange, and the server/client
+// the simulator drives it), the shim's CQ polls (the application never waits for the dispatcher)
+// and its dispatcher start (pthread_create failing through a seam), the side channel, QP address exchange, and the server/client
 // command-line errors.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -8,6 +9,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -18,11 +22,13 @@
 #include <vector>
 
 #include "dispatch_round.h"
+#include "dispatcher_start.h"
 #include "fastwake/errors.h"
 #include "fastwake/hw/irq_map.h"
 #include "fastwake/hw/side_channel.h"
 #include "fastwake/hw/verbs_device.h"
 #include "ledger.h"
+#include "slot_poll.h"
 
 namespace fs = std::filesystem;
 using fastwake::DeviceError;
@@ -407,6 +413,204 @@ TEST(PreloadDispatcher, OnlyWaitingOwnersAreHandedOffOnce) {
   EXPECT_FALSE(fastwake::preload::poll_round(
                    none, probe, [](CqId) { return true; }, [](const HandOff&) {})
                    .any_armed);
+}
+
+namespace slotpoll {
+
+// The shim's Slot as slot_poll.h sees it (ints for completions).
+struct FakeSlot {
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  int stash[4] = {};
+  int head = 0, count = 0;
+  std::atomic<int> armed{0};
+  std::atomic<int> app_missed{0};
+};
+
+// A provider poll the dispatcher makes that can be held up, as a SCHED_IDLE
+// dispatcher preempted inside the provider would be.
+struct HeldPoll {
+  std::atomic<bool> inside{false}, release{false};
+  int result = 0;  // completions to return (value 42) once released
+  int operator()(int, int* wc) {
+    inside = true;
+    while (!release) std::this_thread::yield();
+    if (result > 0) *wc = 42;
+    return result;
+  }
+};
+
+// Runs dispatcher_check on another thread with the held provider; returns its result.
+struct DispatcherThread {
+  FakeSlot& s;
+  HeldPoll poll;
+  std::atomic<int> claims{0};
+  bool result = false;
+  std::thread t;
+  explicit DispatcherThread(FakeSlot& slot, int found) : s(slot) {
+    poll.result = found;
+    t = std::thread([this] {
+      result = fastwake::preload::dispatcher_check<FakeSlot, int>(
+          s, [] { return true; }, [this](int n, int* wc) { return poll(n, wc); },
+          [this] { ++claims; });
+    });
+    while (!poll.inside) std::this_thread::yield();
+  }
+  bool finish() {
+    poll.release = true;
+    t.join();
+    return result;
+  }
+};
+
+}  // namespace slotpoll
+
+// The application's ibv_poll_cq while the dispatcher sits inside the
+// provider's poll holding the CQ's mutex: it returns at once (0, skipped),
+// instead of waiting for an idle-priority thread (priority inversion).
+TEST(PreloadSlotPoll, ApplicationPollNeverWaitsForTheDispatchersPoll) {
+  using namespace slotpoll;
+  FakeSlot s;
+  s.armed = 1;
+  DispatcherThread disp(s, 1);  // now inside the provider, the mutex held, until finish()
+  int app_provider_calls = 0;
+  int wc[4] = {};
+  const auto t0 = std::chrono::steady_clock::now();
+  const fastwake::preload::AppPoll p = fastwake::preload::app_poll(s, 4, wc, [&](int, int*) {
+    ++app_provider_calls;
+    return 0;
+  });
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(p.skipped);
+  EXPECT_EQ(p.stashed + p.polled, 0);
+  EXPECT_EQ(app_provider_calls, 0) << "no provider poll without the mutex (order)";
+  EXPECT_LT(waited, std::chrono::milliseconds(200)) << "the application waited for the dispatcher";
+  EXPECT_EQ(s.app_missed.load(), 1);
+  // The dispatcher's poll finds a completion: stashed, CQ disarmed, wake claimed.
+  EXPECT_TRUE(disp.finish());
+  EXPECT_EQ(disp.claims.load(), 1);
+  EXPECT_EQ(s.armed.load(), 0);
+  EXPECT_EQ(s.app_missed.load(), 0) << "the claimed event covers the skipped poll";
+  // The application's next poll gets it from the stash, then polls the provider.
+  const fastwake::preload::AppPoll q =
+      fastwake::preload::app_poll(s, 4, wc, [&](int, int*) { return 0; });
+  EXPECT_FALSE(q.skipped);
+  EXPECT_EQ(q.stashed, 1);
+  EXPECT_EQ(wc[0], 42);
+}
+
+// The case the second look exists for: the application armed with a
+// completion already in the stash (announced before), its poll after the arm
+// is skipped, and it goes to sleep. The dispatcher's poll finds nothing new,
+// so only the skipped poll's flag makes it raise the event.
+TEST(PreloadSlotPoll, SkippedPollIsNotALostWakeUp) {
+  using namespace slotpoll;
+  FakeSlot s;
+  s.stash[0] = 7;
+  s.count = 1;
+  s.armed = 1;
+  {
+    // Control: without a skipped poll, an already-announced stash does not fire again.
+    DispatcherThread disp(s, 0);
+    EXPECT_FALSE(disp.finish());
+    EXPECT_EQ(s.armed.load(), 1);
+  }
+  DispatcherThread disp(s, 0);
+  int wc[4] = {};
+  EXPECT_TRUE(fastwake::preload::app_poll(s, 4, wc, [](int, int*) { return 0; }).skipped);
+  EXPECT_TRUE(disp.finish()) << "the skipped poll's completion must be announced";
+  EXPECT_EQ(disp.claims.load(), 1);
+  EXPECT_EQ(s.armed.load(), 0);
+  const fastwake::preload::AppPoll q =
+      fastwake::preload::app_poll(s, 4, wc, [](int, int*) { return 0; });
+  EXPECT_EQ(q.stashed, 1);
+  EXPECT_EQ(wc[0], 7);
+}
+
+// Stash first, then the provider, in one call under the mutex: CQ order.
+TEST(PreloadSlotPoll, StashComesBeforeTheProviderAndAFullStashFires) {
+  using namespace slotpoll;
+  FakeSlot s;
+  s.armed = 1;
+  int next = 1;
+  const auto provider = [&](int n, int* wc) {
+    for (int i = 0; i < n; ++i) wc[i] = next++;
+    return n;
+  };
+  int claims = 0;
+  for (int i = 0; i < 4; ++i) {
+    s.armed = 1;
+    EXPECT_TRUE((fastwake::preload::dispatcher_check<FakeSlot, int>(
+        s, [] { return true; }, provider, [&] { ++claims; })));
+  }
+  EXPECT_EQ(s.count, 4);
+  s.armed = 1;
+  const auto no_poll = [](int, int*) -> int {
+    ADD_FAILURE() << "polled a full stash";
+    return 0;
+  };
+  EXPECT_TRUE((fastwake::preload::dispatcher_check<FakeSlot, int>(
+      s, [] { return true; }, no_poll, [&] { ++claims; })))
+      << "a full stash is ready without a poll";
+  EXPECT_EQ(claims, 5);
+  // A dead (or foreign) slot is never polled or fired.
+  s.armed = 1;
+  EXPECT_FALSE((fastwake::preload::dispatcher_check<FakeSlot, int>(
+      s, [] { return false; }, provider, [&] { ++claims; })));
+  int wc[6] = {};
+  const fastwake::preload::AppPoll p = fastwake::preload::app_poll(s, 6, wc, provider);
+  EXPECT_EQ(p.stashed, 4);
+  EXPECT_EQ(p.polled, 2);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(wc[i], i + 1) << i;
+}
+
+namespace startseam {
+std::atomic<int> calls{0};
+std::atomic<bool> fail{true};
+int fake_create(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*) {
+  ++calls;
+  return fail ? EAGAIN : 0;
+}
+std::atomic<int> blocked_in_thread{-1};
+void* probe_thread(void*) {
+  sigset_t cur;
+  pthread_sigmask(SIG_SETMASK, nullptr, &cur);
+  blocked_in_thread = sigismember(&cur, SIGUSR1) && sigismember(&cur, SIGINT) ? 1 : 0;
+  return nullptr;
+}
+}  // namespace startseam
+
+// pthread_create failing (the seam): ensure() reports the error, nothing is
+// recorded as running (the shim then leaves the channel on the stock path and
+// tries again later); once it succeeds it is not started again for the same
+// process, but is for a fork child (another pid).
+TEST(PreloadDispatcherStart, FailedCreateIsReportedAndRetried) {
+  using namespace startseam;
+  fastwake::preload::DispatcherStarter st(fake_create);
+  fail = true;
+  EXPECT_EQ(st.ensure(100, probe_thread, nullptr), EAGAIN);
+  EXPECT_FALSE(st.running_for(100));
+  EXPECT_EQ(st.ensure(100, probe_thread, nullptr), EAGAIN) << "tried again";
+  EXPECT_EQ(calls.load(), 2);
+  fail = false;
+  EXPECT_EQ(st.ensure(100, probe_thread, nullptr), 0);
+  EXPECT_TRUE(st.running_for(100));
+  EXPECT_EQ(st.ensure(100, probe_thread, nullptr), 0);
+  EXPECT_EQ(calls.load(), 3) << "started once per process";
+  EXPECT_FALSE(st.running_for(101));
+  EXPECT_EQ(st.ensure(101, probe_thread, nullptr), 0);
+  EXPECT_EQ(calls.load(), 4) << "a fork child (another pid) starts its own";
+}
+
+TEST(PreloadDispatcherStart, RealThreadStartsWithEverySignalBlocked) {
+  using namespace startseam;
+  fastwake::preload::DispatcherStarter st;  // pthread_create
+  ASSERT_EQ(st.ensure(getpid(), probe_thread, nullptr), 0);
+  for (int i = 0; i < 5000 && blocked_in_thread.load() < 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(blocked_in_thread.load(), 1);
+  sigset_t cur;
+  pthread_sigmask(SIG_SETMASK, nullptr, &cur);
+  EXPECT_FALSE(sigismember(&cur, SIGUSR1)) << "the caller's mask is restored";
 }
 
 TEST(SideChannel, ExchangesMessagesAndReportsPeerErrors) {
