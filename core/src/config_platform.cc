@@ -23,7 +23,7 @@ using namespace config_read;
 
 namespace {
 
-enum class ParamKind { kNanos, kPositive, kPower };
+enum class ParamKind { kNanos, kPositive, kPower, kNonNegative };
 
 struct ParamDef {
   const char* name;
@@ -85,6 +85,10 @@ const std::vector<ParamDef>& param_defs() {
        "default 4000000 ns (CONFIG_HZ=250, Debian 12's Linux 6.1 amd64 and arm64 config): the "
        "profile predates tick_ns",
        4000000},
+      {"stall_rate_hz", ParamKind::kNonNegative, nullptr, &P::stall_rate_hz,
+       "0: no stalls (the profile predates stall_rate_hz)"},
+      {"stall_mean_ns", ParamKind::kNanos, &P::stall_mean_ns, nullptr,
+       "0: no stalls (the profile predates stall_mean_ns)", 0},
       {"poll_w", ParamKind::kPower, nullptr, &P::poll_w},
       {"work_w", ParamKind::kPower, nullptr, &P::work_w},
       {"irq_w", ParamKind::kPower, nullptr, &P::irq_w},
@@ -189,8 +193,22 @@ Platform parse_platform_object(const json& j, const std::string& path) {
       case ParamKind::kPower:
         p.*(d.num) = read_power(v, vpath);
         break;
+      case ParamKind::kNonNegative:
+        p.*(d.num) = read_number(v, vpath, 0, true);
+        break;
     }
   }
+  // Stalls: at most 100k per second (one per 10 us) and 1 s each; a rate
+  // without a duration (or the reverse) is a mistake, not "no stalls".
+  if (p.stall_rate_hz > 100'000)
+    fail(child(ppath, "stall_rate_hz"),
+         "at most 100000 stalls per second per core, got " + std::to_string(p.stall_rate_hz));
+  if (p.stall_mean_ns > 1'000'000'000)
+    fail(child(ppath, "stall_mean_ns"), "a stall of at most 1 s on average, got " +
+                                            std::to_string(p.stall_mean_ns) + " ns");
+  if ((p.stall_rate_hz > 0) != (p.stall_mean_ns > 0))
+    fail(child(ppath, p.stall_rate_hz > 0 ? "stall_mean_ns" : "stall_rate_hz"),
+         "stall_rate_hz and stall_mean_ns go together: both 0 (no stalls) or both > 0");
   // A periodic tick of 0.1-1000 ms: CONFIG_HZ is 100..1000 on every mainline
   // architecture (kernel/Kconfig.hz), so this range covers real kernels with
   // room; the model runs one tick event per busy core per period.

@@ -268,16 +268,6 @@ std::string today() {
   return buf;
 }
 
-namespace {
-
-std::optional<Nanos> read_ns_file(const char* path) {
-  std::ifstream f(path);
-  long long v;
-  if (f >> v && v > 0) return v;
-  return std::nullopt;
-}
-
-}  // namespace
 
 // ============================================================== profile
 
@@ -363,16 +353,7 @@ nlohmann::json profile_from_components(const std::string& name,
   set("cq_poll_empty_ns", empty, "measured empty-ring poll (lines in the poller's cache)");
   set("rearm_ns", empty, "arming is one atomic store, measured like an empty poll");
   set("post_send_ns", empty, "posting a reply is one ring write, measured like an empty poll");
-  // Scheduler: this kernel's own values where readable.
-  if (auto v = read_ns_file("/sys/kernel/debug/sched/base_slice_ns")) {
-    params["sched_min_granularity_ns"] = {
-        {"value", *v}, {"source", cal + "/sys/kernel/debug/sched/base_slice_ns (EEVDF)"}};
-    params["wakeup_granularity_ns"] = {
-        {"value", *v}, {"source", cal + "EEVDF has no wake-up granularity; base slice used"}};
-  }
-  if (auto v = read_ns_file("/sys/kernel/debug/sched/latency_ns"))
-    params["sched_latency_ns"] = {{"value", *v},
-                                  {"source", cal + "/sys/kernel/debug/sched/latency_ns"}};
+  // Scheduler: fitted by calibrate_sched (apply_sched_calibration).
   // C-states: a vCPU has none; idle means halting into the hypervisor.
   const double XL = get("halt_exit_long");
   p["cstates"] = nlohmann::json::array(
@@ -557,6 +538,19 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
   auto comp = fit_components(paths, &residual);
   comp.emplace_back("empty_poll", empty);
   nlohmann::json profile = profile_from_components(opt.name, comp, paths, residual);
+  const SchedCalibration sc = calibrate_sched(A, B, progress);
+  apply_sched_calibration(profile["params"], sc,
+                          "calibration run " + today() + " on " + machine_description() + ": ");
+  profile["calibration"]["scheduler"] = {
+      {"cpus_online", sc.cpus_online},
+      {"tick_ns", sc.tick_ns ? nlohmann::json(*sc.tick_ns) : nlohmann::json(nullptr)},
+      {"two_spinners_run_ns", {{"median", sc.run_median_ns}, {"p10", sc.run_p10_ns},
+                               {"p90", sc.run_p90_ns}, {"runs", sc.runs}}},
+      {"wake_beside_spinner_ns",
+       {{"median", sc.wake_delay_median_ns}, {"p90", sc.wake_delay_p90_ns}, {"wakes", sc.wakes}}},
+      {"lone_spinner_stalls",
+       {{"per_s", sc.stall_rate_hz}, {"mean_ns", sc.stall_mean_ns}, {"p99_ns", sc.stall_p99_ns},
+        {"max_ns", sc.stall_max_ns}, {"count", sc.stalls}}}};
   const std::string power_line = calibrate_power_rapl(profile, usable_cpus(), progress);
   parse_config({{"platform", profile}});  // the profile must validate before it is written
   write_file_atomic(opt.out, profile.dump(2) + "\n");
@@ -585,6 +579,14 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
         << std::setw(7) << inc[k]["residual_worst_ns"].get<double>();
     o << "\n";
   }
+  o << std::setprecision(2) << "scheduler: two spinners on one CPU run " << sc.run_median_ns / 1e6 << " ms each (p10 "
+    << sc.run_p10_ns / 1e6 << ", p90 " << sc.run_p90_ns / 1e6 << ", " << sc.runs
+    << " runs); a sleeper woken beside a spinner waits " << sc.wake_delay_median_ns / 1e3
+    << " us (median, p90 " << sc.wake_delay_p90_ns / 1e3 << "); tick "
+    << (sc.tick_ns ? std::to_string(*sc.tick_ns) + " ns" : std::string("unknown"))
+    << "\nstalls of a lone spinner (> 10 us): " << sc.stall_rate_hz << " /s, mean "
+    << sc.stall_mean_ns / 1e3 << " us, p99 " << sc.stall_p99_ns / 1e3 << " us, max "
+    << sc.stall_max_ns / 1e3 << " us\n" << std::setprecision(0);
   o << power_line << "\n";
   return {opt.out, o.str(), profile};
 }

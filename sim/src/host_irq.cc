@@ -3,6 +3,7 @@
 #include "host_model.h"
 
 #include <algorithm>
+#include <random>
 #include <utility>
 
 namespace fastwake::sim::detail {
@@ -17,6 +18,35 @@ void HostModel::raise_event(CqId cq) {
   irq_inflight_[v] = 1;
   ++n_irq_;
   post_kernel(nic_.vector_core(v), {KType::kHardirq, v}, eng_.now() + p_.msix_ns);
+}
+
+/// A platform stall (stall_rate_hz, stall_mean_ns): the core runs nothing of
+/// ours for an exponential time. A busy core takes it like kernel work (the
+/// running thread is paused, pending kernel work waits); an idle core stays
+/// in its C-state and anything arriving waits for the stall's end. Poisson
+/// per core, from the core's own stream (the same for every strategy).
+void HostModel::stall_begin(std::uint64_t core) {
+  SimCore& c = cores_[core];
+  const Nanos now = eng_.now();
+  std::exponential_distribution<double> len(1.0 / static_cast<double>(p_.stall_mean_ns));
+  std::exponential_distribution<double> gap(p_.stall_rate_hz / 1e9);
+  const Nanos d = std::max<Nanos>(1, static_cast<Nanos>(len(c.stall_rng)));
+  ++n_stall_;
+  stall_time_ += d;
+  if (c.idle && !c.kbusy) {
+    c.stalled_until = std::max(c.stalled_until, now + d);
+  } else if (!c.kbusy) {
+    c.stall_ns = d;
+    c.kq.push_front({KType::kStall, 0});
+    pause_current(c);
+    start_kernel(c);
+  } else {
+    c.stall_ns = d;  // after the running kernel item (its cost already fixed)
+    c.kq.insert(c.kq.begin() + 1, {KType::kStall, 0});
+  }
+  if (!over_)
+    eng_.at<&HostModel::stall_begin>(now + std::max<Nanos>(1, static_cast<Nanos>(gap(c.stall_rng))),
+                                     this, core);
 }
 
 void HostModel::post_kernel(CoreId c, KWork w, Nanos at) {
@@ -35,13 +65,17 @@ void HostModel::post_kernel(CoreId c, KWork w, Nanos at) {
 void HostModel::kernel_arrive(std::uint64_t packed) {
   SimCore& c = cores_[hi(packed)];
   const int slot = static_cast<int>(lo(packed));
+  const Nanos now = eng_.now();
+  if (c.stalled_until > now) {  // a stalled idle core takes it when the stall ends
+    eng_.at<&HostModel::kernel_arrive>(c.stalled_until, this, packed);
+    return;
+  }
   const KWork w = pending_kw_[slot];
   free_kw_.push_back(slot);
   c.kq.push_back(w);
   if (c.kbusy) return;  // runs after the current kernel item
   if (c.idle) {
     // Leave the C-state first: the exit latency delays this work.
-    const Nanos now = eng_.now();
     c.last_idle = now - c.idle_since;
     c.idle = false;
     c.kq.push_front({KType::kCStateExit, c.cstate});
@@ -85,6 +119,8 @@ Nanos HostModel::kernel_cost(const SimCore& c, const KWork& w) const {
       return p_.resched_ipi_ns;
     case KType::kIpi:
       return p_.ipi_handler_ns;
+    case KType::kStall:
+      return c.stall_ns;
   }
   return 0;
 }
@@ -221,6 +257,8 @@ void HostModel::kernel_done(std::uint64_t packed) {
       break;
     case KType::kIpi:
       enqueue(c, w.id);
+      break;
+    case KType::kStall:
       break;
   }
   if (!c.kq.empty()) {

@@ -98,6 +98,7 @@ void HostModel::start() {
     c.power_since = 0;
     if (c.disp) {
       c.current = c.disp_thread;
+      c.idle = false;
       threads_[c.disp_thread].state = ThreadState::kRunning;
     }
   }
@@ -113,6 +114,15 @@ void HostModel::start() {
     cores_[th.core].runq.push_back(t);
   }
   for (auto& c : cores_) reschedule(c);
+  // Platform stalls: each core its own stream (domain 3; clients are 1,
+  // service 2), so every strategy meets the same stalls.
+  if (p_.stall_rate_hz > 0)
+    for (auto& c : cores_) {
+      c.stall_rng = make_stream(cfg_.run.seed, 3, static_cast<std::uint64_t>(c.id));
+      std::exponential_distribution<double> gap(p_.stall_rate_hz / 1e9);
+      eng_.at<&HostModel::stall_begin>(std::max<Nanos>(1, static_cast<Nanos>(gap(c.stall_rng))),
+                                       this, static_cast<std::uint64_t>(c.id));
+    }
 
   // Clients: closed loop starts each connection at a random offset in the
   // 10 us after set-up; open loop draws Poisson arrivals per connection.

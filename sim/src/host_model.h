@@ -143,6 +143,7 @@ enum class KType : std::uint8_t {
                 // do_idle)
   kReschedIpi,  // target: RES handler, scheduler_ipi (id unused)
   kIpi,         // a migration's remote enqueue (id: thread), counted as a CAL
+  kStall,       // the core runs nothing of ours for SimCore::stall_ns (platform stalls)
 };
 struct KWork {
   KType type;
@@ -189,6 +190,10 @@ struct SimCore {
   std::vector<int> wake_list;    // call_single_queue: wakees queued by ttwu_queue_wakelist
   std::vector<int> flushing;     // taken by the running kWakeFlush (llist_del_all)
   bool resched_pending = false;  // TIF_NEED_RESCHED set by a RES not yet handled
+  // Platform stalls (stall_rate_hz): the core's own stream of stalls.
+  Stream stall_rng;
+  Nanos stall_ns = 0;        // duration of the stall in kq
+  Nanos stalled_until = -1;  // an idle core stalled until then (its wake-ups wait)
 };
 
 // FASTWAKE_TRACE=1 prints the model's decisions to stderr (debugging aid).
@@ -273,6 +278,7 @@ class HostModel final {
   void post_kernel(CoreId c, KWork w, Nanos at);
   void start_kernel(SimCore& c);
   void kernel_done(std::uint64_t packed);
+  void stall_begin(std::uint64_t core);
   Nanos kernel_cost(const SimCore& c, const KWork& w) const;
   void wake_blocked(ThreadId t, CoreId from_core);
   bool enqueue(SimCore& c, int t);  // true: the wakee preempts (need_resched set)
@@ -381,6 +387,8 @@ class HostModel final {
   std::uint64_t n_ipi_call_ = 0, n_ipi_resched_ = 0;
   // Remote wake-ups by path: wake list (with or without a CAL), direct remote enqueue.
   std::uint64_t n_wake_wakelist_ = 0, n_wake_direct_ = 0, n_wake_polled_ = 0;
+  std::uint64_t n_stall_ = 0;
+  Nanos stall_time_ = 0;
 };
 
 }  // namespace fastwake::sim::detail

@@ -69,6 +69,8 @@ StrategyRun HostModel::finish() {
              {"remote_direct", n_wake_direct_},
              {"wakelist_polled", n_wake_polled_},
              {"remaps", remapper_ ? remapper_->moves() : 0},
+             {"stalls", n_stall_},
+             {"stall_time_ns", stall_time_},
              {"wait_mode", std::string(wait_mode_name(wp_.mode()))},
              {"wake_path", std::string(wake_path_name(wp_.wake_path()))}};
   out.samples = std::move(samples_);

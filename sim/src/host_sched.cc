@@ -166,6 +166,7 @@ void HostModel::switch_in(SimCore& c, int t, bool fast) {
   SimThread& th = threads_[t];
   FW_TRACE("core %d switch_in thread %d fast %d", c.id, t, fast);
   c.current = t;
+  c.idle = false;  // (at start-up a core runs its first thread without a C-state exit)
   th.state = ThreadState::kRunning;
   th.ran_since = eng_.now();
   th.vr_since = eng_.now();

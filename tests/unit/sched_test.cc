@@ -80,3 +80,32 @@ TEST(Sched, ManyRunnableThreadsStretchThePeriod) {
   const auto [n, expect] = slices(c, 2'000'000);
   EXPECT_NEAR(n, expect, 1.0);
 }
+
+// ------------------------------------------------------------------ stalls
+
+TEST(Stalls, TakeTheirShareOfEveryCoreAndStretchTheTail) {
+  // One busy-polling thread: without stalls every request costs the same;
+  // with 2000 stalls/s of 40 us mean on every core, each core loses ~8 % of
+  // its time and the requests that meet one wait for it.
+  Config c = two_spinners(2, 4'000'000);
+  c.workload.threads_per_core = 1;
+  c.workload.think_ns = 20'000;
+  c.run.duration_ns = 100'000'000;
+  const auto clean = simulate(c, find_strategy("busy_poll"));
+  c.platform.stall_rate_hz = 2000;
+  c.platform.stall_mean_ns = 40'000;
+  const auto stalled = simulate(c, find_strategy("busy_poll"));
+  EXPECT_EQ(clean.result.extra.at("stalls").get<int>(), 0);
+  const double share = stalled.result.extra.at("stall_time_ns").get<double>() /
+                       (static_cast<double>(stalled.end_ns) * c.host.cores);
+  EXPECT_NEAR(share, 2000 * 40e-6, 0.01);
+  EXPECT_LT(clean.result.latency_us.p99 - clean.result.latency_us.p50, 1.0);
+  EXPECT_GT(stalled.result.latency_us.p99, clean.result.latency_us.p99 + 10.0);
+  // The median request meets no stall.
+  EXPECT_NEAR(stalled.result.latency_us.p50, clean.result.latency_us.p50, 0.5);
+  // The same stalls for every strategy (the core's own stream).
+  const auto irq = simulate(c, find_strategy("interrupt"));
+  EXPECT_NEAR(irq.result.extra.at("stalls").get<double>(),
+              stalled.result.extra.at("stalls").get<double>(),
+              0.02 * stalled.result.extra.at("stalls").get<double>());
+}

@@ -74,6 +74,11 @@ struct Platform {
   Nanos wakeup_granularity_ns = 0;     ///< wake-up preemption threshold
   Nanos tick_ns = 4'000'000;           ///< scheduler tick period (1/CONFIG_HZ)
 
+  // Stalls: times a core runs nothing of ours (a VM's vCPU descheduled by
+  // the hypervisor, other load); Poisson per core, exponential durations.
+  double stall_rate_hz = 0;  ///< per core; 0 = none
+  Nanos stall_mean_ns = 0;   ///< mean duration
+
   // Power.
   std::vector<CState> cstates;  ///< shallowest first; index 0 may be a POLL state
   double poll_w = 0;            ///< per core, spinning on a CQ
