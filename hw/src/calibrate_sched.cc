@@ -136,24 +136,28 @@ SchedCalibration calibrate_sched(int cpu_a, int cpu_b, std::ostream* progress) {
           delays.push_back(static_cast<double>(mono() - sent.load()));
         }
       });
-      std::mt19937_64 rng(7);
-      std::uniform_int_distribution<Nanos> gap(1'000'000, 5'000'000);
-      pin_self(cpu_b);
-      for (int i = 0; i < 120; ++i) {
-        const Nanos t = mono() + gap(rng);
+      // The waker runs on its own thread: the caller's affinity stays as it was.
+      std::thread waker([&] {
+        std::mt19937_64 rng(7);
+        std::uniform_int_distribution<Nanos> gap(1'000'000, 5'000'000);
+        pin_self(cpu_b);
+        for (int i = 0; i < 120; ++i) {
+          const Nanos t = mono() + gap(rng);
+          while (mono() < t) {
+            const timespec ts{0, 200'000};
+            nanosleep(&ts, nullptr);
+          }
+          sent.store(mono());
+          const std::uint64_t one = 1;
+          if (write(efd, &one, sizeof one) != sizeof one) break;
+        }
+        const Nanos t = mono() + 20'000'000;  // the last wake-up's delay
         while (mono() < t) {
-          const timespec ts{0, 200'000};
+          const timespec ts{0, 1'000'000};
           nanosleep(&ts, nullptr);
         }
-        sent.store(mono());
-        const std::uint64_t one = 1;
-        if (write(efd, &one, sizeof one) != sizeof one) break;
-      }
-      const Nanos t = mono() + 20'000'000;  // the last wake-up's delay
-      while (mono() < t) {
-        const timespec ts{0, 1'000'000};
-        nanosleep(&ts, nullptr);
-      }
+      });
+      waker.join();
       stop.store(true);
       const std::uint64_t one = 1;
       if (write(efd, &one, sizeof one) != sizeof one) {

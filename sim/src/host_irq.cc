@@ -22,19 +22,19 @@ void HostModel::raise_event(CqId cq) {
 
 /// A platform stall (stall_rate_hz, stall_mean_ns): the core runs nothing of
 /// ours for an exponential time. A busy core takes it like kernel work (the
-/// running thread is paused, pending kernel work waits); an idle core stays
-/// in its C-state and anything arriving waits for the stall's end. Poisson
-/// per core, from the core's own stream (the same for every strategy).
+/// running thread is paused, pending kernel work waits). An idle core does
+/// not notice: what waking a descheduled idle vCPU costs is already in the
+/// C-state exit and remote wake-up costs a calibration fits (counting it
+/// again would overlap them). Poisson per core, from the core's own stream
+/// (the same for every strategy).
 void HostModel::stall_begin(std::uint64_t core) {
   SimCore& c = cores_[core];
   const Nanos now = eng_.now();
   std::exponential_distribution<double> len(1.0 / static_cast<double>(p_.stall_mean_ns));
   std::exponential_distribution<double> gap(p_.stall_rate_hz / 1e9);
   const Nanos d = std::max<Nanos>(1, static_cast<Nanos>(len(c.stall_rng)));
-  ++n_stall_;
-  stall_time_ += d;
   if (c.idle && !c.kbusy) {
-    c.stalled_until = std::max(c.stalled_until, now + d);
+    // idle: nothing of ours to stall (see above)
   } else if (!c.kbusy) {
     c.stall_ns = d;
     c.kq.push_front({KType::kStall, 0});
@@ -43,6 +43,10 @@ void HostModel::stall_begin(std::uint64_t core) {
   } else {
     c.stall_ns = d;  // after the running kernel item (its cost already fixed)
     c.kq.insert(c.kq.begin() + 1, {KType::kStall, 0});
+  }
+  if (!c.idle || c.kbusy) {
+    ++n_stall_;
+    stall_time_ += d;
   }
   if (!over_)
     eng_.at<&HostModel::stall_begin>(now + std::max<Nanos>(1, static_cast<Nanos>(gap(c.stall_rng))),
@@ -66,10 +70,6 @@ void HostModel::kernel_arrive(std::uint64_t packed) {
   SimCore& c = cores_[hi(packed)];
   const int slot = static_cast<int>(lo(packed));
   const Nanos now = eng_.now();
-  if (c.stalled_until > now) {  // a stalled idle core takes it when the stall ends
-    eng_.at<&HostModel::kernel_arrive>(c.stalled_until, this, packed);
-    return;
-  }
   const KWork w = pending_kw_[slot];
   free_kw_.push_back(slot);
   c.kq.push_back(w);

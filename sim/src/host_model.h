@@ -192,8 +192,7 @@ struct SimCore {
   bool resched_pending = false;  // TIF_NEED_RESCHED set by a RES not yet handled
   // Platform stalls (stall_rate_hz): the core's own stream of stalls.
   Stream stall_rng;
-  Nanos stall_ns = 0;        // duration of the stall in kq
-  Nanos stalled_until = -1;  // an idle core stalled until then (its wake-ups wait)
+  Nanos stall_ns = 0;  // duration of the stall in kq
 };
 
 // FASTWAKE_TRACE=1 prints the model's decisions to stderr (debugging aid).

@@ -85,8 +85,8 @@ TEST(Sched, ManyRunnableThreadsStretchThePeriod) {
 
 TEST(Stalls, TakeTheirShareOfEveryCoreAndStretchTheTail) {
   // One busy-polling thread: without stalls every request costs the same;
-  // with 2000 stalls/s of 40 us mean on every core, each core loses ~8 % of
-  // its time and the requests that meet one wait for it.
+  // with 2000 stalls/s of 40 us mean on every core, a busy core loses ~8 %
+  // of its time and the requests that meet one wait for it.
   Config c = two_spinners(2, 4'000'000);
   c.workload.threads_per_core = 1;
   c.workload.think_ns = 20'000;
@@ -96,16 +96,20 @@ TEST(Stalls, TakeTheirShareOfEveryCoreAndStretchTheTail) {
   c.platform.stall_mean_ns = 40'000;
   const auto stalled = simulate(c, find_strategy("busy_poll"));
   EXPECT_EQ(clean.result.extra.at("stalls").get<int>(), 0);
+  // Core 0 spins all the time, core 1 idles (an idle core does not notice a
+  // stall): the stalls counted are core 0's share.
   const double share = stalled.result.extra.at("stall_time_ns").get<double>() /
-                       (static_cast<double>(stalled.end_ns) * c.host.cores);
-  EXPECT_NEAR(share, 2000 * 40e-6, 0.01);
+                       static_cast<double>(stalled.end_ns);
+  // ~400 stalls: the sum of exponential durations has a relative sd of
+  // sqrt(2 / 400) = 7 %, so 3 sd = 0.017.
+  EXPECT_NEAR(share, 2000 * 40e-6, 0.017);
   EXPECT_LT(clean.result.latency_us.p99 - clean.result.latency_us.p50, 1.0);
   EXPECT_GT(stalled.result.latency_us.p99, clean.result.latency_us.p99 + 10.0);
   // The median request meets no stall.
   EXPECT_NEAR(stalled.result.latency_us.p50, clean.result.latency_us.p50, 0.5);
-  // The same stalls for every strategy (the core's own stream).
+  // Interrupt-driven threads leave the core idle most of the time: most
+  // stalls find nothing to stall.
   const auto irq = simulate(c, find_strategy("interrupt"));
-  EXPECT_NEAR(irq.result.extra.at("stalls").get<double>(),
-              stalled.result.extra.at("stalls").get<double>(),
-              0.02 * stalled.result.extra.at("stalls").get<double>());
+  EXPECT_LT(irq.result.extra.at("stalls").get<double>(),
+            0.6 * stalled.result.extra.at("stalls").get<double>());
 }
