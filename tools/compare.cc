@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <iomanip>
+#include <sstream>
 
 #include "fastwake/sim/fabric_config.h"
 #include "fastwake/sim/simulate.h"
@@ -48,25 +49,80 @@ nlohmann::json run_compare(const Config& cfg, const nlohmann::json& profile,
           {"predicted", predicted}};
 }
 
+namespace {
+
+/// Two-sided 95 % quantile of Student's t with `dof` degrees of freedom.
+double t975(int dof) {
+  static const double t[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306,
+                             2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131};
+  if (dof < 1) return 0;
+  return dof <= 15 ? t[dof - 1] : 1.96 + 2.5 / dof;  // (within 1 % of t for dof > 15)
+}
+
+}  // namespace
+
+nlohmann::json combine_rounds(const std::vector<nlohmann::json>& rounds) {
+  if (rounds.size() == 1) return rounds.front();
+  nlohmann::json rows = nlohmann::json::array();
+  const auto& first = rounds.front()["rows"];
+  const int n = static_cast<int>(rounds.size());
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    nlohmann::json row = {{"strategy", first[i]["strategy"]}, {"rounds", n}};
+    for (const char* q : {"p50", "p99", "mean"}) {
+      for (const char* side : {"measured_", "predicted_"}) {
+        const std::string k = side + std::string(q) + "_us";
+        double sum = 0;
+        for (const auto& r : rounds) sum += r["rows"][i][k].get<double>();
+        row[k] = sum / n;
+      }
+      const std::string k = "error_" + std::string(q);
+      double sum = 0, sq = 0;
+      for (const auto& r : rounds) sum += r["rows"][i][k].get<double>();
+      const double mean = sum / n;
+      for (const auto& r : rounds) {
+        const double d = r["rows"][i][k].get<double>() - mean;
+        sq += d * d;
+      }
+      row[k] = mean;
+      row[k + "_ci95"] = t975(n - 1) * std::sqrt(sq / (n - 1)) / std::sqrt(static_cast<double>(n));
+    }
+    rows.push_back(row);
+  }
+  nlohmann::json each = nlohmann::json::array();
+  for (const auto& r : rounds) each.push_back(r);
+  return {{"schema", "fastwake-compare/1"},
+          {"platform", rounds.back()["platform"]},
+          {"rows", rows},
+          {"rounds", each}};
+}
+
 void print_compare_table(const nlohmann::json& cmp, std::ostream& out) {
   out << "predicted (model, platform " << cmp["platform"].get<std::string>()
       << ") vs measured (loopback NIC), round trip in us\n";
+  const bool ci = !cmp["rows"].empty() && cmp["rows"][0].contains("error_p50_ci95");
+  if (ci)
+    out << "means over " << cmp["rows"][0]["rounds"].get<int>()
+        << " rounds of (calibrate, measure); err: mean error +- half-width of its 95 % "
+           "t-interval\n";
+  const int ew = ci ? 14 : 9;
   out << std::left << std::setw(16) << "strategy" << std::right << std::setw(11) << "meas p50"
-      << std::setw(11) << "pred p50" << std::setw(9) << "err" << std::setw(11) << "meas p99"
-      << std::setw(11) << "pred p99" << std::setw(9) << "err"
+      << std::setw(11) << "pred p50" << std::setw(ew) << "err" << std::setw(11) << "meas p99"
+      << std::setw(11) << "pred p99" << std::setw(ew) << "err"
       << "\n";
-  auto pct = [](double e) {
+  auto pct = [&](const nlohmann::json& r, const char* k) {
     std::ostringstream o;
-    o << std::showpos << std::fixed << std::setprecision(0) << 100 * e << "%";
+    o << std::showpos << std::fixed << std::setprecision(0) << 100 * r[k].get<double>() << "%";
+    if (ci)
+      o << std::noshowpos << "+-" << 100 * r[std::string(k) + "_ci95"].get<double>();
     return o.str();
   };
   out << std::fixed << std::setprecision(2);
   for (const auto& r : cmp["rows"])
     out << std::left << std::setw(16) << r["strategy"].get<std::string>() << std::right
         << std::setw(11) << r["measured_p50_us"].get<double>() << std::setw(11)
-        << r["predicted_p50_us"].get<double>() << std::setw(9) << pct(r["error_p50"].get<double>())
+        << r["predicted_p50_us"].get<double>() << std::setw(ew) << pct(r, "error_p50")
         << std::setw(11) << r["measured_p99_us"].get<double>() << std::setw(11)
-        << r["predicted_p99_us"].get<double>() << std::setw(9) << pct(r["error_p99"].get<double>())
+        << r["predicted_p99_us"].get<double>() << std::setw(ew) << pct(r, "error_p99")
         << "\n";
 }
 

@@ -23,6 +23,12 @@ Config sim_config_for_loopback(const Config& loopback_cfg, const nlohmann::json&
 nlohmann::json run_compare(const Config& cfg, const nlohmann::json& profile,
                            const hw::HwOptions& opt, std::ostream* progress);
 
+/// Several rounds of (calibrate, measure) interleaved A/B/A/B: per strategy
+/// the mean of each round's error with the half-width of its 95 % t-interval
+/// ("error_p50_ci95", ...), the measured and predicted means, and every
+/// round's document under "rounds".
+nlohmann::json combine_rounds(const std::vector<nlohmann::json>& rounds);
+
 void print_compare_table(const nlohmann::json& cmp, std::ostream& out);
 
 }  // namespace fastwake::tools

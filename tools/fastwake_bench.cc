@@ -60,6 +60,9 @@ options (loopback):
 options (compare): as loopback, plus
   --platform NAME|FILE     use this profile instead of calibrating now
   --recalibrate            (the default; kept for scripts)
+  --rounds N               N rounds of (calibrate, measure), interleaved; the
+                           table gives each error's mean over the rounds and the
+                           half-width of its 95 % t-interval (default 1)
 options (server and client; perftest's letters where they fit):
   -d, --device DEV         RDMA device (default: the only one there is)
   -i, --ib-port N          device port (default 1)
@@ -125,6 +128,7 @@ struct RunArgs {
   std::vector<std::string> sets;
   fastwake::hw::HwOptions opt;
   bool quiet = false;
+  int rounds = 1;  // compare: rounds of (calibrate, measure)
 };
 
 RunArgs parse_run_args(const std::vector<std::string>& args, bool compare) {
@@ -149,6 +153,18 @@ RunArgs parse_run_args(const std::vector<std::string>& args, bool compare) {
       r.quiet = true;
     else if (compare && a == "--recalibrate") {
     }  // the default; accepted for scripts
+    else if (compare && a == "--rounds") {
+      const std::string v = value();
+      try {
+        std::size_t used = 0;
+        r.rounds = std::stoi(v, &used);
+        if (used != v.size()) throw std::invalid_argument("x");
+      } catch (...) {
+        r.rounds = 0;
+      }
+      if (r.rounds < 1 || r.rounds > 100)
+        throw fastwake::ConfigError("--rounds: expected a whole number 1..100, got '" + v + "'");
+    }
     else if (!a.empty() && a[0] == '-')
       throw fastwake::ConfigError("unknown option " + a);
     else if (!r.config)
@@ -188,20 +204,28 @@ int cmd_compare(const std::vector<std::string>& args) {
       r.config ? fastwake::load_json_file(*r.config) : fastwake::bundled_config("compare");
   for (const auto& s : r.sets) fastwake::apply_set(doc, s);
   const fastwake::Config cfg = fastwake::sim::load_config(doc);
-  nlohmann::json profile;
-  if (r.platform) {
-    profile = fastwake::builtin_platform(*r.platform);
-  } else {
-    // Calibrate right before measuring: wake-up costs drift on shared VMs.
-    fastwake::hw::CalibrateOptions copt;
-    copt.source_dir = FW_SOURCE_DIR;
-    if (!r.quiet) std::cerr << "compare: calibrating this host first (a few seconds)\n";
-    const auto rep = fastwake::hw::calibrate(copt, r.quiet ? nullptr : &std::cerr);
-    if (!r.quiet) std::cerr << rep.summary << "wrote " << rep.path << "\n";
-    profile = rep.profile;
+  // Rounds alternate calibration and measurement (A B A B ...), so the
+  // drift of a shared machine shows as the spread of the error, not as bias.
+  std::vector<nlohmann::json> rounds;
+  for (int k = 0; k < r.rounds; ++k) {
+    if (!r.quiet && r.rounds > 1)
+      std::cerr << "compare: round " << k + 1 << "/" << r.rounds << "\n";
+    nlohmann::json profile;
+    if (r.platform) {
+      profile = fastwake::builtin_platform(*r.platform);
+    } else {
+      // Calibrate right before measuring: wake-up costs drift on shared VMs.
+      fastwake::hw::CalibrateOptions copt;
+      copt.source_dir = FW_SOURCE_DIR;
+      if (!r.quiet) std::cerr << "compare: calibrating this host first (a few seconds)\n";
+      const auto rep = fastwake::hw::calibrate(copt, r.quiet ? nullptr : &std::cerr);
+      if (!r.quiet) std::cerr << rep.summary << "wrote " << rep.path << "\n";
+      profile = rep.profile;
+    }
+    rounds.push_back(
+        fastwake::tools::run_compare(cfg, profile, r.opt, r.quiet ? nullptr : &std::cerr));
   }
-  const auto cmp =
-      fastwake::tools::run_compare(cfg, profile, r.opt, r.quiet ? nullptr : &std::cerr);
+  const auto cmp = fastwake::tools::combine_rounds(rounds);
   emit(cmp, r.json_out, fastwake::tools::print_compare_table);
   return 0;
 }

@@ -107,16 +107,22 @@ def calibrate(out: str | os.PathLike | None = None, *, iterations: int | None = 
 
 def compare(config: str | os.PathLike | Mapping | None = None, *, platform: str | None = None,
             sets: Iterable[str] = (), recalibrate: bool = False, cpus: Iterable[int] | None = None,
-            nic_cpu: int | None = None, quiet: bool = True) -> dict:
+            nic_cpu: int | None = None, quiet: bool = True, rounds: int = 1) -> dict:
     """Simulates the config with this host's calibrated profile (calibrating
     first if needed) and measures it on the loopback; returns the compare
-    document {"rows": [...], "measured": doc, "predicted": doc, "platform": name}."""
+    document {"rows": [...], "measured": doc, "predicted": doc, "platform": name}.
+    With rounds > 1: that many (calibrate, measure) rounds interleaved; rows hold
+    the mean errors and "error_p50_ci95" etc. (half-width of the 95 % t-interval),
+    and "rounds" every round's document."""
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 100:
+        from .config import ConfigError
+        raise ConfigError(f"rounds: expected a whole number 1..100, got {rounds!r}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         out = tmp / "compare.json"
         args = ["compare", *_config_args(config, tmp), *_common(platform, sets, cpus, nic_cpu),
                 "--json", str(out)] + (["--recalibrate"] if recalibrate else []) + \
-               (["-q"] if quiet else [])
+               (["-q"] if quiet else []) + (["--rounds", str(rounds)] if rounds > 1 else [])
         _run_tool(args, quiet)
         return json.loads(out.read_text())
 
