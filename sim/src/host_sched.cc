@@ -44,8 +44,10 @@ void HostModel::reschedule(SimCore& c) {
       c.runq.pop_front();
       pause_current(c);
       if (cur.dispatcher) {
+        ++n_disp_switch_;
         cur.state = ThreadState::kRunnable;  // the dispatcher is not queued: it is the fallback
       } else {
+        ++n_invol_;  // preempted by the wakee: nivcsw
         cur.state = ThreadState::kRunnable;
         cur.resume = cur.has_seg ? Resume::kContinue : cur.resume;
         cur.queued_at = eng_.now();
@@ -136,6 +138,7 @@ void HostModel::go_idle(SimCore& c) {
       break;
     }
   c.cstate = s;
+  if (app_core_[static_cast<std::size_t>(c.id)]) ++n_idle_[static_cast<std::size_t>(s)];
   c.idle = true;
   c.idle_since = eng_.now();
   set_power(c, kPowerC0 + s);
@@ -174,6 +177,7 @@ void HostModel::slice_expire(std::uint64_t packed) {
 
 void HostModel::preempt_for_slice(SimCore& c) {
   ++n_slice_;
+  ++n_invol_;  // the slice ran out while runnable: nivcsw
   SimThread& cur = threads_[c.current];
   pause_current(c);
   cur.state = ThreadState::kRunnable;

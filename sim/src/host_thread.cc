@@ -243,6 +243,12 @@ void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
   FW_TRACE("core %d thread %d sleeps (event_pending %d)", c.id, th.id, th.event_pending);
   th.state = ThreadState::kBlocked;
   c.current = -1;
+  // It leaves the CPU (nvcsw), unless an event arrived while it was entering
+  // the wait: then try_to_wake_up finds it still on the run queue
+  // (ttwu_runnable) and it never switches out (the kOnChannel case below).
+  if (!(wp_.asleep() == WaitPolicy::Asleep::kOnChannel && th.event_pending &&
+        th.migrate_to == kNoCore))
+    ++n_vol_;
   if (th.migrate_to != kNoCore) {
     apply_migration(c, th);
     reschedule(c);
@@ -323,6 +329,7 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
       th.resume = Resume::kCheckSpin;
       c.current = -1;
       th.core = to;
+      ++n_invol_;     // moved off its CPU while runnable (the migration stopper): nivcsw
       ++n_ipi_call_;  // the move's remote enqueue: a function-call IPI
       post_kernel(to, {KType::kIpi, th.id}, now + p_.ipi_latency_ns);
       reschedule(c);
