@@ -264,7 +264,7 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
       {"machine", machine_description()}};
   {
     const nlohmann::json emulator = {
-        {"interrupts", static_cast<double>(n1.interrupts - n0.interrupts)},
+        {"cq_events", static_cast<double>(n1.interrupts - n0.interrupts)},
         {"local_signals", static_cast<double>(n1.local_signals - n0.local_signals)},
         {"remote_signals", static_cast<double>(n1.remote_signals - n0.remote_signals)},
         {"irq_thread_wakeups", static_cast<double>(n1.irq_thread_wakeups - n0.irq_thread_wakeups)},

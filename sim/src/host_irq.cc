@@ -13,6 +13,7 @@ void HostModel::raise_event(CqId cq) {
   const VectorId v = nic_.cqs_[cq].vector;
   trace(trace_, Decision::Kind::kIrq, cq, nic_.vector_core(v));
   eq_[v].push_back(cq);
+  ++n_event_;  // one completion event per armed CQ, whether or not it raises an MSI-X
   if (irq_inflight_[v]) return;  // the pending IRQ's EQ scan will see this EQE
   irq_inflight_[v] = 1;
   ++n_irq_;

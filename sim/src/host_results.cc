@@ -30,6 +30,7 @@ nlohmann::json HostModel::per_request_counts() const {
           {"nonvoluntary_switches", per(a.invol, b.invol)},
           {"dispatcher_switches", per(a.disp, b.disp)},
           {"switch_ins", per(a.ctx, b.ctx)},
+          {"cq_events", per(a.event, b.event)},
           {"interrupts", per(a.irq, b.irq)},
           {"handoffs", per(a.handoff, b.handoff)},
           {"local_wakeups", per(a.local, b.local)},

@@ -74,9 +74,9 @@ void print(const char* title, const Sides& x) {
               static_cast<unsigned long long>(get(x.host, "requests")));
   std::printf("  %-26s %10s %10s\n", "per request", "model", "host");
   for (const char* k : {"context_switches", "voluntary_switches", "nonvoluntary_switches",
-                        "dispatcher_switches", "interrupts", "handoffs", "irq_thread_wakeups",
-                        "ipis_call", "ipis_resched", "irq_thread_ipis_call", "baseline_ipis_call",
-                        "baseline_ipis_resched", "baseline_preemptions"})
+                        "dispatcher_switches", "cq_events", "interrupts", "handoffs",
+                        "irq_thread_wakeups", "ipis_call", "ipis_resched", "irq_thread_ipis_call",
+                        "baseline_ipis_call", "baseline_ipis_resched", "baseline_preemptions"})
     std::printf("  %-26s %10.4f %10.4f\n", k, get(x.model, k), get(x.host, k));
   std::printf("  %-26s %10.4f %10.4f   (host: NIC-thread eventfd writes)\n", "remote_wakeups",
               get(x.model, "remote_wakeups"), get(x.host, "remote_signals"));
@@ -132,7 +132,7 @@ constexpr double kMaxPreemptions = 0.10;
 void expect_counts(const Sides& x) {
   // Mechanism of the run's own threads: always asserted.
   EXPECT_COUNT(get(x.model, "voluntary_switches"), get(x.host, "voluntary_switches"), kOwnTol);
-  EXPECT_COUNT(get(x.model, "interrupts"), get(x.host, "interrupts"), kOwnTol);
+  EXPECT_COUNT(get(x.model, "cq_events"), get(x.host, "cq_events"), kOwnTol);
   EXPECT_COUNT(get(x.model, "handoffs"), get(x.host, "handoffs"), kOwnTol);
   EXPECT_COUNT(get(x.model, "remote_wakeups"), get(x.host, "remote_signals"), kOwnTol);
   EXPECT_COUNT(get(x.model, "local_wakeups"), get(x.host, "local_signals"), kOwnTol);
