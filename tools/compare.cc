@@ -5,26 +5,60 @@
 #include <iomanip>
 #include <sstream>
 
+#include "fastwake/errors.h"
+#include "fastwake/hw/kernel_counts.h"
+#include "fastwake/placement.h"
 #include "fastwake/sim/fabric_config.h"
 #include "fastwake/sim/simulate.h"
 
 namespace fastwake::tools {
 
-Config sim_config_for_loopback(const Config& loopback_cfg, const nlohmann::json& profile) {
+Config sim_config_for_loopback(const Config& loopback_cfg, const nlohmann::json& profile,
+                               const nlohmann::json& host_idle) {
   nlohmann::json doc = to_json(loopback_cfg);
   doc["platform"] = profile;
   const int k = loopback_cfg.host.app_cores;
-  doc["host"]["cores"] = k + 1;
+  // The loopback places vectors as core's placement does over host.cores; a
+  // vector on an app core is taken there (its IRQ thread), any other by the
+  // NIC thread. The model keeps that placement: the same cores (at least one
+  // beyond the app cores), every non-app core standing for the NIC thread's
+  // CPU, which spins and never idles (POLL only), and interrupts reach app
+  // cores as the loopback delivers them (a woken IRQ thread: "thread").
+  const int cores = std::max(loopback_cfg.host.cores, k + 1);
+  doc["host"]["cores"] = cores;
   doc["host"]["app_cores"] = k;
-  doc["host"]["irq_placement"] = "last";
-  doc["host"]["idle_poll_cores"] = nlohmann::json::array({k});
   doc["host"]["max_cstate"] = -1;
-  return sim::load_config(doc);
+  doc["host"]["irq_delivery"] = "thread";
+  nlohmann::json nic_cores = nlohmann::json::array();
+  for (int c = k; c < cores; ++c) nic_cores.push_back(c);
+  doc["host"]["idle_poll_cores"] = nic_cores;
+  // The host's idle loop decides whether a remote wake-up needs an IPI: when
+  // it never polls (e.g. haltpoll with guest_halt_poll_ns = 0, as measured by
+  // host_idle_description), no C-state of the model polls either; the
+  // states' costs stay the profile's.
+  if (host_idle.is_object() && !host_idle.value("polls", true) && doc["platform"].is_object() &&
+      doc["platform"].contains("cstates"))
+    for (auto& cs : doc["platform"]["cstates"])
+      cs["polling"] = {{"value", false},
+                       {"source",
+                        "this host's idle loop (fastwake-bench, "
+                        "/sys/devices/system/cpu/cpuidle): " +
+                            host_idle.value("reason", std::string())}};
+  Config out = sim::load_config(doc);
+  const Placement lp = Placement::of(loopback_cfg), sp = Placement::of(out);
+  for (std::size_t v = 0; v < lp.vector_core.size(); ++v) {
+    const bool on_app = lp.vector_core[v] < k;
+    if (on_app ? sp.vector_core[v] != lp.vector_core[v] : sp.vector_core[v] < k)
+      throw ConfigError("host.cores: with host.cores = " + std::to_string(loopback_cfg.host.cores) +
+                        " the model cannot place vector " + std::to_string(v) +
+                        " as the loopback does; give host.cores > host.app_cores");
+  }
+  return out;
 }
 
 nlohmann::json run_compare(const Config& cfg, const nlohmann::json& profile,
                            const hw::HwOptions& opt, std::ostream* progress) {
-  const Config scfg = sim_config_for_loopback(cfg, profile);
+  const Config scfg = sim_config_for_loopback(cfg, profile, hw::host_idle_description());
   if (progress) *progress << "compare: simulating with platform " << scfg.platform.name << "\n";
   const nlohmann::json predicted = sim::simulate_all(scfg);
   if (progress) *progress << "compare: measuring on the loopback NIC\n";

@@ -14,9 +14,14 @@
 
 namespace fastwake::tools {
 
-/// The simulator's view of a loopback run: the app cores plus one core for
-/// the NIC thread, which takes every interrupt and never idles.
-Config sim_config_for_loopback(const Config& loopback_cfg, const nlohmann::json& profile);
+/// The simulator's view of a loopback run: the same vector placement, every
+/// core beyond the app cores standing for the NIC thread's CPU (takes the
+/// interrupts of vectors placed off the app cores, never idles), interrupts
+/// on app cores delivered by a woken IRQ thread (host.irq_delivery
+/// "thread"), and C-states that poll only if `host_idle` (this host's idle
+/// loop, hw::host_idle_description(); null: keep the profile's) does.
+Config sim_config_for_loopback(const Config& loopback_cfg, const nlohmann::json& profile,
+                               const nlohmann::json& host_idle = nullptr);
 
 /// Runs both and returns {"schema":"fastwake-compare/1", "rows":[...],
 /// "measured":doc, "predicted":doc, "platform":name}.

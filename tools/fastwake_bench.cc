@@ -55,6 +55,9 @@ options (loopback):
   --set PATH=VALUE         override a config value (repeatable), as fastwake-sim
   --cpus A,B,...           CPU of each application core (default: the first usable)
   --nic-cpu N              CPU of the loopback NIC thread (default: next usable)
+  --ipi-baseline-ms N      before each strategy, measure the run's CPUs' CAL/RES
+                           background for N ms with none of its threads alive
+                           (extra.per_request.baseline_ipis_*; default 0: skip)
   --json FILE|-            write the result document (to stdout with '-')
   -q, --quiet              no progress lines
 options (compare): as loopback, plus
@@ -149,7 +152,19 @@ RunArgs parse_run_args(const std::vector<std::string>& args, bool compare) {
       r.opt.app_cpus = parse_cpus(value(), "--cpus");
     else if (a == "--nic-cpu")
       r.opt.nic_cpu = parse_cpus(value(), "--nic-cpu").at(0);
-    else if (a == "-q" || a == "--quiet")
+    else if (a == "--ipi-baseline-ms") {
+      const std::string v = value();
+      std::size_t used = 0;
+      int ms = -1;
+      try {
+        ms = std::stoi(v, &used);
+      } catch (...) {
+      }
+      if (ms < 0 || used != v.size())
+        throw fastwake::ConfigError("--ipi-baseline-ms: expected milliseconds >= 0, got '" + v +
+                                    "'");
+      r.opt.ipi_baseline_s = ms * 1e-3;
+    } else if (a == "-q" || a == "--quiet")
       r.quiet = true;
     else if (compare && a == "--recalibrate") {
     }  // the default; accepted for scripts

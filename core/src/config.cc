@@ -33,7 +33,8 @@ void parse_host(const json& j, const Platform& plat, HostConfig& h) {
   const std::string path = "host";
   check_keys(j, path,
              {"cores", "numa_nodes", "llc_cores", "nic_node", "app_cores", "first_app_core",
-              "app_core_list", "vectors", "irq_placement", "max_cstate", "idle_poll_cores"});
+              "app_core_list", "vectors", "irq_placement", "max_cstate", "idle_poll_cores",
+              "irq_delivery"});
   if (j.contains("cores"))
     h.cores = static_cast<int>(read_int(j.at("cores"), "host.cores", 1, 4096));
   // Topology: cores numbered node by node, LLC domains of llc_cores inside a node.
@@ -92,6 +93,9 @@ void parse_host(const json& j, const Platform& plat, HostConfig& h) {
                     {"spread", "core0", "last", "driver", "irqbalance", "random"}));
   if (j.contains("idle_poll_cores"))
     h.idle_poll_cores = read_core_list(j.at("idle_poll_cores"), "host.idle_poll_cores", h.cores);
+  if (j.contains("irq_delivery"))
+    h.irq_by_thread =
+        read_choice(j.at("irq_delivery"), "host.irq_delivery", {"msix", "thread"}) == "thread";
   if (j.contains("max_cstate"))
     h.max_cstate = static_cast<int>(read_int(j.at("max_cstate"), "host.max_cstate", -1, 4096));
   const int deepest = static_cast<int>(plat.cstates.size()) - 1;
@@ -293,7 +297,8 @@ nlohmann::json to_json(const Config& c) {
         {"vectors", c.host.vectors},
         {"irq_placement", std::string(irq_placement_name(c.host.irq_placement))},
         {"max_cstate", c.host.max_cstate},
-        {"idle_poll_cores", c.host.idle_poll_cores}}},
+        {"idle_poll_cores", c.host.idle_poll_cores},
+        {"irq_delivery", c.host.irq_by_thread ? "thread" : "msix"}}},
       {"workload",
        {{"kind", std::string(load_kind_name(c.workload.kind))},
         {"threads_per_core", c.workload.threads_per_core},

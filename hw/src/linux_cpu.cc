@@ -68,9 +68,10 @@ void Futex::wait(std::uint32_t expected) {
           nullptr, 0);
 }
 
-void Futex::wake_one() {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
-          nullptr, 0);
+int Futex::wake_one() {
+  const long n = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1,
+                         nullptr, nullptr, 0);
+  return n > 0 ? static_cast<int>(n) : 0;
 }
 
 CpuTimes read_cpu_times() {

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "fastwake/errors.h"
+#include "fastwake/hw/kernel_counts.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/placement.h"
 #include "fastwake/workload.h"
@@ -35,6 +36,14 @@ LoopbackNic::LoopbackNic(const Config& cfg, const HwOptions& opt) : cfg_(cfg), o
     irq_.push_back(std::make_unique<IrqCore>());
     irq_.back()->thread = std::thread([this, c] { irq_main(c); });
   }
+  for (auto& q : irq_)  // their tids, before anyone reads them
+    while (q->os_tid.load() == 0) std::this_thread::yield();
+}
+
+std::vector<pid_t> LoopbackNic::irq_thread_tids() const {
+  std::vector<pid_t> v;
+  for (const auto& q : irq_) v.push_back(q->os_tid.load());
+  return v;
 }
 
 LoopbackNic::~LoopbackNic() {
@@ -50,6 +59,7 @@ LoopbackNic::~LoopbackNic() {
 }
 
 void LoopbackNic::irq_main(int core) {
+  irq_[core]->os_tid.store(current_os_tid());
   pin_self(opt_.app_cpus[core]);
   // Interrupt context preempts threads: SCHED_FIFO where allowed (root);
   // otherwise a normal thread, woken with wake-up preemption.
@@ -63,6 +73,7 @@ void LoopbackNic::irq_main(int core) {
     while (me.pending.pop(&cq)) {
       [[maybe_unused]] auto w = write(cqs_[cq]->efd, &one, sizeof one);
       me.signalled.fetch_add(1, std::memory_order_relaxed);
+      n_local_signals_.fetch_add(1, std::memory_order_relaxed);
     }
     if (shutdown_.load(std::memory_order_acquire)) return;
     me.fx.word.store(0, std::memory_order_seq_cst);
@@ -74,18 +85,21 @@ void LoopbackNic::irq_main(int core) {
 /// The interrupt of CQ `cq`'s vector, taken on the vector's core.
 void LoopbackNic::raise(CqId cq) {
   ++stats_.interrupts;
+  n_interrupts_.fetch_add(1, std::memory_order_relaxed);
   const CoreId core = vector_core_[cq_vector_[cq]].load(std::memory_order_relaxed);
   trace(opt_.trace, Decision::Kind::kIrq, cq, core);
   if (core >= 0 && core < static_cast<CoreId>(irq_.size())) {
     IrqCore& q = *irq_[core];
     if (q.pending.push(cq)) {
       ++stats_.local_irqs;
-      if (q.fx.word.exchange(1, std::memory_order_seq_cst) == 0) q.fx.wake_one();
+      if (q.fx.word.exchange(1, std::memory_order_seq_cst) == 0 && q.fx.wake_one() > 0)
+        n_irq_wakeups_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
   }
   const std::uint64_t one = 1;  // another core: the NIC thread's CPU takes it
   [[maybe_unused]] auto wr = write(cqs_[cq]->efd, &one, sizeof one);
+  n_remote_signals_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void LoopbackNic::arm(CqId cq) {
@@ -136,6 +150,7 @@ void LoopbackNic::join() {
 }
 
 void LoopbackNic::nic_loop(Nanos t0) {
+  nic_tid_.store(current_os_tid());
   pin_self(opt_.nic_cpu);
   const int n = static_cast<int>(cqs_.size());
   const Nanos win_start = t0 + cfg_.run.warmup_ns;
@@ -182,6 +197,7 @@ void LoopbackNic::nic_loop(Nanos t0) {
         }
         last_id[c] = static_cast<std::int64_t>(r.id);
         ++stats_.completed;
+        n_completed_.fetch_add(1, std::memory_order_relaxed);
         --in_flight;
         --outstanding[c];
         if (r.t_sent >= win_start && r.t_sent < win_end) {

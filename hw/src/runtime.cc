@@ -11,6 +11,7 @@
 #include <set>
 
 #include "fastwake/errors.h"
+#include "fastwake/hw/kernel_counts.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/loopback_nic.h"
 #include "fastwake/hw/thread_runtime.h"
@@ -109,6 +110,13 @@ void check_moves_between_app_cores(const Config& cfg, const std::string& who) {
 HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& opt_in) {
   const HwOptions opt = resolve_options(cfg, opt_in);
   const auto wall0 = std::chrono::steady_clock::now();
+  std::vector<int> run_cpus = opt.app_cpus;
+  run_cpus.push_back(opt.nic_cpu);
+  nlohmann::json baseline;  // null unless asked for
+  if (opt.ipi_baseline_s > 0) {
+    baseline = measure_ipi_baseline(run_cpus, opt.ipi_baseline_s);
+    baseline["preemptions"] = measure_preemption_baseline(opt.app_cpus, opt.ipi_baseline_s);
+  }
   LoopbackNic nic(cfg, opt);
   ThreadRuntime<LoopbackNic> rt(cfg, s, nic, opt);
   {
@@ -141,6 +149,18 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
   const Nanos ws = t0 + cfg.run.warmup_ns, we = ws + cfg.run.duration_ns;
   CpuTimes c0, c1;
   std::optional<double> e0, e1;
+  // The kernel's counters and the emulator's own, at both ends of the window.
+  TidGroups tids;
+  KernelSnapshot k0, k1;
+  LoopbackNic::LiveCounts n0{}, n1{};
+  std::uint64_t h0 = 0, h1 = 0;
+  auto read_counts = [&](KernelSnapshot& k, LoopbackNic::LiveCounts& n, std::uint64_t& h) {
+    h = rt.handoffs();
+    if (tids.app.empty())
+      tids = {rt.app_tids(), rt.dispatcher_tids(), nic.irq_thread_tids(), nic.nic_tid()};
+    n = nic.live_counts();
+    k = take_kernel_snapshot(tids, opt.app_cpus);
+  };
   bool window_read = false, end_read = false;
   // Control loop: window readings, migrations, remap moves, in time order.
   while (!end_read) {
@@ -151,17 +171,23 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
       if (remap_p)
         if (const auto d = remap_p->next_deadline()) next = std::min(next, *d);
     }
-    // Scripted migrations may add a remap deadline meanwhile: look again within 1 ms.
-    sleep_until(std::min(next, mono_now() + 1'000'000));
+    // Scripted migrations may add a remap deadline meanwhile: look again
+    // within 1 ms. Otherwise sleep until the next event: a wake-up every
+    // millisecond would preempt the application (or the dispatcher) ~1,000
+    // times a second, switches the model has no reason to count.
+    const bool rescan = remap_p && !cfg.workload.script.empty();
+    sleep_until(rescan ? std::min(next, mono_now() + 1'000'000) : next);
     const Nanos now = mono_now();
     if (!window_read && now >= ws) {
       c0 = read_cpu_times();
       e0 = read_rapl_energy_j();
+      read_counts(k0, n0, h0);
       window_read = true;
     }
     if (!end_read && now >= we) {
       c1 = read_cpu_times();
       e1 = read_rapl_energy_j();
+      read_counts(k1, n1, h1);
       end_read = true;
     }
     std::lock_guard<std::mutex> g(control_mu);
@@ -236,6 +262,31 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
        "emulated: a vector on an app core is signalled by that core's IRQ thread, "
        "any other vector by the NIC thread (docs/hw.md)"},
       {"machine", machine_description()}};
+  {
+    const nlohmann::json emulator = {
+        {"cq_events", static_cast<double>(n1.interrupts - n0.interrupts)},
+        {"local_signals", static_cast<double>(n1.local_signals - n0.local_signals)},
+        {"remote_signals", static_cast<double>(n1.remote_signals - n0.remote_signals)},
+        {"irq_thread_wakeups", static_cast<double>(n1.irq_thread_wakeups - n0.irq_thread_wakeups)},
+        {"handoffs", static_cast<double>(h1 - h0)}};
+    // Normalised by the requests answered between the same two readings (the
+    // control thread may read a few ms after ws / we on a busy machine).
+    nlohmann::json rep = kernel_count_report(k0, k1, tids, opt.app_cpus, opt.nic_cpu,
+                                             n1.completed - n0.completed, span, emulator, baseline);
+    // How busy the app CPUs were with other processes' work (a shared
+    // machine): /proc/stat's busy share minus our pinned threads' run time.
+    std::vector<pid_t> ours = tids.app;
+    ours.insert(ours.end(), tids.dispatchers.begin(), tids.dispatchers.end());
+    ours.insert(ours.end(), tids.irq_threads.begin(), tids.irq_threads.end());
+    const double cpu_s = span * static_cast<double>(opt.app_cpus.size());
+    const double our_share = static_cast<double>(runtime_between(k0, k1, ours)) * 1e-9 / cpu_s;
+    const double busy = cpu_busy_fraction(c0, c1, opt.app_cpus);
+    rep["kernel_counts"]["app_cpus_busy"] = busy;
+    rep["kernel_counts"]["app_cpus_busy_ours"] = our_share;
+    rep["kernel_counts"]["app_cpus_busy_others"] = std::max(0.0, busy - our_share);
+    r.extra["per_request"] = std::move(rep["per_request"]);
+    r.extra["kernel_counts"] = std::move(rep["kernel_counts"]);
+  }
   out.sent = st.sent;
   out.completed = st.completed;
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();

@@ -42,12 +42,14 @@ void HostModel::move_thread(ThreadId t, CoreId to) {
 
 void HostModel::window_open(std::uint64_t) {
   in_window_ = true;
+  win_open_counts_ = counts_now();
   const Nanos now = eng_.now();
   for (auto& c : cores_) c.power_since = now;
 }
 
 void HostModel::window_close(std::uint64_t) {
   for (auto& c : cores_) set_power(c, c.power);  // account up to the end
+  win_close_counts_ = counts_now();
   in_window_ = false;
   sending_ = false;
 }

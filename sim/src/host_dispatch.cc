@@ -58,6 +58,8 @@ void HostModel::hand_off(CoreId core, ThreadId t) {
   SimCore& c = cores_[core];
   std::erase(c.ready, t);
   ++n_handoff_;
+  ++n_disp_switch_;  // the dispatcher leaves the CPU runnable (futex wake-up preemption or
+                     // FW_IOC_SWITCH_TO): nivcsw
   c.handoff_to = t;
   SimThread& d = threads_[c.disp_thread];
   start_seg(c, d, p_.fast_switch_ns, SegEnd::kHandOff, Stage::kSched, Stage::kSched, kPowerWork);

@@ -14,10 +14,41 @@ void HostModel::raise_event(CqId cq) {
   const VectorId v = nic_.cqs_[cq].vector;
   trace(trace_, Decision::Kind::kIrq, cq, nic_.vector_core(v));
   eq_[v].push_back(cq);
+  ++n_event_;  // one completion event per armed CQ, whether or not it raises an MSI-X
   if (irq_inflight_[v]) return;  // the pending IRQ's EQ scan will see this EQE
   irq_inflight_[v] = 1;
   ++n_irq_;
-  post_kernel(nic_.vector_core(v), {KType::kHardirq, v}, eng_.now() + p_.msix_ns);
+  const CoreId core = nic_.vector_core(v);
+  if (cfg_.host.irq_by_thread && app_core_[static_cast<std::size_t>(core)]) irq_thread_wake(core);
+  post_kernel(core, {KType::kHardirq, v}, eng_.now() + p_.msix_ns);
+}
+
+/// host.irq_delivery "thread" (the loopback NIC, docs/hw.md): the interrupt
+/// of a vector on app core `core` is taken by a SCHED_FIFO thread pinned
+/// there, woken (futex) from the NIC thread's CPU, outside the app cores.
+/// That wake-up is counted by the rules of every other remote one (Linux
+/// ttwu_queue_cond, docs/model.md): the target runs nothing -> wake list +
+/// CAL (none if it idles polling or its list is not empty); it runs a task ->
+/// direct enqueue, and an RT wakee preempts any fair or SCHED_IDLE current
+/// (check_preempt_curr's class rule) -> RES unless one is pending, and the
+/// current is switched out while runnable. Only counted: its cost is the
+/// hardirq's arrival (msix_ns), as before.
+void HostModel::irq_thread_wake(CoreId core) {
+  ++n_irqthr_wake_;
+  const SimCore& b = cores_[static_cast<std::size_t>(core)];
+  if (nr_running(b) == 0) {
+    if (b.wake_list.empty() && !idle_polling(b)) {
+      ++n_ipi_call_;
+      ++n_irqthr_call_;
+    }
+    return;
+  }
+  if (!b.resched_pending) {
+    ++n_ipi_resched_;
+    ++n_irqthr_resched_;
+  }
+  const int cur = b.current >= 0 ? b.current : (b.disp ? b.disp_thread : -1);
+  if (cur >= 0) ++(threads_[static_cast<std::size_t>(cur)].dispatcher ? n_disp_switch_ : n_invol_);
 }
 
 /// A platform stall (stall_rate_hz, stall_mean_ns): the core runs nothing of

@@ -39,11 +39,14 @@ void HostModel::build() {
                             : 8;
   }
   cores_.resize(h.cores);
+  n_idle_.assign(cfg_.platform.cstates.size(), 0);
   for (int i = 0; i < h.cores; ++i) cores_[i].id = i;
 
   // Placement is core's (the same for every backend).
   const Placement place = Placement::of(cfg_);
   topo_ = place.topo;
+  app_core_.assign(static_cast<std::size_t>(h.cores), 0);
+  for (CoreId c : place.app_cores) app_core_[static_cast<std::size_t>(c)] = 1;
   nic_.vector_core_ = place.vector_core;
   eq_.resize(h.vectors);
   irq_inflight_.assign(h.vectors, 0);

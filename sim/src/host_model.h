@@ -281,6 +281,7 @@ class HostModel final {
   Nanos kernel_cost(const SimCore& c, const KWork& w) const;
   void wake_blocked(ThreadId t, CoreId from_core);
   bool enqueue(SimCore& c, int t);  // true: the wakee preempts (need_resched set)
+  void irq_thread_wake(CoreId core);
   // remote wake-up rules (host_irq.cc)
   int nr_running(const SimCore& c) const;
   bool idle_polling(const SimCore& c) const;
@@ -388,6 +389,33 @@ class HostModel final {
   std::uint64_t n_wake_wakelist_ = 0, n_wake_direct_ = 0, n_wake_polled_ = 0;
   std::uint64_t n_stall_ = 0;
   Nanos stall_time_ = 0;
+  // The counters Linux keeps per thread (nvcsw / nivcsw, kernel/sched/core.c
+  // __schedule): an application thread leaving the CPU because it blocked, or
+  // while still runnable (preempted, slice, hand-off back); a dispatcher
+  // leaving it (always runnable: nivcsw).
+  std::uint64_t n_vol_ = 0, n_invol_ = 0, n_disp_switch_ = 0;
+  // host.irq_delivery "thread" (the loopback's emulation): wake-ups of an app
+  // core's IRQ thread and the IPIs they cost (also in n_ipi_call_/n_ipi_resched_).
+  std::uint64_t n_irqthr_wake_ = 0, n_irqthr_call_ = 0, n_irqthr_resched_ = 0;
+  std::uint64_t n_event_ = 0;          // completion events raised (EQEs), per armed CQ
+  std::vector<std::uint64_t> n_idle_;  // per C-state: idle entries of the app cores
+  std::vector<char> app_core_;         // per core: runs application threads (placement)
+  /// The counters above at one instant; per-request figures are the
+  /// difference over the measurement window (window_open .. window_close).
+  struct Counts {
+    std::uint64_t event, irq, ctx, handoff, local, remote, wakelist, direct, polled, call, resched,
+        vol, invol, disp, irqthr_wake, irqthr_call, irqthr_resched;
+    std::vector<std::uint64_t> idle;
+  };
+  Counts counts_now() const {
+    return {n_event_,          n_irq_,         n_ctx_,           n_handoff_,
+            n_local_wake_,     n_remote_wake_, n_wake_wakelist_, n_wake_direct_,
+            n_wake_polled_,    n_ipi_call_,    n_ipi_resched_,   n_vol_,
+            n_invol_,          n_disp_switch_, n_irqthr_wake_,   n_irqthr_call_,
+            n_irqthr_resched_, n_idle_};
+  }
+  Counts win_open_counts_{}, win_close_counts_{};
+  nlohmann::json per_request_counts() const;
 };
 
 }  // namespace fastwake::sim::detail

@@ -11,6 +11,42 @@
 
 namespace fastwake::sim::detail {
 
+/// The kernel-countable events of the measurement window per request
+/// completed in it, under the names the loopback backend reports its host's
+/// counts with (docs/hw.md "Kernel counts"; the test is tests/hw/counts_test.cc).
+nlohmann::json HostModel::per_request_counts() const {
+  const Counts& a = win_open_counts_;
+  const Counts& b = win_close_counts_;
+  const double n = static_cast<double>(completed_in_window_);
+  auto per = [n](std::uint64_t x0, std::uint64_t x1) {
+    return n > 0 ? static_cast<double>(x1 - x0) / n : 0.0;
+  };
+  nlohmann::json idle = nlohmann::json::object();
+  for (std::size_t k = 0; k < p_.cstates.size() && k < a.idle.size() && k < b.idle.size(); ++k)
+    idle[p_.cstates[k].name] = per(a.idle[k], b.idle[k]);
+  return {{"requests", completed_in_window_},
+          {"context_switches", per(a.vol + a.invol, b.vol + b.invol)},
+          {"voluntary_switches", per(a.vol, b.vol)},
+          {"nonvoluntary_switches", per(a.invol, b.invol)},
+          {"dispatcher_switches", per(a.disp, b.disp)},
+          {"switch_ins", per(a.ctx, b.ctx)},
+          {"cq_events", per(a.event, b.event)},
+          {"interrupts", per(a.irq, b.irq)},
+          {"handoffs", per(a.handoff, b.handoff)},
+          {"local_wakeups", per(a.local, b.local)},
+          {"remote_wakeups", per(a.remote, b.remote)},
+          {"remote_wakelist", per(a.wakelist, b.wakelist)},
+          {"remote_direct", per(a.direct, b.direct)},
+          {"wakelist_polled", per(a.polled, b.polled)},
+          {"ipis_call", per(a.call, b.call)},
+          {"ipis_resched", per(a.resched, b.resched)},
+          {"ipis", per(a.call + a.resched, b.call + b.resched)},
+          {"irq_thread_wakeups", per(a.irqthr_wake, b.irqthr_wake)},
+          {"irq_thread_ipis_call", per(a.irqthr_call, b.irqthr_call)},
+          {"irq_thread_ipis_resched", per(a.irqthr_resched, b.irqthr_resched)},
+          {"idle_entries", idle}};
+}
+
 StrategyRun HostModel::finish() {
   if (in_flight_ != 0)
     throw std::logic_error("simulation did not drain: " + std::to_string(in_flight_) +
@@ -73,6 +109,7 @@ StrategyRun HostModel::finish() {
              {"stall_time_ns", stall_time_},
              {"wait_mode", std::string(wait_mode_name(wp_.mode()))},
              {"wake_path", std::string(wake_path_name(wp_.wake_path()))}};
+  r.extra["per_request"] = per_request_counts();
   out.samples = std::move(samples_);
   out.sent = sent_;
   out.completed = completed_;

@@ -220,6 +220,7 @@ void HostModel::go_idle(SimCore& c) {
       break;
     }
   c.cstate = s;
+  if (app_core_[static_cast<std::size_t>(c.id)]) ++n_idle_[static_cast<std::size_t>(s)];
   c.idle = true;
   c.idle_since = eng_.now();
   set_power(c, kPowerC0 + s);
@@ -275,7 +276,10 @@ bool HostModel::switch_away(SimCore& c, bool by_tick) {
   pause_current(c);
   settle_vruntime(c);
   cur.state = ThreadState::kRunnable;
-  if (!cur.dispatcher) {  // the dispatcher is not queued: it is the fallback
+  if (cur.dispatcher) {
+    ++n_disp_switch_;
+  } else {  // (the dispatcher is not queued: it is the fallback)
+    ++n_invol_;  // preempted by a wakee or at a tick while runnable: nivcsw
     cur.resume = cur.has_seg ? Resume::kContinue
                              : (cur.step == Step::kSpin ? Resume::kCheckSpin : Resume::kBegin);
     cur.queued_at = eng_.now();

@@ -253,6 +253,12 @@ void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
   settle_vruntime(c);  // dequeue_entity(DEQUEUE_SLEEP) -> update_curr
   c.current = -1;
   update_min_vruntime(c);
+  // It leaves the CPU (nvcsw), unless an event arrived while it was entering
+  // the wait: then try_to_wake_up finds it still on the run queue
+  // (ttwu_runnable) and it never switches out (the kOnChannel case below).
+  if (!(wp_.asleep() == WaitPolicy::Asleep::kOnChannel && th.event_pending &&
+        th.migrate_to == kNoCore))
+    ++n_vol_;
   if (th.migrate_to != kNoCore) {
     apply_migration(c, th);
     reschedule(c);
@@ -343,6 +349,7 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
       th.vruntime -= c.min_vruntime;
       th.vr_relative = true;
       th.core = to;
+      ++n_invol_;     // moved off its CPU while runnable (the migration stopper): nivcsw
       ++n_ipi_call_;  // the move's remote enqueue: a function-call IPI
       post_kernel(to, {KType::kIpi, th.id}, now + p_.ipi_latency_ns);
       reschedule(c);

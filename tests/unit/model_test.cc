@@ -488,3 +488,50 @@ TEST(Model, ManyEnginesInOneProcessAreIndependent) {
   for (int i = 0; i < 3; ++i) simulate(c, find_strategy("busy_poll"));
   EXPECT_EQ(simulate(c, s).result.to_json().dump(), first);
 }
+
+// extra.per_request (the window's counts, named as the host kernel counts
+// them; tests/hw/counts_test.cc compares them with this host's kernel): one
+// thread, a request every 200 us on otherwise idle cores.
+TEST(ModelCounts, PerRequestCountsFollowTheWakeUpRules) {
+  auto counts = [](Config c, const char* strategy) {
+    return simulate(c, find_strategy(strategy)).result.extra["per_request"];
+  };
+  Config c = single_request_config();
+  // x86's C-states poll (MWAIT): a remote wake-up of an idle core needs no IPI.
+  nlohmann::json local = counts(c, "interrupt");
+  EXPECT_GT(local["requests"].get<double>(), 15);
+  EXPECT_DOUBLE_EQ(local["voluntary_switches"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(local["nonvoluntary_switches"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(local["local_wakeups"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(local["remote_wakeups"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(local["ipis"].get<double>(), 0.0);
+  c.host.irq_placement = IrqPlacement::kLast;  // the vector on the other core
+  nlohmann::json remote = counts(c, "interrupt");
+  EXPECT_DOUBLE_EQ(remote["remote_wakeups"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(remote["remote_wakelist"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(remote["wakelist_polled"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(remote["ipis_call"].get<double>(), 0.0);
+  // A non-polling idle (HLT, as this VM's haltpoll with guest_halt_poll_ns = 0): one CAL each.
+  for (auto& s : c.platform.cstates) s.polling = false;
+  remote = counts(c, "interrupt");
+  EXPECT_DOUBLE_EQ(remote["ipis_call"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(remote["wakelist_polled"].get<double>(), 0.0);
+  // The loopback's delivery: the vector on the app core is taken by an IRQ
+  // thread woken from outside: one more remote wake-up (of that thread) and
+  // its CAL, the application thread's wake-up stays local.
+  c.host.irq_placement = IrqPlacement::kCore0;
+  c.host.irq_by_thread = true;
+  local = counts(c, "interrupt");
+  EXPECT_DOUBLE_EQ(local["irq_thread_wakeups"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(local["irq_thread_ipis_call"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(local["ipis_call"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(local["local_wakeups"].get<double>(), 1.0);
+  // Busy polling: nothing; the dispatcher: one yield and one dispatcher switch per request.
+  const nlohmann::json bp = counts(c, "busy_poll");
+  EXPECT_DOUBLE_EQ(bp["context_switches"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(bp["ipis"].get<double>(), 0.0);
+  const nlohmann::json fp = counts(c, "fastwake_poll");
+  EXPECT_DOUBLE_EQ(fp["voluntary_switches"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(fp["dispatcher_switches"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(fp["handoffs"].get<double>(), 1.0);
+}

@@ -104,6 +104,11 @@ struct HostConfig {
   std::vector<int> idle_poll_cores;  ///< cores that never go below the POLL C-state (e.g. a
                                      ///< spinning NIC thread's)
   int max_cstate = -1;               ///< deepest allowed C-state index, -1 = all
+  /// How the interrupt of a vector placed on an application core reaches it:
+  /// false = MSI-X (a real NIC); true = the loopback NIC's emulation, a
+  /// SCHED_FIFO "IRQ thread" on that core woken from a CPU outside the app
+  /// cores (counted as that remote wake-up and its IPI; docs/hw.md).
+  bool irq_by_thread = false;
 };
 
 struct Migration {

@@ -44,7 +44,8 @@ void spin_until(Nanos t);
 struct Futex {
   std::atomic<std::uint32_t> word{0};
   void wait(std::uint32_t expected);
-  void wake_one();
+  /// Returns how many waiters FUTEX_WAKE woke (0 or 1; 0 also on error).
+  int wake_one();
 };
 
 /// Per-CPU busy/total time from /proc/stat (USER_HZ ticks).

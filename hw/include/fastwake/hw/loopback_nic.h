@@ -87,6 +87,26 @@ class LoopbackNic final : public HwNic {
   /// Valid after join().
   const Stats& stats() const { return stats_; }
 
+  /// The emulator's own counts, readable at any time (the window's kernel
+  /// counts are taken around them): requests answered, eventfd writes by the NIC thread (from
+  /// outside the app cores: remote_signals) and by an app core's IRQ thread
+  /// (local_signals), and the IRQ threads' futex wake-ups that found one
+  /// asleep (irq_thread_wakeups: FUTEX_WAKE's return value).
+  struct LiveCounts {
+    std::uint64_t completed, interrupts, local_signals, remote_signals, irq_thread_wakeups;
+  };
+  LiveCounts live_counts() const {
+    return {n_completed_.load(std::memory_order_relaxed),
+            n_interrupts_.load(std::memory_order_relaxed),
+            n_local_signals_.load(std::memory_order_relaxed),
+            n_remote_signals_.load(std::memory_order_relaxed),
+            n_irq_wakeups_.load(std::memory_order_relaxed)};
+  }
+  /// Kernel thread ids of the IRQ threads (from construction) and the NIC
+  /// thread (after start(); 0 before it runs).
+  std::vector<pid_t> irq_thread_tids() const;
+  pid_t nic_tid() const { return nic_tid_.load(); }
+
  private:
   struct alignas(64) Cq {
     SpscRing<Completion> ring{1 << 14};     // NIC -> application
@@ -100,6 +120,7 @@ class LoopbackNic final : public HwNic {
     Futex fx;                        // word 1: work posted
     std::thread thread;
     std::atomic<std::uint64_t> signalled{0};
+    std::atomic<pid_t> os_tid{0};
   };
   void nic_loop(Nanos t0);
   void irq_main(int core);
@@ -115,6 +136,9 @@ class LoopbackNic final : public HwNic {
   std::atomic<bool> shutdown_{false};
   std::thread thread_;
   Stats stats_;
+  std::atomic<std::uint64_t> n_completed_{0}, n_interrupts_{0}, n_local_signals_{0},
+      n_remote_signals_{0}, n_irq_wakeups_{0};
+  std::atomic<pid_t> nic_tid_{0};
 };
 
 }  // namespace fastwake::hw

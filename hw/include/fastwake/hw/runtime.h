@@ -25,6 +25,11 @@ struct HwOptions {
   int nic_cpu = -1;           ///< loopback NIC thread's CPU; -1: next usable after the app CPUs
   /// Records every policy decision (tests; nullptr: none). Not owned.
   DecisionTrace* trace = nullptr;
+  /// Before each loopback run, measure the CAL/RES background of the run's
+  /// CPUs for this long with none of the run's threads alive, then as long
+  /// how often other tasks preempt a spinning thread on each app CPU (0:
+  /// skip); reported per request next to the window's counts (docs/hw.md).
+  double ipi_baseline_s = 0;
 };
 
 /// Checks options against the config and this machine and fills defaults.

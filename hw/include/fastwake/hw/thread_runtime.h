@@ -28,6 +28,7 @@
 #include "fastwake/dispatcher.h"
 #include "fastwake/errors.h"
 #include "fastwake/hw/fastwake_dev.h"
+#include "fastwake/hw/kernel_counts.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
 #include "fastwake/nic.h"
@@ -134,12 +135,25 @@ class ThreadRuntime {
     for (int t = 0; t < n_; ++t) n += slots_[t].served;
     return n;
   }
+  /// Kernel thread ids of the application threads and the dispatchers
+  /// (after start(); for /proc/self/task/<tid>/status).
+  std::vector<pid_t> app_tids() const {
+    std::vector<pid_t> v;
+    for (int t = 0; t < n_; ++t) v.push_back(slots_[t].os_tid.load());
+    return v;
+  }
+  std::vector<pid_t> dispatcher_tids() const {
+    std::vector<pid_t> v;
+    for (const auto& c : cores_) v.push_back(c->os_tid.load());
+    return v;
+  }
 
  private:
   struct alignas(64) Slot {
     Futex fx;
     std::atomic<int> sleeping{0};
-    std::atomic<pid_t> tid{0};  // set when registered with fastwake.ko
+    std::atomic<pid_t> tid{0};     // set when registered with fastwake.ko
+    std::atomic<pid_t> os_tid{0};  // the kernel's thread id (kernel counts)
     CoreId core = 0;
     std::uint64_t served = 0;  // written by the owner thread only
   };
@@ -151,6 +165,7 @@ class ThreadRuntime {
     std::mutex mu;
     std::vector<Op> ops;
     std::atomic<bool> has_ops{false};
+    std::atomic<pid_t> os_tid{0};  // the dispatcher's kernel thread id
   };
 
   void post_op(CoreId c, Op op) {
@@ -169,6 +184,7 @@ class ThreadRuntime {
   void app_main(int t) {
     pin_self(opt_.app_cpus[slots_[t].core]);
     Slot& me = slots_[t];
+    me.os_tid.store(current_os_tid());
     const ThreadLoop loop = wp_.loop();
     bool announced = false;
     const bool use_module = module_switch_ || module_wait_;
@@ -246,6 +262,7 @@ class ThreadRuntime {
 
   void dispatcher_main(int c) {
     pin_self(opt_.app_cpus[c]);
+    cores_[c]->os_tid.store(current_os_tid());
     try {
       set_sched_idle_self();
     } catch (const DeviceError&) {
