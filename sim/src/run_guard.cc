@@ -23,7 +23,8 @@ std::string g(double x, int digits = 2) {
 
 std::string bytes_text(double b) {
   if (b >= (1ull << 30)) return g(b / (1ull << 30), 3) + " GiB";
-  return g(b / (1ull << 20), 3) + " MiB";
+  if (b >= (1ull << 20)) return g(b / (1ull << 20), 3) + " MiB";
+  return g(b / 1024, 3) + " KiB";
 }
 
 /// Model memory per application thread: its SimThread, CQ, streams, queues and
