@@ -26,6 +26,18 @@ namespace {
 
 // ------------------------------------------------------- Python <-> JSON
 
+/// A Python str as UTF-8; ConfigError for one that has none (lone surrogates).
+std::string py_string(py::handle s, const std::string& where) {
+  try {
+    return s.cast<std::string>();
+  } catch (const py::error_already_set&) {
+    throw fastwake::ConfigError(where +
+                                ": not a valid Unicode string: " + py::repr(s).cast<std::string>());
+  } catch (const py::cast_error&) {
+    throw fastwake::ConfigError(where + ": not a valid Unicode string");
+  }
+}
+
 /// Converts a Python value (dict/list/tuple/str/int/float/bool/None, numpy
 /// scalars and arrays) to JSON. `path` names the place for error messages.
 json to_json_value(py::handle obj, const std::string& path, int depth = 0) {
@@ -54,7 +66,7 @@ json to_json_value(py::handle obj, const std::string& path, int depth = 0) {
       throw fastwake::ConfigError((path.empty() ? "config" : path) + ": not a finite number");
     return v;
   }
-  if (py::isinstance<py::str>(obj)) return obj.cast<std::string>();
+  if (py::isinstance<py::str>(obj)) return py_string(obj, where);
   if (py::isinstance<py::dict>(obj)) {
     json out = json::object();
     for (auto item : obj.cast<py::dict>()) {
@@ -62,7 +74,7 @@ json to_json_value(py::handle obj, const std::string& path, int depth = 0) {
         throw fastwake::ConfigError((path.empty() ? "config" : path) +
                                     ": keys must be strings, got " +
                                     py::repr(item.first).cast<std::string>());
-      const auto key = item.first.cast<std::string>();
+      const auto key = py_string(item.first, where);
       out[key] = to_json_value(item.second, path.empty() ? key : path + "." + key, depth + 1);
     }
     return out;

@@ -189,7 +189,15 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& path)
 }
 
 void apply_set(nlohmann::json& doc, std::string_view assignment) {
-  const std::string whole(assignment);
+  std::string whole(assignment);
+  // Every string of a config ends up in JSON output: refuse what JSON cannot
+  // hold (nlohmann throws type_error.316 on invalid UTF-8 when it dumps).
+  try {
+    (void)json(whole).dump();
+  } catch (const json::type_error&) {
+    whole = json(whole).dump(-1, ' ', false, json::error_handler_t::replace);
+    throw ConfigError("--set " + whole + ": not valid UTF-8");
+  }
   const auto eq = assignment.find('=');
   if (eq == std::string_view::npos)
     throw ConfigError("--set '" + whole + "': expected PATH=VALUE, e.g. host.cores=4");

@@ -24,7 +24,8 @@ std::string element(const std::string& parent, std::size_t i) {
 std::string describe(const json& v) {
   switch (v.type()) {
     case json::value_t::string: {
-      std::string s = v.dump();
+      // Replace invalid UTF-8 (a --set value taken as raw text) rather than throw.
+      std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
       if (s.size() > 60) s = s.substr(0, 57) + "...\"";
       return "the string " + s;
     }
@@ -35,7 +36,7 @@ std::string describe(const json& v) {
     case json::value_t::null:
       return "null";
     default:
-      return v.dump();
+      return v.dump(-1, ' ', false, json::error_handler_t::replace);
   }
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fastwake/config.h"
+#include "fastwake/config_read.h"
 #include "fastwake/errors.h"
 #include "fastwake/sim/fabric_config.h"
 
@@ -95,6 +96,17 @@ TEST(InputRanges, NumberOverflowNamesTheKey) {
   EXPECT_ERROR_HAS(fastwake::parse_config(with_sets({"run.seed=18446744073709551616"})),
                    "run.seed: expected an unsigned integer");
   std::filesystem::remove_all(d);
+}
+
+TEST(InputRanges, InvalidUtf8InASetValueIsAConfigError) {
+  // Found by fuzz_set: a --set value that is not JSON is kept as a string; with
+  // invalid UTF-8 the error message's dump() threw json::type_error.316.
+  EXPECT_ERROR_HAS(with_sets({"workload.kind=\x92"}), "not valid UTF-8");
+  EXPECT_ERROR_HAS(with_sets({"name=caf\xc3"}), "not valid UTF-8");
+  EXPECT_NO_THROW(with_sets({"name=caf\xc3\xa9"}));  // valid UTF-8 is fine
+  // describe() never throws on such a value either.
+  EXPECT_EQ(fastwake::config_read::describe(json(std::string("\x92"))),
+            "the string \"\xEF\xBF\xBD\"");
 }
 
 TEST(InputRanges, DeepNestingIsAConfigError) {
