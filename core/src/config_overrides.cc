@@ -132,11 +132,16 @@ nlohmann::json load_json_file(const std::string& path) {
                       std::to_string(kMaxConfigFileBytes >> 20) + " MiB a config file may have");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot open");
-  // Read at most one byte past the cap (the file may grow after the stat).
-  std::string text(static_cast<std::size_t>(kMaxConfigFileBytes) + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  // Read in chunks, at most one chunk past the cap (the file may grow after
+  // the stat); never a cap-sized buffer for a small file.
+  std::string text;
+  text.reserve(static_cast<std::size_t>(st.st_size) + 1);
+  char chunk[1 << 16];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    text.append(chunk, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > static_cast<std::size_t>(kMaxConfigFileBytes)) break;
+  }
   if (in.bad()) throw ConfigError(path + ": cannot read");
-  text.resize(static_cast<std::size_t>(in.gcount()));
   if (text.size() > static_cast<std::size_t>(kMaxConfigFileBytes))
     throw ConfigError(path + ": larger than the " + std::to_string(kMaxConfigFileBytes >> 20) +
                       " MiB a config file may have");

@@ -160,14 +160,17 @@ def _default_jobs() -> int:
 
 def _run_local(todo: list[Point], jobs: int, done: Callable[[Point, dict], None],
                force: bool = False) -> None:
+    # simulate_point(config, model_version) unless forced: the task's usual
+    # signature (what a Dask worker or a wrapper around it expects).
+    extra = (True,) if force else ()
     if jobs == 1 or len(todo) == 1:
         for p in todo:
-            done(p, simulate_point(p.config, _fastwake.MODEL_VERSION, force))
+            done(p, simulate_point(p.config, _fastwake.MODEL_VERSION, *extra))
         return
     # Threads are enough: the module releases the GIL while it simulates.
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fastwake-sweep")
     try:
-        futures = {pool.submit(simulate_point, p.config, _fastwake.MODEL_VERSION, force): p for p in todo}
+        futures = {pool.submit(simulate_point, p.config, _fastwake.MODEL_VERSION, *extra): p for p in todo}
         for f in concurrent.futures.as_completed(futures):
             done(futures[f], f.result())
     finally:
@@ -231,7 +234,7 @@ def _run_dask(todo: list[Point], jobs: int, scheduler, done: Callable[[Point, di
         # and are cached here, by the client.
         futures = {}
         for p in todo:
-            f = client.submit(simulate_point, p.config, _fastwake.MODEL_VERSION, force,
+            f = client.submit(simulate_point, p.config, _fastwake.MODEL_VERSION, *((True,) if force else ()),
                               key=f"fastwake-point-{p.key}", pure=False, retries=1)
             futures[f] = p
         try:

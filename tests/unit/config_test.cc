@@ -333,7 +333,7 @@ TEST(ConfigErrors, PlatformCosts) {
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform.params.poll_w=-1")),
                       "platform.params.poll_w: negative power -1");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform.params.link_gbps=0")),
-                      "platform.params.link_gbps: expected a number in [0.001, 10000], got 0");
+                      "platform.params.link_gbps: expected a number in [0.001, 1e+06], got 0");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform.cstates.1.exit_latency_ns=-1")),
                       "platform.cstates[1].exit_latency_ns: negative cost -1");
   EXPECT_CONFIG_ERROR(parse_config(with_set(d, "platform.cstates.2.exit_latency_ns=1000")),
