@@ -14,6 +14,7 @@
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
 #include "fastwake/sim/fabric_config.h"
+#include "fastwake/sim/run_guard.h"
 #include "fastwake/sim/simulate.h"
 #include "fastwake/strategy.h"
 #include "model_version.h"
@@ -25,16 +26,38 @@ namespace {
 
 // ------------------------------------------------------- Python <-> JSON
 
+/// A Python str as UTF-8; ConfigError for one that has none (lone surrogates).
+std::string py_string(py::handle s, const std::string& where) {
+  try {
+    return s.cast<std::string>();
+  } catch (const py::error_already_set&) {
+    throw fastwake::ConfigError(where +
+                                ": not a valid Unicode string: " + py::repr(s).cast<std::string>());
+  } catch (const py::cast_error&) {
+    throw fastwake::ConfigError(where + ": not a valid Unicode string");
+  }
+}
+
 /// Converts a Python value (dict/list/tuple/str/int/float/bool/None, numpy
 /// scalars and arrays) to JSON. `path` names the place for error messages.
-json to_json_value(py::handle obj, const std::string& path) {
+json to_json_value(py::handle obj, const std::string& path, int depth = 0) {
+  const std::string where = path.empty() ? "config" : path;
+  if (depth > fastwake::kMaxJsonDepth)
+    throw fastwake::ConfigError(where + ": nested deeper than " +
+                                std::to_string(fastwake::kMaxJsonDepth) +
+                                " levels (a config needs a handful)");
   if (obj.is_none()) return nullptr;
   if (py::isinstance<py::bool_>(obj)) return obj.cast<bool>();
   if (py::isinstance<py::int_>(obj)) {
     try {
       return obj.cast<std::int64_t>();
     } catch (const py::cast_error&) {
-      return obj.cast<std::uint64_t>();  // 2^63 .. 2^64-1 (seeds); raises beyond
+    }
+    try {
+      return obj.cast<std::uint64_t>();  // 2^63 .. 2^64-1 (seeds)
+    } catch (const py::cast_error&) {
+      throw fastwake::ConfigError(where + ": integer out of range (-2^63 .. 2^64-1), got " +
+                                  py::repr(obj).cast<std::string>());
     }
   }
   if (py::isinstance<py::float_>(obj)) {
@@ -43,7 +66,7 @@ json to_json_value(py::handle obj, const std::string& path) {
       throw fastwake::ConfigError((path.empty() ? "config" : path) + ": not a finite number");
     return v;
   }
-  if (py::isinstance<py::str>(obj)) return obj.cast<std::string>();
+  if (py::isinstance<py::str>(obj)) return py_string(obj, where);
   if (py::isinstance<py::dict>(obj)) {
     json out = json::object();
     for (auto item : obj.cast<py::dict>()) {
@@ -51,8 +74,8 @@ json to_json_value(py::handle obj, const std::string& path) {
         throw fastwake::ConfigError((path.empty() ? "config" : path) +
                                     ": keys must be strings, got " +
                                     py::repr(item.first).cast<std::string>());
-      const auto key = item.first.cast<std::string>();
-      out[key] = to_json_value(item.second, path.empty() ? key : path + "." + key);
+      const auto key = py_string(item.first, where);
+      out[key] = to_json_value(item.second, path.empty() ? key : path + "." + key, depth + 1);
     }
     return out;
   }
@@ -60,13 +83,13 @@ json to_json_value(py::handle obj, const std::string& path) {
     json out = json::array();
     std::size_t i = 0;
     for (auto item : obj) {
-      out.push_back(to_json_value(item, path + "[" + std::to_string(i) + "]"));
+      out.push_back(to_json_value(item, where + "[" + std::to_string(i) + "]", depth + 1));
       ++i;
     }
     return out;
   }
   // numpy arrays and scalars: tolist() gives plain Python values.
-  if (py::hasattr(obj, "tolist")) return to_json_value(obj.attr("tolist")(), path);
+  if (py::hasattr(obj, "tolist")) return to_json_value(obj.attr("tolist")(), path, depth + 1);
   throw fastwake::ConfigError((path.empty() ? "config" : path) +
                               ": cannot be written as JSON: " + py::repr(obj).cast<std::string>());
 }
@@ -121,8 +144,9 @@ py::array_t<T> to_array(const std::vector<fastwake::sim::Sample>& s, T fastwake:
 /// (result document, samples) where samples maps strategy -> dict of numpy
 /// arrays (done_ns, thread, latency_ns, irq_core); empty unless
 /// run.record_samples is set.
-py::tuple simulate(py::handle config) {
+py::tuple simulate(py::handle config, bool force) {
   const fastwake::Config cfg = fastwake::sim::load_config(config_doc(config));
+  fastwake::sim::check_run(cfg, force);  // refuses a run that cannot drain or is too large
   std::vector<fastwake::sim::StrategyRun> runs;
   {
     py::gil_scoped_release release;
@@ -212,7 +236,29 @@ PYBIND11_MODULE(_fastwake, m) {
         return out;
       },
       "Registered strategies, in registration order, as dicts.");
-  m.def("simulate", &simulate, py::arg("config"),
+  m.def("simulate", &simulate, py::arg("config"), py::arg("force") = false,
         "Simulates every strategy of a config (GIL released). Returns (result document,\n"
-        "samples by strategy, simulation wall seconds).");
+        "samples by strategy, simulation wall seconds). Refuses (ConfigError, with the\n"
+        "estimate) a run that cannot drain or is over the size limits unless force.");
+  m.def(
+      "check_run",
+      [](py::handle config, bool force) {
+        fastwake::sim::check_run(fastwake::sim::load_config(config_doc(config)), force);
+      },
+      py::arg("config"), py::arg("force") = false,
+      "The pre-run guard alone: ConfigError (with the estimate) if the run cannot drain or,\n"
+      "unless force, is over the size limits.");
+  m.def(
+      "estimate_run",
+      [](py::handle config) {
+        const auto e = fastwake::sim::estimate_run(fastwake::sim::load_config(config_doc(config)));
+        py::dict d;
+        d["requests"] = e.requests;
+        d["events"] = e.events;
+        d["bytes"] = e.bytes;
+        d["wall_s"] = e.wall_s;
+        d["text"] = e.text();
+        return d;
+      },
+      py::arg("config"), "The pre-run estimate of a config (requests, events, bytes, wall_s).");
 }

@@ -15,6 +15,8 @@ PKGS=(
   libibverbs-dev librdmacm-dev cpio kmod iproute2 xz-utils
   # sim/ SimGrid fabric (issue 7): multi-host networks, co-simulated (pkg-config simgrid)
   libsimgrid-dev
+  # tests/fuzz (issue 15): libFuzzer + ASan/UBSan runtimes come with clang's compiler-rt
+  clang libclang-rt-dev
 )
 
 # hw/testbed: the headers of the kernel the testbed guest boots (the ABI that

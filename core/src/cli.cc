@@ -1,6 +1,12 @@
 // Shared command-line helpers.
 #include "fastwake/cli.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -65,20 +71,51 @@ void print_result_table(const nlohmann::json& doc, std::ostream& out) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {
+  // A temporary file of its own beside the target (mkstemp: two writers of
+  // one path never share it), written whole, fsync'ed, then renamed over the
+  // target. errno is kept before any clean-up call can overwrite it.
+  if (path.empty()) throw ConfigError("output file: empty path");
   const std::filesystem::path p(path);
-  const std::filesystem::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw ConfigError(path + ": cannot write (does the directory exist?)");
-    f << text;
-    f.flush();
-    if (!f) throw ConfigError(path + ": write failed");
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : ".";
+  std::string tmpl = (dir / ("." + p.filename().string() + ".XXXXXX")).string();
+  const int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) {
+    const int err = errno;
+    throw ConfigError(path + ": cannot write: " + std::strerror(err) +
+                      (err == ENOENT || err == ENOTDIR ? " (does the directory exist?)" : ""));
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, p, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw ConfigError(path + ": cannot write: " + ec.message());
+  auto fail = [&](const char* what, int err) {
+    ::close(fd);
+    ::unlink(tmpl.c_str());
+    throw ConfigError(path + ": " + what + ": " + std::strerror(err));
+  };
+  for (std::size_t off = 0; off < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("write failed", errno);
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  // mkstemp makes the file 0600; give it the mode a plain create would.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  if (::fchmod(fd, 0666 & ~mask) != 0) fail("cannot set the file mode", errno);
+  if (::fsync(fd) != 0) fail("fsync failed", errno);
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmpl.c_str());
+    throw ConfigError(path + ": write failed: " + std::strerror(err));
+  }
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmpl.c_str());
+    throw ConfigError(path + ": cannot write: " + std::strerror(err));
+  }
+  // The rename itself reaches the disk with the directory (best effort).
+  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
   }
 }
 

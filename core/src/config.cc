@@ -131,7 +131,11 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
         parse_dist(read_choice(j.at("think_dist"), "workload.think_dist", {"fixed", "exp"}),
                    "workload.think_dist");
   if (j.contains("rate_rps"))
-    w.rate_rps = read_number(j.at("rate_rps"), "workload.rate_rps", 0, true);
+    w.rate_rps = read_number(j.at("rate_rps"), "workload.rate_rps", 0, true, kMaxRateRps);
+  if (w.rate_rps != 0 && w.rate_rps < kMinRateRps)
+    fail("workload.rate_rps", "expected 0 or a number in [" + num_text(kMinRateRps) + ", " +
+                                  num_text(kMaxRateRps) + "] (requests/s per connection), got " +
+                                  describe(j.at("rate_rps")));
   if (w.kind == LoadKind::kPoisson && w.rate_rps <= 0)
     fail("workload.rate_rps",
          "expected a number > 0 when workload.kind is \"poisson\", got " +
@@ -150,7 +154,7 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
       for (const char* k : {"at_ms", "thread", "to_core"})
         if (!e.contains(k)) fail(epath, std::string("missing \"") + k + "\"");
       Migration m;
-      m.at_ns = read_time(e.at("at_ms"), child(epath, "at_ms"), kNsPerMs, false);
+      m.at_ns = read_time(e.at("at_ms"), child(epath, "at_ms"), kNsPerMs, false, 2 * kMaxRunNs);
       m.thread = static_cast<ThreadId>(read_int(e.at("thread"), child(epath, "thread"), 0));
       if (m.thread >= threads)
         fail(child(epath, "thread"),
@@ -174,6 +178,7 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
     if (!ss.is_array() || ss.empty())
       fail(spath, "expected a non-empty array of steps, got " + describe(ss));
     w.script.clear();
+    Nanos script_ns = 0;
     for (std::size_t i = 0; i < ss.size(); ++i) {
       const std::string epath = element(spath, i);
       const json& e = ss[i];
@@ -183,6 +188,10 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
       st.after_ns = e.contains("after_us")
                         ? read_time(e.at("after_us"), child(epath, "after_us"), kNsPerUs, false)
                         : 0;
+      script_ns += st.after_ns;
+      if (script_ns > kMaxRunNs)
+        fail(child(epath, "after_us"), "the script's steps add up to more than 1 h (" +
+                                           std::to_string(kMaxRunNs / kNsPerUs) + " us)");
       const bool mig = e.contains("migrate");
       if (mig == e.contains("conn"))
         fail(epath,
@@ -207,10 +216,11 @@ void parse_workload(const json& j, const HostConfig& host, WorkloadConfig& w) {
 void parse_remapper(const json& j, RemapperOptions& r) {
   check_keys(j, "remapper", {"reaction_delay_us", "hysteresis_us"});
   if (j.contains("reaction_delay_us"))
-    r.reaction_delay_ns =
-        read_time(j.at("reaction_delay_us"), "remapper.reaction_delay_us", kNsPerUs, false);
+    r.reaction_delay_ns = read_time(j.at("reaction_delay_us"), "remapper.reaction_delay_us",
+                                    kNsPerUs, false, kMaxCostNs);
   if (j.contains("hysteresis_us"))
-    r.hysteresis_ns = read_time(j.at("hysteresis_us"), "remapper.hysteresis_us", kNsPerUs, false);
+    r.hysteresis_ns =
+        read_time(j.at("hysteresis_us"), "remapper.hysteresis_us", kNsPerUs, false, kMaxCostNs);
 }
 
 std::vector<std::string> parse_strategies(const json& j) {

@@ -1,5 +1,7 @@
 // Overrides and files: "--set path=value" on a config document before it is
 // validated (apply_set), and reading a JSON file with line/column errors.
+#include <sys/stat.h>
+
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -55,15 +57,111 @@ const char* type_name(const json& j) {
 
 }  // namespace
 
+namespace {
+
+/// SAX handler that only tracks where the parser is ("workload.rate_rps",
+/// "strategies[2]"), to name the key of a number that does not fit a double
+/// (1e400): nlohmann reports that as out_of_range.406 without a position.
+class PathTracker : public json::json_sax_t {
+ public:
+  std::string where;  ///< the path at the first error
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override {
+    stack_.push_back({false, 0, ""});
+    return true;
+  }
+  bool key(string_t& k) override {
+    stack_.back().key = k;
+    return true;
+  }
+  bool end_object() override { return end(); }
+  bool start_array(std::size_t) override {
+    stack_.push_back({true, 0, ""});
+    return true;
+  }
+  bool end_array() override { return end(); }
+  bool parse_error(std::size_t, const std::string&, const json::exception&) override {
+    where = path();
+    return false;
+  }
+
+ private:
+  struct Level {
+    bool array;
+    std::size_t index;
+    std::string key;
+  };
+  bool value() {
+    if (!stack_.empty() && stack_.back().array) ++stack_.back().index;
+    return true;
+  }
+  bool end() {
+    stack_.pop_back();
+    return value();
+  }
+  std::string path() const {
+    std::string out;
+    for (const Level& l : stack_)
+      out =
+          l.array ? config_read::element(out.empty() ? "config" : out, l.index) : child(out, l.key);
+    return out.empty() ? "config" : out;
+  }
+  std::vector<Level> stack_;
+};
+
+}  // namespace
+
+json parse_limited(const std::string& text, const std::string& path);
+
 nlohmann::json load_json_file(const std::string& path) {
+  // A config is a small regular file: refuse FIFOs, devices (/dev/zero would
+  // be read for ever) and directories, and cap the size.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw ConfigError(path + ": cannot open");
+  if (!S_ISREG(st.st_mode))
+    throw ConfigError(path + ": not a regular file (a config or profile is a JSON file)");
+  if (st.st_size > kMaxConfigFileBytes)
+    throw ConfigError(path + ": " + std::to_string(st.st_size) + " bytes, larger than the " +
+                      std::to_string(kMaxConfigFileBytes >> 20) + " MiB a config file may have");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot open");
-  std::ostringstream buf;
-  buf << in.rdbuf();
+  // Read in chunks, at most one chunk past the cap (the file may grow after
+  // the stat); never a cap-sized buffer for a small file.
+  std::string text;
+  text.reserve(static_cast<std::size_t>(st.st_size) + 1);
+  char chunk[1 << 16];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    text.append(chunk, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > static_cast<std::size_t>(kMaxConfigFileBytes)) break;
+  }
   if (in.bad()) throw ConfigError(path + ": cannot read");
-  const std::string text = buf.str();
+  if (text.size() > static_cast<std::size_t>(kMaxConfigFileBytes))
+    throw ConfigError(path + ": larger than the " + std::to_string(kMaxConfigFileBytes >> 20) +
+                      " MiB a config file may have");
+  return parse_json_text(text, path);
+}
+
+json parse_limited(const std::string& text, const std::string& path) {
+  // No config nests deeper than a few levels; a bound keeps every recursive
+  // walk of the document (dump, the Python conversion) far from the stack's end.
+  return json::parse(text, [&](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth)
+      throw ConfigError(path + ": nested deeper than " + std::to_string(kMaxJsonDepth) +
+                        " levels (a config needs a handful)");
+    return true;
+  });
+}
+
+nlohmann::json parse_json_text(const std::string& text, const std::string& path) {
   try {
-    return json::parse(text);
+    return parse_limited(text, path);
   } catch (const json::parse_error& e) {
     // e.byte is the 1-based offset of the character where parsing stopped.
     std::size_t pos = e.byte > 0 ? e.byte - 1 : 0;
@@ -84,11 +182,27 @@ nlohmann::json load_json_file(const std::string& path) {
     }
     throw ConfigError(path + ": line " + std::to_string(line) + " column " +
                       std::to_string(column) + ": parse error: " + what);
+  } catch (const json::exception& e) {
+    // Valid syntax, but a number that does not fit a double (1e400), or nesting
+    // too deep: name the key.
+    PathTracker t;
+    json::sax_parse(text, &t);
+    std::string what = e.what();
+    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    throw ConfigError(path + ": " + (t.where.empty() ? "config" : t.where) + ": " + what);
   }
 }
 
 void apply_set(nlohmann::json& doc, std::string_view assignment) {
-  const std::string whole(assignment);
+  std::string whole(assignment);
+  // Every string of a config ends up in JSON output: refuse what JSON cannot
+  // hold (nlohmann throws type_error.316 on invalid UTF-8 when it dumps).
+  try {
+    (void)json(whole).dump();
+  } catch (const json::type_error&) {
+    whole = json(whole).dump(-1, ' ', false, json::error_handler_t::replace);
+    throw ConfigError("--set " + whole + ": not valid UTF-8");
+  }
   const auto eq = assignment.find('=');
   if (eq == std::string_view::npos)
     throw ConfigError("--set '" + whole + "': expected PATH=VALUE, e.g. host.cores=4");
@@ -110,9 +224,13 @@ void apply_set(nlohmann::json& doc, std::string_view assignment) {
   // "quoted"), else the raw text as a string (x86, spread).
   json value;
   try {
-    value = json::parse(text);
+    value = parse_limited(text, "--set '" + whole + "'");
   } catch (const json::parse_error&) {
     value = text;
+  } catch (const json::exception&) {
+    // Parses as JSON but does not fit (1e400: out_of_range.406).
+    throw ConfigError(path + ": number out of range: " + text +
+                      " (larger than a double; in --set '" + whole + "')");
   }
 
   if (doc.is_null()) doc = json::object();

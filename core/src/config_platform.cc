@@ -135,16 +135,18 @@ const json& read_sourced(const json& e, const std::string& path, const std::stri
 
 Nanos read_cost(const json& v, const std::string& path) {
   std::int64_t x = 0;
-  if (!as_int64(v, x)) fail(path, "expected an integer number of ns >= 0, got " + describe(v));
-  if (x < 0) fail(path, "negative cost " + std::to_string(x));
-  return x;
+  if (as_int64(v, x) && x < 0) fail(path, "negative cost " + std::to_string(x));
+  return read_ns(v, path, kMaxCostNs);
 }
 
 double read_power(const json& v, const std::string& path) {
   if (!v.is_number() || !std::isfinite(v.get<double>()))
-    fail(path, "expected a number of watts >= 0, got " + describe(v));
+    fail(path,
+         "expected a number of watts in [0, " + num_text(kMaxWatts) + "], got " + describe(v));
   double x = v.get<double>();
   if (x < 0) fail(path, "negative power " + v.dump());
+  if (x > kMaxWatts)
+    fail(path, "expected a number of watts in [0, " + num_text(kMaxWatts) + "], got " + v.dump());
   return x;
 }
 
@@ -188,7 +190,7 @@ Platform parse_platform_object(const json& j, const std::string& path) {
         p.*(d.ns) = read_cost(v, vpath);
         break;
       case ParamKind::kPositive:
-        p.*(d.num) = read_number(v, vpath, 0, false);
+        p.*(d.num) = read_number(v, vpath, kMinGbps, true, kMaxGbps);
         break;
       case ParamKind::kPower:
         p.*(d.num) = read_power(v, vpath);

@@ -24,7 +24,8 @@ std::string element(const std::string& parent, std::size_t i) {
 std::string describe(const json& v) {
   switch (v.type()) {
     case json::value_t::string: {
-      std::string s = v.dump();
+      // Replace invalid UTF-8 (a --set value taken as raw text) rather than throw.
+      std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
       if (s.size() > 60) s = s.substr(0, 57) + "...\"";
       return "the string " + s;
     }
@@ -35,7 +36,7 @@ std::string describe(const json& v) {
     case json::value_t::null:
       return "null";
     default:
-      return v.dump();
+      return v.dump(-1, ' ', false, json::error_handler_t::replace);
   }
 }
 
@@ -91,34 +92,54 @@ std::int64_t read_int(const json& v, const std::string& path, std::int64_t lo, s
   return x;
 }
 
-Nanos read_ns(const json& v, const std::string& path) {
+std::string num_text(double x) {
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
+
+namespace {
+/// " (= 1 s)" style reading aid for a bound in ns.
+std::string ns_hint(Nanos ns) {
+  if (ns % 3'600'000'000'000 == 0) return std::to_string(ns / 3'600'000'000'000) + " h";
+  if (ns % 1'000'000'000 == 0) return std::to_string(ns / 1'000'000'000) + " s";
+  return std::to_string(ns) + " ns";
+}
+}  // namespace
+
+Nanos read_ns(const json& v, const std::string& path, Nanos hi) {
   std::int64_t x = 0;
-  if (!as_int64(v, x) || x < 0)
-    fail(path, "expected an integer number of ns >= 0, got " + describe(v));
+  if (!as_int64(v, x) || x < 0 || x > hi)
+    fail(path, "expected an integer number of ns in [0, " + std::to_string(hi) + "] (at most " +
+                   ns_hint(hi) + "), got " + describe(v));
   return x;
 }
 
-Nanos read_time(const json& v, const std::string& path, Nanos ns_per_unit, bool positive) {
-  const std::string want =
-      positive ? "expected a number > 0, got " : "expected a number >= 0, got ";
+Nanos read_time(const json& v, const std::string& path, Nanos ns_per_unit, bool positive,
+                Nanos max_ns) {
+  const double max_units = static_cast<double>(max_ns) / static_cast<double>(ns_per_unit);
+  const std::string want = std::string("expected a number ") + (positive ? "in (0, " : "in [0, ") +
+                           num_text(max_units) + "] (at most " + ns_hint(max_ns) + "), got ";
   if (!v.is_number()) fail(path, want + describe(v));
   double x = v.get<double>();
   double ns = x * static_cast<double>(ns_per_unit);
-  if (!std::isfinite(ns) || ns < 0 || (positive && x <= 0)) fail(path, want + describe(v));
-  if (ns >= 9.2e18) fail(path, "value too large, got " + describe(v));
+  if (!std::isfinite(ns) || ns < 0 || (positive && x <= 0) || ns > static_cast<double>(max_ns))
+    fail(path, want + describe(v));
   Nanos r = std::llround(ns);
   if (positive && r <= 0) fail(path, "rounds to 0 ns, got " + describe(v));
   return r;
 }
 
-double read_number(const json& v, const std::string& path, double lo, bool lo_inclusive) {
-  std::string want = std::string("expected a number ") + (lo_inclusive ? ">= " : "> ");
-  std::ostringstream os;
-  os << lo;
-  want += os.str();
+double read_number(const json& v, const std::string& path, double lo, bool lo_inclusive,
+                   double hi) {
+  std::string want = "expected a number ";
+  if (std::isinf(hi))
+    want += std::string(lo_inclusive ? ">= " : "> ") + num_text(lo);
+  else
+    want += std::string(lo_inclusive ? "in [" : "in (") + num_text(lo) + ", " + num_text(hi) + "]";
   if (!v.is_number()) fail(path, want + ", got " + describe(v));
   double x = v.get<double>();
-  if (!std::isfinite(x) || (lo_inclusive ? x < lo : x <= lo))
+  if (!std::isfinite(x) || (lo_inclusive ? x < lo : x <= lo) || x > hi)
     fail(path, want + ", got " + describe(v));
   return x;
 }

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from . import _fastwake
+from ._fastwake import ConfigError
 from ._native import REPO
 from .results import write_text_atomic
 
@@ -53,9 +55,27 @@ class ResultCache:
                 or entry.get("model_version") != _fastwake.MODEL_VERSION):
             return None
         doc = entry.get("doc")
+        if (not isinstance(doc, dict) or not isinstance(doc.get("config"), dict)
+                or not isinstance(doc.get("results"), list)):
+            return None  # an entry edited or written by something else: recompute (and overwrite)
         with self._lock:
             self._memory[key] = doc
         return doc
+
+    def check_writable(self) -> None:
+        """Raises ConfigError naming the folder if results cannot be stored in
+        it (a file in the way, no permission): called before a sweep runs
+        anything, so it never fails after the first point was simulated."""
+        if self.directory is None:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.directory, prefix=".probe.", suffix=".tmp")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise ConfigError(f"cache: cannot store results in {self.directory}: "
+                              f"{e.strerror or e} (pass cache=False or another folder)") from None
 
     def put(self, key: str, doc: dict[str, Any]) -> None:
         with self._lock:

@@ -61,6 +61,29 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", help="built-in platform profile (x86, arm)")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                    help="override one config value (repeatable; as fastwake-sim --set)")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the pre-run estimate (events, memory, backlog) is over the limits")
+
+
+def _output_file(option: str, path) -> Path | None:
+    """An output file named on the command line: its folder must exist (never
+    created) and it must not be a folder. Checked before anything runs;
+    ConfigError naming the option otherwise."""
+    from ._fastwake import ConfigError
+
+    if path is None:
+        return None
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder, not a file")
+    if not parent.exists():
+        raise ConfigError(f"{option} {path}: folder {parent} does not exist (it is not created)")
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: folder {parent} is not writable")
+    return p
 
 
 def _add_exec_args(p: argparse.ArgumentParser) -> None:
@@ -208,13 +231,15 @@ def cmd_run(a) -> int:
     from . import run
     from .results import write_text_atomic
 
-    r = run(a.config, platform=a.platform, sets=a.set, samples=bool(a.samples))
+    for opt in ("json", "csv", "samples"):
+        _output_file(f"--{opt}", getattr(a, opt))
+    r = run(a.config, platform=a.platform, sets=a.set, samples=bool(a.samples), force=a.force)
     print(r.table())
     if a.json:
-        r.write_json(a.json)
+        r.write_json(a.json, make_dirs=False)
         print(f"result document: {a.json}", file=sys.stderr)
     if a.csv:
-        write_text_atomic(a.csv, r.frame().to_csv(index=False))
+        write_text_atomic(a.csv, r.frame().to_csv(index=False), make_dirs=False)
         print(f"rows: {a.csv}", file=sys.stderr)
     if a.samples:
         r.write_samples(a.samples)
@@ -247,18 +272,20 @@ def cmd_sweep(a) -> int:
 
             raise ConfigError(f"--grid {g}: the spec's grid is a list of points; edit the spec instead")
         grid[k] = v
+    _output_file("--out", a.out)
+    _output_file("--json", a.json)
     df = sweep(base, grid or None, platform=a.platform, sets=sets, executor=a.executor, jobs=a.jobs,
                scheduler=a.scheduler, cache=_cache_arg(a), progress=False if a.no_progress else None,
-               seeds=seeds, min_requests=min_requests)
+               seeds=seeds, min_requests=min_requests, force=a.force)
     keys = list(dict.fromkeys(k for pt in grid for k in pt)) if isinstance(grid, list) else list(grid)
     cols = ["point", *[k for k in [*keys, "run.seed"] if k in df.columns and k != "platform"], "platform", "strategy",
             "latency_us.p50", "latency_us.p99", "throughput_rps", "power_w"]
     with_pd_opts(lambda: print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}")))
     if a.out:
-        write_text_atomic(a.out, df.to_csv(index=False))
+        write_text_atomic(a.out, df.to_csv(index=False), make_dirs=False)
         print(f"rows: {a.out}", file=sys.stderr)
     if a.json:
-        write_text_atomic(a.json, df.to_json(orient="records", indent=1))
+        write_text_atomic(a.json, df.to_json(orient="records", indent=1), make_dirs=False)
         print(f"rows: {a.json}", file=sys.stderr)
     at = df.attrs
     print(f"{at['points']} points x strategies = {len(df)} rows; {at['computed']} simulated, "
@@ -331,13 +358,14 @@ def _cpus(text):
 
 def cmd_bench(a) -> int:
     from . import hw
-    from .results import Result
+    from .results import Result, write_text_atomic
 
+    _output_file("--json", a.json)
     doc = hw.bench(a.config, platform=a.platform, sets=a.set, cpus=_cpus(a.cpus),
                    nic_cpu=a.nic_cpu, quiet=False)
     print(Result(doc).table())
     if a.json:
-        Path(a.json).write_text(json.dumps(doc, indent=2) + "\n")
+        write_text_atomic(a.json, json.dumps(doc, indent=2) + "\n", make_dirs=False)
         print(f"wrote {a.json}")
     return 0
 
@@ -397,5 +425,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     except (FileNotFoundError, RuntimeError) as e:  # fastwake-bench missing or failed
+        print(f"fastwake {a.cmd}: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # writing an output (disk full, permissions): one line, no traceback
         print(f"fastwake {a.cmd}: {e}", file=sys.stderr)
         return 1

@@ -82,10 +82,13 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Writes the whole file or nothing (temp file in the same folder + rename)."""
+def write_text_atomic(path: str | os.PathLike, text: str, *, make_dirs: bool = True) -> None:
+    """Writes the whole file or nothing (temp file in the same folder + rename).
+    make_dirs=False: the folder must exist (a file named on the command line
+    never creates folders)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_dirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
@@ -163,8 +166,8 @@ class Result:
     def table(self) -> str:
         return table(self.doc)
 
-    def write_json(self, path: str | os.PathLike) -> None:
-        write_text_atomic(path, json.dumps(self.doc, indent=2) + "\n")
+    def write_json(self, path: str | os.PathLike, *, make_dirs: bool = True) -> None:
+        write_text_atomic(path, json.dumps(self.doc, indent=2) + "\n", make_dirs=make_dirs)
 
     def write_samples(self, path: str | os.PathLike) -> None:
         """Samples as a .npz file with arrays STRATEGY.latency_ns etc."""

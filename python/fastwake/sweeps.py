@@ -48,10 +48,16 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] 
         for k in keys:
             if not isinstance(k, str) or not k:
                 raise ConfigError(f"grid: keys are config paths such as 'workload.threads_per_core', got {k!r}")
-            v = plain(grid[k])
+            v = grid[k]
+            if isinstance(v, (set, frozenset)):
+                raise ConfigError(f"grid['{k}']: a set has no order; give the values as a list, "
+                                  f"e.g. {sorted(v, key=repr)!r}")
+            if isinstance(v, range):
+                v = list(v)
+            v = plain(v, f"grid['{k}']")
             if isinstance(v, (str, bytes)) or not isinstance(v, list):
                 raise ConfigError(f"grid['{k}']: expected a list of values, got {v!r} "
-                                  f"(write [{json.dumps(v) if not isinstance(v, bytes) else '...'}] for one value)")
+                                  f"(write [{v!r}] for one value)")
             if not v:
                 raise ConfigError(f"grid['{k}']: empty list of values (the sweep would have no points)")
             values.append(v)
@@ -61,7 +67,7 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] 
         for i, p in enumerate(grid):
             if not isinstance(p, Mapping):
                 raise ConfigError(f"grid[{i}]: expected a dict of PATH: value overrides, got {p!r}")
-            points.append(plain(dict(p)))
+            points.append(plain(dict(p), f"grid[{i}]"))
         if not points:
             raise ConfigError("grid: empty list of points")
         return points
@@ -70,7 +76,13 @@ def expand_grid(grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] 
 
 
 def _describe(overrides: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items()) or "base config"
+    def text(v: Any) -> str:
+        try:
+            return json.dumps(v)
+        except (TypeError, ValueError):
+            return repr(v)
+
+    return ", ".join(f"{k}={text(v)}" for k, v in overrides.items()) or "base config"
 
 
 def seed_list(seeds) -> list[int]:
@@ -80,11 +92,16 @@ def seed_list(seeds) -> list[int]:
     if isinstance(seeds, bool):
         raise ConfigError(f"seeds: expected a count or a list of seeds, got {seeds!r}")
     if isinstance(seeds, int):
-        if seeds < 1:
-            raise ConfigError(f"seeds: expected a positive count, got {seeds}")
+        if seeds < 1 or seeds > 100_000:
+            raise ConfigError(f"seeds: expected a count in [1, 100000], got {seeds}")
         return list(range(1, seeds + 1))
+    if isinstance(seeds, range):
+        seeds = list(seeds)
     if isinstance(seeds, (list, tuple)) and seeds and all(isinstance(x, int) and not isinstance(x, bool)
                                                            for x in seeds):
+        bad = [x for x in seeds if not 0 <= x < 2**64]
+        if bad:
+            raise ConfigError(f"seeds: every seed must be in [0, 2**64-1], got {bad[0]}")
         return list(seeds)
     raise ConfigError(f"seeds: expected a count or a non-empty list of integer seeds, got {seeds!r}")
 
@@ -112,7 +129,7 @@ def make_points(base: ConfigLike, grid, *, platform: str | None = None, sets: It
     return points
 
 
-def simulate_point(config: dict, model_version: str) -> dict:
+def simulate_point(config: dict, model_version: str, force: bool = False) -> dict:
     """Runs one resolved config (every strategy) and returns its result
     document. This is the task a Dask worker runs: it needs the fastwake
     package importable and built at the same MODEL_VERSION as the client."""
@@ -121,7 +138,7 @@ def simulate_point(config: dict, model_version: str) -> dict:
     if native.MODEL_VERSION != model_version:
         raise ClusterError(f"worker runs model {native.MODEL_VERSION}, the client expects {model_version}: "
                            "build the same source tree on every machine")
-    doc, _samples, _wall = native.simulate(config)
+    doc, _samples, _wall = native.simulate(config, force)
     return doc
 
 
@@ -141,15 +158,19 @@ def _default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _run_local(todo: list[Point], jobs: int, done: Callable[[Point, dict], None]) -> None:
+def _run_local(todo: list[Point], jobs: int, done: Callable[[Point, dict], None],
+               force: bool = False) -> None:
+    # simulate_point(config, model_version) unless forced: the task's usual
+    # signature (what a Dask worker or a wrapper around it expects).
+    extra = (True,) if force else ()
     if jobs == 1 or len(todo) == 1:
         for p in todo:
-            done(p, simulate_point(p.config, _fastwake.MODEL_VERSION))
+            done(p, simulate_point(p.config, _fastwake.MODEL_VERSION, *extra))
         return
     # Threads are enough: the module releases the GIL while it simulates.
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fastwake-sweep")
     try:
-        futures = {pool.submit(simulate_point, p.config, _fastwake.MODEL_VERSION): p for p in todo}
+        futures = {pool.submit(simulate_point, p.config, _fastwake.MODEL_VERSION, *extra): p for p in todo}
         for f in concurrent.futures.as_completed(futures):
             done(futures[f], f.result())
     finally:
@@ -189,7 +210,7 @@ def start_local_cluster(jobs: int):
 
 
 def _run_dask(todo: list[Point], jobs: int, scheduler, done: Callable[[Point, dict], None],
-              worker_timeout_s: float) -> None:
+              worker_timeout_s: float, force: bool = False) -> None:
     from dask.distributed import Client, as_completed
 
     cluster, owned = None, True
@@ -213,7 +234,7 @@ def _run_dask(todo: list[Point], jobs: int, scheduler, done: Callable[[Point, di
         # and are cached here, by the client.
         futures = {}
         for p in todo:
-            f = client.submit(simulate_point, p.config, _fastwake.MODEL_VERSION,
+            f = client.submit(simulate_point, p.config, _fastwake.MODEL_VERSION, *((True,) if force else ()),
                               key=f"fastwake-point-{p.key}", pure=False, retries=1)
             futures[f] = p
         try:
@@ -257,7 +278,8 @@ def _lengthen(p: Point, doc: dict, min_requests: int) -> Point | None:
 def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: int | None = None,
           scheduler=None, cache=True, progress: bool | None = None,
           platform: str | None = None, sets: Iterable[str] = (), desc: str = "sweep",
-          worker_timeout_s: float = 60.0, seeds=None, min_requests: int | None = None) -> pd.DataFrame:
+          worker_timeout_s: float = 60.0, seeds=None, min_requests: int | None = None,
+          force: bool = False) -> pd.DataFrame:
     """Simulates every point of `grid` applied to `base` and returns a
     DataFrame with one row per grid point x strategy.
 
@@ -281,6 +303,8 @@ def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: 
     min_requests  a point whose shortest strategy measured fewer requests
               runs again, longer (run.duration_ms scaled to ~1.15x the need,
               at most 50x): enough samples for a p99 (5,000 = 50 beyond it)
+    force     run points the pre-run guard refuses (too many events, too much
+              memory, an open-loop backlog that cannot drain; docs/config.md)
 
     Columns: `point` (grid index), one column per grid key (values as given;
     lists/dicts as JSON text), `config_hash`, config.* (name and the scalar
@@ -301,8 +325,18 @@ def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: 
     if min_requests is not None and (isinstance(min_requests, bool) or not isinstance(min_requests, int)
                                      or min_requests < 1):
         raise ConfigError(f"min_requests: expected a positive integer, got {min_requests!r}")
+    if not isinstance(force, bool):
+        raise ConfigError(f"force: expected True or False, got {force!r}")
     store = _resolve_cache(cache)
+    store.check_writable()  # an unusable cache folder fails before anything runs
     points = make_points(base, grid, platform=platform, sets=sets, seeds=seeds)
+    if not force:
+        # The pre-run guard, for every point before the first one runs.
+        for p in points:
+            try:
+                _fastwake.check_run(p.config)
+            except ConfigError as e:
+                raise ConfigError(f"grid point {p.index} ({_describe(p.overrides)}): {e}") from None
 
     docs: dict[str, dict] = {}
     computed = cached = 0
@@ -330,9 +364,9 @@ def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: 
             computed += len(todo)
             if todo:
                 if executor == "local":
-                    _run_local(todo, jobs, done)
+                    _run_local(todo, jobs, done, force)
                 else:
-                    _run_dask(todo, jobs, scheduler, done, worker_timeout_s)
+                    _run_dask(todo, jobs, scheduler, done, worker_timeout_s, force)
             if not min_requests:
                 break
             longer = {i: q for i, p in enumerate(points) if (q := _lengthen(p, docs[p.key], min_requests))}

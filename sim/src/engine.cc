@@ -2,9 +2,17 @@
 // the top element out, which costs a copy per event).
 #include "fastwake/sim/engine.h"
 
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace fastwake::sim {
+
+void Engine::past_time(Nanos t) const {
+  throw std::logic_error("event engine: an event scheduled at " + std::to_string(t) +
+                         " ns, before now = " + std::to_string(now_) +
+                         " ns (a negative or overflowed delay: model bug)");
+}
 
 void Engine::sift_up(std::size_t i) {
   Event e = heap_[i];

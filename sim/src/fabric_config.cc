@@ -138,16 +138,16 @@ void parse_fabric(const json& j, const Platform& plat, int connections, FabricCo
   }
 
   f.link_gbps = j.contains("link_gbps")
-                    ? read_number(j.at("link_gbps"), "fabric.link_gbps", 0, false)
+                    ? read_number(j.at("link_gbps"), "fabric.link_gbps", kMinGbps, true, kMaxGbps)
                     : plat.link_gbps;
   f.link_latency_ns = j.contains("link_latency_ns")
                           ? read_ns(j.at("link_latency_ns"), "fabric.link_latency_ns")
                           : plat.link_latency_ns;
   if (f.topology == Topology::kStar) {
-    f.server_link_gbps =
-        j.contains("server_link_gbps")
-            ? read_number(j.at("server_link_gbps"), "fabric.server_link_gbps", 0, false)
-            : f.link_gbps;
+    f.server_link_gbps = j.contains("server_link_gbps")
+                             ? read_number(j.at("server_link_gbps"), "fabric.server_link_gbps",
+                                           kMinGbps, true, kMaxGbps)
+                             : f.link_gbps;
     if (j.contains("server_link_latency_ns"))
       f.server_link_latency_ns =
           read_ns(j.at("server_link_latency_ns"), "fabric.server_link_latency_ns");

@@ -18,6 +18,7 @@
 #include "fastwake/errors.h"
 #include "fastwake/sim/fabric.h"
 #include "fastwake/sim/fabric_config.h"
+#include "fastwake/sim/run_guard.h"
 
 namespace fastwake::sim {
 namespace {
@@ -281,9 +282,7 @@ void co_simulate(const std::vector<HostSim*>& hosts, SimGridFabric& fabric, cons
         throw std::logic_error("SimGrid fabric: a host model stopped with " +
                                std::to_string(host.in_flight()) +
                                " requests in flight and nothing in the network (model bug)");
-      if (h > host.drain_limit())
-        throw std::logic_error("simulation did not drain: " + std::to_string(host.in_flight()) +
-                               " requests still in flight 10 s after the window (model bug)");
+      if (h > host.drain_limit()) throw_not_drained(host.config(), host.in_flight());
       h_min = std::min(h_min, h);
     }
     if (all_over) break;

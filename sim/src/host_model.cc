@@ -186,6 +186,7 @@ void HostSim::start() { impl_->m.start(); }
 bool HostSim::advance(Nanos until) { return impl_->m.advance(until); }
 std::uint64_t HostSim::in_flight() const { return impl_->m.in_flight(); }
 Nanos HostSim::drain_limit() const { return impl_->m.drain_limit(); }
+const Config& HostSim::config() const { return impl_->m.config(); }
 Engine& HostSim::engine() { return impl_->m.engine(); }
 FabricPort& HostSim::port() { return impl_->m.port(); }
 StrategyRun HostSim::finish() { return impl_->m.finish(); }

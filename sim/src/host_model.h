@@ -21,6 +21,7 @@
 #include "fastwake/remap_driver.h"
 #include "fastwake/sim/engine.h"
 #include "fastwake/sim/fabric.h"
+#include "fastwake/sim/run_guard.h"
 #include "fastwake/sim/simulate.h"
 #include "fastwake/thread_loop.h"
 #include "fastwake/wait_policy.h"
@@ -258,7 +259,8 @@ class HostModel final {
   bool advance(Nanos until);
   StrategyRun finish();
   std::uint64_t in_flight() const { return in_flight_; }
-  Nanos drain_limit() const { return win_end_ + 10'000'000'000LL; }
+  Nanos drain_limit() const { return win_end_ + kDrainNs; }
+  const Config& config() const { return cfg_; }
   Engine& engine() { return eng_; }
   FabricPort& port() { return port_; }
 

@@ -48,9 +48,7 @@ nlohmann::json HostModel::per_request_counts() const {
 }
 
 StrategyRun HostModel::finish() {
-  if (in_flight_ != 0)
-    throw std::logic_error("simulation did not drain: " + std::to_string(in_flight_) +
-                           " requests still in flight 10 s after the window (model bug)");
+  if (in_flight_ != 0) throw_not_drained(cfg_, in_flight_);
 
   StrategyRun out;
   StrategyResult& r = out.result;

@@ -15,6 +15,7 @@
 #include "fastwake/errors.h"
 #include "fastwake/sim/bench.h"
 #include "fastwake/sim/fabric_config.h"
+#include "fastwake/sim/run_guard.h"
 #include "fastwake/sim/simulate.h"
 
 namespace {
@@ -38,6 +39,8 @@ options:
   --json FILE|-       write the result document (DESIGN.md schema) to FILE,
                       or to stdout with '-' (the table then goes to stderr)
   --print-config      print the resolved config as JSON and exit
+  --force             run even when the pre-run estimate (events, memory, an
+                      open-loop backlog) is over the limits (docs/config.md)
   --list              list strategies and platforms and exit
   --bench             model speed benchmark: events/s and simulated
                       requests/s for 1 core x 64 threads and 16 cores x 256
@@ -56,7 +59,7 @@ struct Args {
   std::optional<std::string> platform;
   std::vector<std::string> sets;
   std::optional<std::string> json_out;
-  bool print_config = false, list = false, bench = false, quiet = false;
+  bool print_config = false, list = false, bench = false, quiet = false, force = false;
   int bench_reps = 3;
 };
 
@@ -83,6 +86,8 @@ Args parse_args(int argc, char** argv) {
       a.json_out = value("--json");
     } else if (arg == "--print-config") {
       a.print_config = true;
+    } else if (arg == "--force") {
+      a.force = true;
     } else if (arg == "--list") {
       a.list = true;
     } else if (arg == "--bench") {
@@ -148,6 +153,8 @@ int run(int argc, char** argv) {
     return 0;
   }
 
+  // Refuses, with the estimate, a run that cannot drain or is too large.
+  fastwake::sim::check_run(cfg, a.force);
   nlohmann::json out;
   out["schema"] = "fastwake-result/1";
   out["config"] = fastwake::to_json(cfg);

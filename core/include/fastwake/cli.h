@@ -22,8 +22,11 @@ nlohmann::json compose_config(const std::optional<std::string>& file,
 /// p50 change against `interrupt`, throughput, CPU %, power, energy/request.
 void print_result_table(const nlohmann::json& doc, std::ostream& out);
 
-/// Writes text to path via a temporary file + rename: the file is complete
-/// or absent, never half-written. Throws ConfigError naming the path.
+/// Writes text to path via a temporary file of its own beside it (mkstemp),
+/// fsync and rename: the file is complete or absent, never half-written, also
+/// when several processes write one path at once (the last rename wins).
+/// Throws ConfigError naming the path and the OS's reason. Used for every
+/// output file (result documents, calibrated profiles).
 void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace fastwake

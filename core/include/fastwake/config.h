@@ -182,8 +182,17 @@ Config parse_config(const nlohmann::json& doc);
 /// fabric section is written as Config::fabric holds it (left out if null).
 nlohmann::json to_json(const Config& c);
 
+/// Largest config or profile file load_json_file reads: 64 MiB.
+inline constexpr long long kMaxConfigFileBytes = 64ll << 20;
+/// Deepest nesting of arrays and objects a config document may have.
+inline constexpr int kMaxJsonDepth = 64;
+
 /// Reads a JSON file; ConfigError with the file name (and line) on failure.
+/// Only regular files of at most kMaxConfigFileBytes (FIFOs, devices and
+/// directories are refused); a number too large for a double names its key.
 nlohmann::json load_json_file(const std::string& path);
+/// Parses JSON text as load_json_file does; `path` names it in messages.
+nlohmann::json parse_json_text(const std::string& text, const std::string& path);
 
 /// Platform profiles: configs/platforms/*.json embedded at build, plus
 /// profiles found at run time in $FASTWAKE_CONFIG_DIR/platforms or the source

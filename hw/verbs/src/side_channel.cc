@@ -15,14 +15,13 @@
 #include <thread>
 
 #include "fastwake/errors.h"
+#include "fastwake/hw/side_channel_msg.h"
 
 namespace fastwake::hw {
 
 namespace {
 
 std::string errno_text() { return std::strerror(errno); }
-
-constexpr std::size_t kMaxLine = 16 << 20;  // a hello with thousands of QPs stays far below
 
 }  // namespace
 
@@ -96,20 +95,7 @@ void SideChannel::send(const nlohmann::json& msg) {
 std::optional<nlohmann::json> SideChannel::recv(int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
-    if (const std::size_t nl = buf_.find('\n'); nl != std::string::npos) {
-      const std::string line = buf_.substr(0, nl);
-      buf_.erase(0, nl + 1);
-      try {
-        auto j = nlohmann::json::parse(line);
-        if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
-          throw DeviceError("side channel: message without a type from " + peer());
-        return j;
-      } catch (const nlohmann::json::exception& e) {
-        throw DeviceError("side channel: broken message from " + peer() + ": " + e.what());
-      }
-    }
-    if (buf_.size() > kMaxLine)
-      throw DeviceError("side channel: message from " + peer() + " too long");
+    if (auto m = take_message(buf_, peer())) return m;
     int wait = -1;
     if (timeout_ms >= 0) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

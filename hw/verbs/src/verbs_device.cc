@@ -64,22 +64,6 @@ nlohmann::json QpInfo::to_json() const {
   return {{"qpn", qpn}, {"psn", psn}, {"lid", lid}, {"gid", g}};
 }
 
-QpInfo QpInfo::from_json(const nlohmann::json& j) {
-  QpInfo q;
-  try {
-    q.qpn = j.at("qpn").get<std::uint32_t>();
-    q.psn = j.at("psn").get<std::uint32_t>();
-    q.lid = j.at("lid").get<std::uint16_t>();
-    const std::string g = j.at("gid").get<std::string>();
-    if (g.size() != 32) throw DeviceError("gid must be 32 hex digits");
-    for (int i = 0; i < 16; ++i)
-      q.gid[i] = static_cast<std::uint8_t>(std::stoul(g.substr(2 * i, 2), nullptr, 16));
-  } catch (const std::exception& e) {
-    throw DeviceError(std::string("side channel: malformed QP address from the peer: ") + e.what());
-  }
-  return q;
-}
-
 std::vector<std::string> rdma_device_names() {
   std::vector<std::string> out;
   int n = 0;

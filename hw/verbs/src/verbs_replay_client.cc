@@ -17,6 +17,7 @@
 #include "fastwake/histogram.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/side_channel.h"
+#include "fastwake/hw/side_channel_msg.h"
 #include "fastwake/workload.h"
 #include "verbs_replay_common.h"
 
@@ -301,8 +302,9 @@ json client_session(VerbsDevice& dev, const Config& cfg, const ReplayClientOptio
            {"config", to_json(cfg)},
            {"qps", side.local_qps()}});
   const json ready = ch.expect("ready", 120'000);
+  if (!ready.contains("qps")) throw DeviceError("side channel: 'ready' without 'qps'");
   side.connect(ready.at("qps"));
-  const int server_rx = ready.value("rx_depth", 64);
+  const int server_rx = static_cast<int>(message_int(ready, "rx_depth", 64, 1, 1 << 20));
   const int max_out = std::max(1, std::min({server_rx, o.rx_depth, o.tx_depth}) - 1);
 
   ClientSide::Stats st;

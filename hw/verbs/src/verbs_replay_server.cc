@@ -12,6 +12,7 @@
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
 #include "fastwake/hw/side_channel.h"
+#include "fastwake/hw/side_channel_msg.h"
 #include "fastwake/hw/thread_runtime.h"
 #include "fastwake/migration_plan.h"
 #include "fastwake/placement.h"
@@ -97,18 +98,24 @@ class Server {
 
   /// One strategy for one client. Returns true after the client's last one.
   bool session(SideChannel& ch, json& doc, std::vector<std::string>& ran) {
-    const json hello = ch.expect("hello", 60'000);
-    if (hello.value("proto", 0) != kReplayProto)
+    const json msg = ch.expect("hello", 60'000);
+    Hello hello;
+    try {
+      hello = parse_hello(msg);
+    } catch (const std::exception& e) {
+      refuse(ch, std::string("bad hello from the client: ") + e.what(), true);
+    }
+    if (hello.proto != kReplayProto)
       refuse(ch,
-             "replay protocol " + std::to_string(hello.value("proto", 0)) +
+             "replay protocol " + std::to_string(hello.proto) +
                  " from the client, this server speaks " + std::to_string(kReplayProto) +
                  " (same fastwake-bench on both sides?)",
              true);
     const StrategySpec* sp = nullptr;
     Config ccfg;
     try {
-      sp = &find_strategy(hello.at("strategy").get<std::string>());
-      ccfg = parse_config(hello.at("config"));
+      sp = &find_strategy(hello.strategy);
+      ccfg = parse_config(hello.config);
     } catch (const std::exception& e) {
       refuse(ch, std::string("bad hello from the client: ") + e.what(), true);
     }
@@ -119,8 +126,8 @@ class Server {
                  "); give both the same config and --set options",
              true);
     std::vector<QpInfo> remote;
-    for (const auto& q : hello.value("qps", json::array())) remote.push_back(QpInfo::from_json(q));
-    const int index = hello.value("index", 0), total = hello.value("total", 1);
+    for (const auto& q : hello.qps) remote.push_back(QpInfo::from_json(q));
+    const int index = hello.index, total = hello.total;
     if (progress_)
       *progress_ << "server: [" << index + 1 << "/" << total << "] " << s.name << " for client "
                  << ch.peer() << "\n";

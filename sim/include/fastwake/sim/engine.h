@@ -20,10 +20,14 @@ class Engine {
 
   Nanos now() const { return now_; }
 
-  /// Schedules fn(ctx, arg) at absolute time t (>= now; earlier is clamped to
-  /// now so time never runs backwards).
+  /// Schedules fn(ctx, arg) at absolute time t >= now. A time in the past is
+  /// a model bug (an overflowed or negative delay): std::logic_error, never a
+  /// silent move to now. Config ranges keep every event time below ~1e14 ns
+  /// (docs/config.md, "Time arithmetic"), so now + delay cannot overflow.
   void at(Nanos t, EventFn fn, void* ctx, std::uint64_t arg) {
-    heap_.push_back(Event{t < now_ ? now_ : t, seq_++, fn, ctx, arg});
+    if (t < now_) [[unlikely]]
+      past_time(t);
+    heap_.push_back(Event{t, seq_++, fn, ctx, arg});
     sift_up(heap_.size() - 1);
   }
   /// Member-function convenience: engine.at<&Host::on_x>(t, this, arg).
@@ -55,6 +59,7 @@ class Engine {
     std::uint64_t arg;
     bool before(const Event& o) const { return t < o.t || (t == o.t && seq < o.seq); }
   };
+  [[noreturn]] void past_time(Nanos t) const;
   void sift_up(std::size_t i);
   void sift_down(std::size_t i);
 

@@ -89,6 +89,8 @@ class HostSim {
   std::uint64_t in_flight() const;
   /// The drain limit: a request still in flight after this is a model bug.
   Nanos drain_limit() const;
+  /// The config this host model runs.
+  const Config& config() const;
   Engine& engine();
   FabricPort& port();
   /// Results; throws std::logic_error if requests are still in flight.
