@@ -19,8 +19,10 @@ void HostModel::raise_event(CqId cq) {
   irq_inflight_[v] = 1;
   ++n_irq_;
   const CoreId core = nic_.vector_core(v);
-  if (cfg_.host.irq_by_thread && app_core_[static_cast<std::size_t>(core)]) irq_thread_wake(core);
-  post_kernel(core, {KType::kHardirq, v}, eng_.now() + p_.msix_ns);
+  Nanos hop = 0;
+  if (cfg_.host.irq_by_thread && app_core_[static_cast<std::size_t>(core)])
+    hop = irq_thread_wake(core);
+  post_kernel(core, {KType::kHardirq, v}, eng_.now() + p_.msix_ns + hop);
 }
 
 /// host.irq_delivery "thread" (the loopback NIC, docs/hw.md): the interrupt
@@ -31,24 +33,32 @@ void HostModel::raise_event(CqId cq) {
 /// CAL (none if it idles polling or its list is not empty); it runs a task ->
 /// direct enqueue, and an RT wakee preempts any fair or SCHED_IDLE current
 /// (check_preempt_curr's class rule) -> RES unless one is pending, and the
-/// current is switched out while runnable. Only counted: its cost is the
-/// hardirq's arrival (msix_ns), as before.
-void HostModel::irq_thread_wake(CoreId core) {
+/// current is switched out while runnable. Returns what that hop delays the
+/// "hardirq" (the IRQ thread's turn) by, from the same costs as every other
+/// remote wake-up: the waker's enqueue, the IPI it sends, its delivery and
+/// handler, and the switch into the IRQ thread (a C-state exit is charged
+/// when the work arrives at an idle core).
+Nanos HostModel::irq_thread_wake(CoreId core) {
   ++n_irqthr_wake_;
   const SimCore& b = cores_[static_cast<std::size_t>(core)];
   if (nr_running(b) == 0) {
+    Nanos d = p_.ttwu_remote_ns + p_.ctx_switch_ns;
     if (b.wake_list.empty() && !idle_polling(b)) {
       ++n_ipi_call_;
       ++n_irqthr_call_;
+      d += p_.ipi_send_ns + p_.ipi_latency_ns + p_.ipi_handler_ns;
     }
-    return;
+    return d;
   }
+  Nanos d = p_.ttwu_local_ns + p_.rq_lock_remote_ns + p_.ctx_switch_ns;
   if (!b.resched_pending) {
     ++n_ipi_resched_;
     ++n_irqthr_resched_;
+    d += p_.ipi_send_ns + p_.ipi_latency_ns + p_.resched_ipi_ns;
   }
   const int cur = b.current >= 0 ? b.current : (b.disp ? b.disp_thread : -1);
   if (cur >= 0) ++(threads_[static_cast<std::size_t>(cur)].dispatcher ? n_disp_switch_ : n_invol_);
+  return d;
 }
 
 /// A platform stall (stall_rate_hz, stall_mean_ns): the core runs nothing of

@@ -283,7 +283,7 @@ class HostModel final {
   Nanos kernel_cost(const SimCore& c, const KWork& w) const;
   void wake_blocked(ThreadId t, CoreId from_core);
   bool enqueue(SimCore& c, int t);  // true: the wakee preempts (need_resched set)
-  void irq_thread_wake(CoreId core);
+  Nanos irq_thread_wake(CoreId core);
   // remote wake-up rules (host_irq.cc)
   int nr_running(const SimCore& c) const;
   bool idle_polling(const SimCore& c) const;
