@@ -1118,6 +1118,11 @@ TEST(Limits, AttachmentsCountAgainstRlimitNofile) {
               if (in_thread != EMFILE) return 14;
               if (second_file != EMFILE) return 15;
               // The second thread's attachments went with its exit.
+              // join() returns at the thread's clear_child_tid (exit_mm), before
+              // do_exit reaches the sched_process_exit probe that drops its
+              // attachments: wait for the probe (at most 2 s).
+              for (int w = 0; w < 2000 && stats_of(fd).attached != kLimit - 4; ++w)
+                ::usleep(1000);
               if (stats_of(fd).attached != kLimit - 4) return 16;
               if (attach_one(fd) != 0 || attach_one(fd) != 0 || attach_one(fd) != 0 ||
                   attach_one(fd) != 0)
