@@ -13,6 +13,53 @@
 
 namespace fastwake::tools {
 
+namespace {
+
+// The host's idle loop decides whether a remote wake-up needs an IPI: when it
+// never polls (e.g. haltpoll with guest_halt_poll_ns = 0, or hlt without a
+// cpuidle driver, as host_idle_description measures), no C-state of the model
+// polls either; the states' costs stay the profile's.
+void apply_host_idle(nlohmann::json& doc, const nlohmann::json& host_idle) {
+  if (host_idle.is_object() && !host_idle.value("polls", true) && doc["platform"].is_object() &&
+      doc["platform"].contains("cstates"))
+    for (auto& cs : doc["platform"]["cstates"])
+      cs["polling"] = {{"value", false},
+                       {"source",
+                        "this host's idle loop (fastwake-bench, "
+                        "/sys/devices/system/cpu/cpuidle): " +
+                            host_idle.value("reason", std::string())}};
+}
+
+}  // namespace
+
+Config sim_config_for_verbs(const Config& verbs_cfg, const nlohmann::json& profile,
+                            const nlohmann::json& host_idle) {
+  nlohmann::json doc = to_json(verbs_cfg);
+  doc["platform"] = profile;
+  const int k = verbs_cfg.host.app_cores;
+  // Soft-RoCE (rxe) raises no interrupt: a request's receive completion is
+  // made on the sender's CPU (Linux 6.1, drivers/infiniband/sw/rxe/):
+  // rxe_post_send runs the requester inline (rxe_verbs.c:705), which hands a
+  // packet for a local address to rxe_loopback -> rxe_rcv (rxe_net.c:422,
+  // 402); rxe_resp_queue_pkt runs the responder inline (rxe_resp.c:97);
+  // rxe_cq_post schedules the CQ's tasklet on that CPU (rxe_cq.c:135), whose
+  // rxe_send_complete calls the completion handler (rxe_cq.c:54):
+  // ib_uverbs_comp_handler wakes the waiter from there. So in the
+  // model one core beyond the app cores stands for the client's CPU: it takes
+  // every "interrupt" (one vector, placed there) and wakes the owner
+  // directly, and the client's busy-polling load thread keeps it from ever
+  // idling (POLL only).
+  doc["host"]["cores"] = k + 1;
+  doc["host"]["app_cores"] = k;
+  doc["host"]["vectors"] = 1;
+  doc["host"]["irq_placement"] = "last";
+  doc["host"]["max_cstate"] = -1;
+  doc["host"]["irq_delivery"] = "msix";
+  doc["host"]["idle_poll_cores"] = nlohmann::json::array({k});
+  apply_host_idle(doc, host_idle);
+  return sim::load_config(doc);
+}
+
 Config sim_config_for_loopback(const Config& loopback_cfg, const nlohmann::json& profile,
                                const nlohmann::json& host_idle) {
   nlohmann::json doc = to_json(loopback_cfg);
@@ -32,18 +79,7 @@ Config sim_config_for_loopback(const Config& loopback_cfg, const nlohmann::json&
   nlohmann::json nic_cores = nlohmann::json::array();
   for (int c = k; c < cores; ++c) nic_cores.push_back(c);
   doc["host"]["idle_poll_cores"] = nic_cores;
-  // The host's idle loop decides whether a remote wake-up needs an IPI: when
-  // it never polls (e.g. haltpoll with guest_halt_poll_ns = 0, as measured by
-  // host_idle_description), no C-state of the model polls either; the
-  // states' costs stay the profile's.
-  if (host_idle.is_object() && !host_idle.value("polls", true) && doc["platform"].is_object() &&
-      doc["platform"].contains("cstates"))
-    for (auto& cs : doc["platform"]["cstates"])
-      cs["polling"] = {{"value", false},
-                       {"source",
-                        "this host's idle loop (fastwake-bench, "
-                        "/sys/devices/system/cpu/cpuidle): " +
-                            host_idle.value("reason", std::string())}};
+  apply_host_idle(doc, host_idle);
   Config out = sim::load_config(doc);
   const Placement lp = Placement::of(loopback_cfg), sp = Placement::of(out);
   for (std::size_t v = 0; v < lp.vector_core.size(); ++v) {

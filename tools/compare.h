@@ -23,6 +23,13 @@ namespace fastwake::tools {
 Config sim_config_for_loopback(const Config& loopback_cfg, const nlohmann::json& profile,
                                const nlohmann::json& host_idle = nullptr);
 
+/// The simulator's view of a replay-tool server on Soft-RoCE (rxe), whose
+/// completion handler runs on the client's CPU: one extra core for it, taking
+/// every completion "interrupt" and waking the owner directly, never idle;
+/// C-states poll only if `host_idle` (the server machine's) does.
+Config sim_config_for_verbs(const Config& verbs_cfg, const nlohmann::json& profile,
+                            const nlohmann::json& host_idle = nullptr);
+
 /// Runs both and returns {"schema":"fastwake-compare/1", "rows":[...],
 /// "measured":doc, "predicted":doc, "platform":name}.
 nlohmann::json run_compare(const Config& cfg, const nlohmann::json& profile,

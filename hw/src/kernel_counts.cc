@@ -107,13 +107,17 @@ nlohmann::json host_idle_description() {
   std::string governor = read_line(base + "current_governor");
   if (governor.empty()) governor = read_line(base + "current_governor_ro");
   nlohmann::json d = {{"driver", driver}, {"governor", governor}};
-  if (driver.empty()) {
-    // No cpuidle: default_idle_call -> arch idle (x86: HLT unless MWAIT is
-    // preferred, i.e. a non-polling idle on a VM guest).
+  if (driver.empty() || driver == "none") {
+    // No cpuidle ("none" in current_driver when the kernel has cpuidle but
+    // no driver registered, as in the testbed guest): cpuidle_idle_call finds
+    // it unavailable and calls default_idle_call (kernel/sched/idle.c:196-199),
+    // which clears the polling bit (current_clr_polling_and_test, :88) before
+    // the arch idle (x86: HLT). The verbs counts in the guest showed it: one
+    // CAL per remote wake-up of the idle server CPU.
     d["polls"] = false;
     d["reason"] =
         "no cpuidle driver: the idle loop calls default_idle_call (x86 default_idle: HLT), which "
-        "does not set TIF_POLLING_NRFLAG (Linux 6.1 kernel/sched/idle.c)";
+        "clears TIF_POLLING_NRFLAG first (Linux 6.1 kernel/sched/idle.c:88, 196-199)";
     return d;
   }
   if (governor == "haltpoll") {
@@ -201,7 +205,7 @@ nlohmann::json kernel_count_report(const KernelSnapshot& a, const KernelSnapshot
   const std::vector<std::uint64_t> cal = sub(b.ipis.cal, a.ipis.cal),
                                    res = sub(b.ipis.res, a.ipis.res);
   std::vector<int> cpus(app_cpus.begin(), app_cpus.end());
-  cpus.push_back(nic_cpu);
+  if (nic_cpu >= 0) cpus.push_back(nic_cpu);  // the verbs server has none (-1)
   std::uint64_t cal_sum = 0, res_sum = 0, cal_app = 0, res_app = 0;
   nlohmann::json cal_by = nlohmann::json::object(), res_by = nlohmann::json::object();
   for (std::size_t i = 0; i < cpus.size(); ++i) {

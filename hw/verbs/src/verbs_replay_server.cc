@@ -9,6 +9,7 @@
 #include <set>
 
 #include "fastwake/errors.h"
+#include "fastwake/hw/kernel_counts.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
 #include "fastwake/hw/side_channel.h"
@@ -166,6 +167,19 @@ class Server {
     CpuTimes c0, c1;
     std::optional<double> e0, e1;
     bool have0 = false, have1 = false;
+    // The kernel's counters at both ends of the client's window, as the
+    // loopback reads them (docs/hw.md "Kernel counts"): the application
+    // threads' and dispatchers' switches, CAL/RES of the app CPUs, and the
+    // requests served between the two readings to divide by.
+    TidGroups tids;
+    KernelSnapshot k0, k1;
+    std::uint64_t served0 = 0, served1 = 0, hand0 = 0, hand1 = 0;
+    auto read_counts = [&](KernelSnapshot& k, std::uint64_t& served, std::uint64_t& hand) {
+      if (tids.app.empty()) tids = {rt.app_tids(), rt.dispatcher_tids(), {}, 0};
+      served = rt.served();
+      hand = rt.handoffs();
+      k = take_kernel_snapshot(tids, cpus_);
+    };
     json client;
     Nanos last_msg = mono_now();
     for (;;) {
@@ -191,8 +205,10 @@ class Server {
       if (type == "window_start") {
         c0 = read_cpu_times();
         e0 = read_rapl_energy_j();
+        read_counts(k0, served0, hand0);
         have0 = true;
       } else if (type == "window_end") {
+        read_counts(k1, served1, hand1);
         c1 = read_cpu_times();
         e1 = read_rapl_energy_j();
         have1 = true;
@@ -247,8 +263,29 @@ class Server {
             "estimate: /proc/stat utilisation of the server's app CPUs x platform power model";
       }
     }
+    json counts;
+    if (have0 && have1) {
+      // No emulator here: the completion events are the owner threads'
+      // own counts over the whole session (read after they stopped), per
+      // request served; hand-offs over the window. rxe raises no interrupt
+      // and its completion handler runs in the sender's context (the
+      // client's CPU), so the IPIs are those the app CPUs received; no
+      // "NIC CPU" is added (-1).
+      const json emulator = {
+          {"handoffs", static_cast<double>(hand1 - hand0)},
+          {"cq_events", tot.served ? static_cast<double>(tot.events) /
+                                         static_cast<double>(tot.served) *
+                                         static_cast<double>(served1 - served0)
+                                   : 0.0}};
+      counts = kernel_count_report(k0, k1, tids, cpus_, -1, served1 - served0, span, emulator,
+                                   nullptr);
+    }
     ch.send({{"type", "stats"}, {"stats", sv}});
-    const StrategyResult r = make_result(cfg_, s.name, client, sv);
+    StrategyResult r = make_result(cfg_, s.name, client, sv);
+    if (counts.is_object()) {
+      r.extra["per_request"] = std::move(counts["per_request"]);
+      r.extra["kernel_counts"] = std::move(counts["kernel_counts"]);
+    }
     ran.push_back(s.name);
     doc["results"].push_back(r.to_json());
     if (const std::string bad = check_accounting(client, sv); !bad.empty())

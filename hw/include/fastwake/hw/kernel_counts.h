@@ -73,7 +73,9 @@ std::uint64_t runtime_between(const KernelSnapshot& a, const KernelSnapshot& b,
                               const std::vector<pid_t>& tids);
 
 /// The window's differences: {"per_request": {...model-named figures...},
-/// "kernel_counts": {raw per-CPU and per-group deltas}}. `requests` divides;
+/// "kernel_counts": ...}; IPIs are summed over `app_cpus` and `nic_cpu` (the
+/// loopback's NIC thread; -1: none, as on a verbs server).
+/// Raw per-CPU and per-group deltas go to "kernel_counts". `requests` divides;
 /// `emulator` carries the loopback's own counts of the window (interrupts,
 /// irq_thread_wakeups, local_signals, remote_signals) to add per request.
 /// `baseline` (optional, may be null): {"seconds", "cal": [per cpu], "res": [...]}
