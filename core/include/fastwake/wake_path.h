@@ -97,7 +97,14 @@ constexpr std::span<const WakeStage> wake_path_stages(WakePathKind k) {
 
 /// The hw runtime drains the channel of a module wait every this many waits
 /// (hw/include/fastwake/hw/thread_runtime.h); the model does the same.
-inline constexpr int kModuleDrainEvery = 64;
+/// Every wait: a drain of N events is one burst of N x (syscall + read of an
+/// event) on the core, and requests that arrive meanwhile wait behind it; a
+/// larger N only saves the last, empty read (syscall_ns x (1 - 1/N) per
+/// request, ~0.1 us on x86). At N = 64 the burst was ~43 us on the x86
+/// profile and made the module path's p99 (open loop, 1 thread per core at
+/// 100k req/s: 38.5 us) twice the stock path's (16.6 us); at N = 1 it is
+/// 16.1 us (docs/validation.md).
+inline constexpr int kModuleDrainEvery = 1;
 
 /// Which wake path a strategy takes. Backends ask has(stage) (through
 /// WaitPolicy), never the kind or a strategy name.
