@@ -83,7 +83,10 @@ options (server only):
                            /proc/interrupts + /sys/class/infiniband/DEV/device/msi_irqs)
   --no-irq-repin           never write /proc/irq/N/smp_affinity_list
   --bind ADDR              side-channel listen address (default: any)
-  --forever                keep serving clients (default: exit after a client's last strategy)
+  --forever                keep serving clients (default: exit after a client's last strategy);
+                           a failed session is reported and the next client served
+  --idle-timeout S         give up on a client silent this long, heartbeat included,
+                           or not back for its next strategy (default 30)
   -e, --events             accepted for perftest symmetry (the client picks strategies)
 options (client only):
   --cpu N                  CPU of the load thread (default: the last usable)
@@ -301,6 +304,22 @@ void emit_verbs(const nlohmann::json& doc, const std::optional<std::string>& jso
   });
 }
 
+/// After a failed replay run: writes the strategies that finished (if any) to
+/// --json FILE, never to stdout (a partial document there would pass for a
+/// whole run); a failure to write is reported, the run's own error wins.
+void emit_partial(const nlohmann::json& partial, const std::optional<std::string>& json_out) {
+  if (!json_out || *json_out == "-" || !partial.is_object() || !partial.contains("results") ||
+      partial["results"].empty())
+    return;
+  try {
+    fastwake::write_file_atomic(*json_out, partial.dump(2) + "\n");
+    std::cerr << "fastwake-bench: wrote the " << partial["results"].size()
+              << " strategies that finished to " << *json_out << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "fastwake-bench: " << e.what() << "\n";
+  }
+}
+
 /// Options both sides share; returns true if `a` was one of them.
 bool common_verbs_option(const std::string& a, const std::function<std::string()>& value,
                          fastwake::hw::VerbsDeviceOptions& dev, int& port, int& rx, int& tx,
@@ -366,6 +385,8 @@ int cmd_server(const std::vector<std::string>& args) {
       o.bind = value();
     else if (a == "--forever")
       o.forever = true;
+    else if (a == "--idle-timeout")
+      o.idle_timeout_s = parse_int_arg(value(), a, 1, 86400);
     else if (a == "-e" || a == "--events") {
     } else if (!a.empty() && a[0] == '-')
       throw fastwake::ConfigError("unknown option " + a);
@@ -376,8 +397,14 @@ int cmd_server(const std::vector<std::string>& args) {
   }
   const fastwake::Config cfg =
       fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
-  const auto doc = fastwake::hw::run_verbs_server(cfg, o, quiet ? nullptr : &std::cerr);
-  emit_verbs(doc, json_out);
+  nlohmann::json partial;
+  try {
+    emit_verbs(fastwake::hw::run_verbs_server(cfg, o, quiet ? nullptr : &std::cerr, &partial),
+               json_out);
+  } catch (const std::exception&) {
+    emit_partial(partial, json_out);  // the sessions that finished, whole
+    throw;
+  }
   return 0;
 #endif
 }
@@ -432,8 +459,14 @@ int cmd_client(const std::vector<std::string>& args) {
   }
   const fastwake::Config cfg =
       fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
-  const auto doc = fastwake::hw::run_verbs_client(cfg, o, quiet ? nullptr : &std::cerr);
-  emit_verbs(doc, json_out);
+  nlohmann::json partial;
+  try {
+    emit_verbs(fastwake::hw::run_verbs_client(cfg, o, quiet ? nullptr : &std::cerr, &partial),
+               json_out);
+  } catch (const std::exception&) {
+    emit_partial(partial, json_out);  // the strategies that finished, whole
+    throw;
+  }
   return 0;
 #endif
 }

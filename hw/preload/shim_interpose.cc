@@ -345,13 +345,17 @@ FW_EXPORT int ibv_destroy_cq(ibv_cq* cq) {
   if (inherited(s.pid)) return g_real.destroy_cq(cq);
   pthread_mutex_lock(&s.mu);
   s.dead.store(true, std::memory_order_release);  // the dispatcher skips it from now on
-  s.armed.store(0);
+  const int was_armed = s.armed.exchange(0);
   pthread_mutex_unlock(&s.mu);
   const int r = g_real.destroy_cq(cq);  // waits until every real event is acked
   if (r != 0) {
+    // Still in use (EBUSY: a QP uses it): the CQ lives on as it was, armed
+    // included, as the stock destroy leaves it.
     pthread_mutex_lock(&s.mu);
     s.dead.store(false, std::memory_order_release);
+    if (was_armed) s.armed.store(1, std::memory_order_seq_cst);
     pthread_mutex_unlock(&s.mu);
+    if (was_armed && s.emulate) wake_dispatcher();
     return r;
   }
   // The kernel drops a destroyed CQ's unread events; so does the shim.
@@ -373,6 +377,18 @@ FW_EXPORT int ibv_destroy_cq(ibv_cq* cq) {
       }
     pthread_mutex_unlock(&c.mu);
     g_tot.purged += purged;
+  }
+  // libibverbs' destroy returns only once every event it reported is acked
+  // (it waits, another thread may still ack); the emulated events likewise.
+  for (int waited_ms = 0;; ++waited_ms) {
+    spin_lock(s.ack_lock);
+    const std::uint64_t unacked = s.emu_delivered - s.emu_acked;
+    spin_unlock(s.ack_lock);
+    if (unacked == 0) break;
+    if (waited_ms == 1000)
+      log("ibv_destroy_cq(%p) waits for %llu unacked event(s), as libibverbs does",
+          static_cast<void*>(cq), static_cast<unsigned long long>(unacked));
+    usleep(1000);
   }
   irq_forget(i);  // after leaving the channel: no waiter reports for it again
   pthread_mutex_lock(&g_mu);

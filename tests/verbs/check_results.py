@@ -247,10 +247,148 @@ def irq_pin(out):
           f"irq_repins {s['irq_repins']}, remap_moves {s['remap_moves']}")
 
 
+def load_doc(out, name):
+    """A --json file of a failed run: absent, or a whole valid document."""
+    t = read(out, name)
+    if t is None:
+        return None
+    try:
+        return json.loads(t)
+    except ValueError as e:
+        check(False, f"{name}: not valid JSON ({e}): partial output")
+        return None
+
+
+def fault_case(out, case, side, want_rc, message, finished, max_secs=90):
+    """One side of a fault case: exit status, bounded time, clear message, the
+    strategies that finished written whole (and only those)."""
+    name = f"{case}.{side}"
+    r = rc(out, name)
+    text = read(out, f"{name}.out", "") or ""
+    hung = read(out, f"{name}.hung")
+    ok = check(hung is None, f"{name}: hung ({hung.strip() if hung else ''}) - the watchdog killed it")
+    ok &= check(r in want_rc, f"{name}: exit {r}, want {' or '.join(map(str, want_rc))}")
+    secs = read(out, f"{name}.secs")
+    if secs is not None:
+        ok &= check(float(secs) <= max_secs, f"{name}: took {secs.strip()} s (bound {max_secs} s)")
+    if message:
+        ok &= check(re.search(message, text) is not None, f"{name}: no message matching {message!r}")
+    if finished is not None:
+        doc = load_doc(out, f"{name}.json")
+        if check(doc is not None, f"{name}.json: the strategies that finished were not written"):
+            check_replay_doc(name, doc, finished)
+            check(doc["config"]["strategies"] == finished,
+                  f"{name}.json: config.strategies {doc['config']['strategies']}, want {finished}")
+    if not ok:
+        print(f"---- {name}.out (last 15 lines)\n" + "\n".join(text.splitlines()[-15:]))
+    last = [l for l in text.splitlines() if "fastwake-bench:" in l or "failed" in l]
+    print(f"{name}: exit {r}" + (f", {secs.strip()} s" if secs else "") + (f": {last[-1][:200]}" if last else ""))
+
+
+def resources(out, name):
+    t = read(out, name)
+    if not check(t is not None, f"{name}: missing"):
+        return None
+    m = re.match(r"fds (\d+) qps (\d+) cqs (\d+) mrs (\d+)", t)
+    if not check(m is not None, f"{name}: {t!r}"):
+        return None
+    return dict(zip(("fds", "qps", "cqs", "mrs"), map(int, m.groups())))
+
+
+def faults(out):
+    print(read(out, "faults.env", "(no faults.env)").strip())
+    one = ["busy_poll"]
+    fault_case(out, "good0", "client", (0,), None, ["busy_poll", "interrupt"])
+    # The client killed mid-strategy 2: the forever server drops the session.
+    fault_case(out, "client_kill", "client", (137,), None, None)
+    fault_case(out, "qp_error", "client", (1,), r"interrupt \[2/2\] failed: .*error state", one)
+    fault_case(out, "mismatch_mid", "client", (1,), r"configs differ \(workload\.message_bytes: server 64, client 128\)", one)
+    fault_case(out, "slow_client", "client", (1,), r"interrupt \[2/2\] failed: ", one)
+    # The link down for 3 s: the run either survives exactly-once or fails cleanly.
+    r = rc(out, "link_flap.client")
+    fault_case(out, "link_flap", "client", (0, 1), r"interrupt \[2/2\] failed: " if r == 1 else None,
+               one if r == 1 else ["busy_poll", "interrupt"])
+    fault_case(out, "good_after", "client", (0,), None, ["busy_poll", "interrupt"])
+    srv = read(out, "forever.server.out", "") or ""
+    check((read(out, "forever.server.alive", "") or "").strip() == "alive",
+          "forever server: did not survive the faulty clients")
+    check(read(out, "forever.server.hung") is None, "forever server: hung")
+    for what, pat in (("client_kill", r"interrupt \[2/2\] for client .* failed: .*closed the connection"),
+                      ("qp_error", r"failed: the client reports: client: .*error state"),
+                      ("mismatch_mid", r"interrupt \[2/2\] for client .* failed: server and client configs differ"),
+                      ("slow_client", r"failed: the client went silent: nothing on the side channel for 5 s")):
+        check(re.search(pat + r".*serving the next client", srv) is not None,
+              f"forever server: no message for {what} matching {pat!r}")
+    b, a = resources(out, "forever.before"), resources(out, "forever.after")
+    d = resources(out, "forever.during")
+    if b and a and d:
+        print(f"forever server resources: between sessions before the faults {b}, "
+              f"mid-session {d}, after the faults {a}")
+        # The counting sees the server's objects: 4 threads' QPs, CQs, the MR.
+        check(d["qps"] >= 4 and d["cqs"] >= 4 and d["mrs"] >= 1,
+              f"forever server: rdma res lists too few QPs/CQs/MRs mid-session ({d}): cannot count leaks")
+        for k in ("fds", "qps", "cqs", "mrs"):
+            check(a[k] == b[k], f"forever server: {k} {b[k]} after the baseline client, {a[k]} after the faulty ones (leak)")
+    # One-shot servers.
+    fault_case(out, "client_kill_oneshot", "client", (137,), None, None)
+    fault_case(out, "client_kill_oneshot", "server", (1,), r"interrupt \[2/2\] for client .* failed: .*closed the connection", one)
+    fault_case(out, "server_kill", "server", (137,), None, None)
+    fault_case(out, "server_kill", "client", (1,), r"interrupt \[2/2\] failed: ", one, max_secs=60)
+    stress(out)
+
+
+def stress(out):
+    """fw_shim_stress: the same stdout with and without the shim, balanced counters."""
+    if read(out, "stress_stock.rc") is None:
+        check(False, "stress: fw_shim_stress did not run")
+        return
+    stock = read(out, "stress_stock.out", "") or ""
+    ok = check(rc(out, "stress_stock") == 0 and read(out, "stress_stock.hung") is None,
+               f"stress_stock: exit {rc(out, 'stress_stock')} (the stock verbs run itself failed)")
+    if not ok:
+        print("---- stress_stock.out\n" + stock + (read(out, "stress_stock.err", "") or ""))
+    for mode in ("dispatcher", "irq"):
+        case = f"stress_shim_{mode}"
+        text = read(out, case + ".out", "") or ""
+        hung = read(out, case + ".hung")
+        check(hung is None, f"{case}: hung ({(hung or '').strip()})")
+        check(rc(out, case) == rc(out, "stress_stock"), f"{case}: exit {rc(out, case)}, stock {rc(out, 'stress_stock')}")
+        if not check(text == stock, f"{case}: stdout differs from the stock run"):
+            a, b = stock.splitlines(), text.splitlines()
+            for i in range(max(len(a), len(b))):
+                x, y = (a[i] if i < len(a) else "<none>"), (b[i] if i < len(b) else "<none>")
+                if x != y:
+                    print(f"{case}: stock : {x}\n{case}: shim  : {y}")
+        st = stats_lines(out, case + ".stats")
+        if not check(len(st) == 2, f"{case}: {len(st)} shim reports (want 2: the exec'ed child, the process)"):
+            continue
+        child, parent = st
+        for who, r in (("child", child), ("parent", parent)):
+            check(r["balanced"] and r["unacked"] == 0 and r["overacks"] == 0 and r["refused"] == 0,
+                  f"{case} {who}: counters not balanced: {r}")
+            check(r["events_emulated"] == r["acks_emulated"] and r["events_real"] == r["acks_real"],
+                  f"{case} {who}: events delivered != acked: {r}")
+        # exit_waiting's pair is still there at exit: 2 CQs
+        check(parent["cqs_created"] == parent["cqs_destroyed"] + 2,
+              f"{case} parent: CQs created {parent['cqs_created']}, destroyed {parent['cqs_destroyed']} (want +2)")
+        delivered = parent["events_emulated"] if mode == "dispatcher" else parent["events_real"]
+        check(delivered >= 64, f"{case} parent: only {delivered} events delivered through the {mode} path")
+        print(f"{case}: stdout as stock ({len(text.splitlines())} lines); parent events emulated "
+              f"{parent['events_emulated']} real {parent['events_real']}, acks {parent['acks_emulated']}+{parent['acks_real']}, "
+              f"purged {parent['events_purged']}, balanced {parent['balanced']}; child balanced {child['balanced']}")
+    print("stress_stock:\n  " + "\n  ".join(stock.splitlines()))
+
+
 def main():
-    out = sys.argv[1]
-    print(read(out, "env.txt", "(no env.txt)").strip())
-    for f in (replay, poisson, migrate, mismatch, perftest, irq_pin, probe):
+    args = sys.argv[1:]
+    suite = (replay, poisson, migrate, mismatch, perftest, irq_pin, probe)
+    if args and args[0] == "--faults":
+        suite = (faults,)
+        args = args[1:]
+    out = args[0]
+    if suite[0] is replay:
+        print(read(out, "env.txt", "(no env.txt)").strip())
+    for f in suite:
         try:
             f(out)
         except Exception as e:  # a malformed file is a failure, not a crash

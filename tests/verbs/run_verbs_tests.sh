@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # CTest entry of the verbs checks: on this host's RDMA device if it has one, else in the QEMU + Soft-RoCE testbed guest; skips (77) only when neither exists.
-# Usage: run_verbs_tests.sh FASTWAKE_BENCH LIBFASTWAKE_PRELOAD FW_SHIM_PROBE OUT_DIR [GUEST_DIR]
+# Usage: run_verbs_tests.sh [--faults] FASTWAKE_BENCH LIBFASTWAKE_PRELOAD FW_SHIM_PROBE OUT_DIR [GUEST_DIR]
+# --faults: the fault cases and the shim stress (guest_faults.sh, check_results.py
+# --faults) instead; FW_SHIM_PROBE is then fw_shim_stress.
 set -euo pipefail
+SCRIPT=guest_checks.sh
+CHECK=()
+if [ "${1:-}" = --faults ]; then
+  SCRIPT=guest_faults.sh
+  CHECK=(--faults)
+  shift
+fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 BENCH=${1:?fastwake-bench path}
@@ -38,7 +47,7 @@ if [ -n "$host_dev" ]; then
     done
   fi
   FW_RDMA_DEV=$host_dev FW_GID_INDEX=$gid FW_SERVER_IP=127.0.0.1 FW_OUT=$OUT/results FW_BIN=$STAGE \
-    bash "$HERE/guest_checks.sh"
+    bash "$HERE/$SCRIPT"
 else
   if ! command -v qemu-system-x86_64 >/dev/null; then
     echo "SKIP: no RDMA device on this host and qemu-system-x86_64 is not installed (Debian package qemu-system-x86; run scripts/install-deps.sh) - the testbed cannot run"
@@ -47,8 +56,8 @@ else
   echo "no RDMA device on this host: running the checks in the QEMU + Soft-RoCE testbed guest (rxe0; emulated: functional figures only)"
   set +e
   "$REPO/hw/testbed/run-in-guest.sh" --skip-unavailable --guest-dir "$GUEST_DIR" --timeout 420 \
-    --add "$BENCH" --add "$SHIM" --add "$PROBE" --add "$HERE/verbs_smoke.json" --add "$HERE/guest_checks.sh" \
-    --out "$OUT/results" -- 'FW_OUT=/out bash /opt/fw/guest_checks.sh'
+    --add "$BENCH" --add "$SHIM" --add "$PROBE" --add "$HERE/verbs_smoke.json" --add "$HERE/$SCRIPT" \
+    --out "$OUT/results" -- "FW_OUT=/out bash /opt/fw/$SCRIPT"
   rc=$?
   set -e
   [ $rc -eq 77 ] && exit 77
@@ -57,4 +66,4 @@ else
     exit 1
   fi
 fi
-exec "$PY" "$HERE/check_results.py" "$OUT/results"
+exec "$PY" "$HERE/check_results.py" "${CHECK[@]}" "$OUT/results"

@@ -679,6 +679,8 @@ TEST(VerbsCli, BadOptionsExitTwoWithAReason) {
       {"server -X abc", "-X: expected an integer"},
       {"server --tx-depth 4", "--tx-depth"},
       {"server -d", "-d needs a value"},
+      {"server --idle-timeout 0", "--idle-timeout"},
+      {"server --idle-timeout", "--idle-timeout needs a value"},
   };
   for (const auto& c : cases) {
     const Out o = run_bench(c.args);

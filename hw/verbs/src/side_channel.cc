@@ -29,7 +29,8 @@ SideChannel::~SideChannel() {
   if (fd_ >= 0) close(fd_);
 }
 
-SideChannel::SideChannel(SideChannel&& o) noexcept : fd_(o.fd_), buf_(std::move(o.buf_)) {
+SideChannel::SideChannel(SideChannel&& o) noexcept
+    : fd_(o.fd_), buf_(std::move(o.buf_)), peer_(std::move(o.peer_)) {
   o.fd_ = -1;
 }
 
@@ -38,6 +39,7 @@ SideChannel& SideChannel::operator=(SideChannel&& o) noexcept {
     if (fd_ >= 0) close(fd_);
     fd_ = o.fd_;
     buf_ = std::move(o.buf_);
+    peer_ = std::move(o.peer_);
     o.fd_ = -1;
   }
   return *this;
@@ -86,7 +88,24 @@ void SideChannel::send(const nlohmann::json& msg) {
     const ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw DeviceError("side channel: send to " + peer() + " failed: " + errno_text());
+      const std::string why = errno_text();
+      // The peer may have said why it hung up (an 'error' message) before closing.
+      std::string said;
+      try {
+        char tmp[65536];
+        for (ssize_t r; (r = ::recv(fd_, tmp, sizeof tmp, MSG_DONTWAIT)) > 0;)
+          buf_.append(tmp, static_cast<std::size_t>(r));
+        while (auto m = take_message(buf_, peer()))
+          if (m->value("type", std::string()) == "error") {
+            said = m->value("message", std::string());
+            break;
+          }
+      } catch (const std::exception&) {
+      }
+      if (!said.empty())
+        throw DeviceError("peer " + peer() + " hung up: " + said);
+      throw DeviceError("side channel: send to " + peer() + " failed: " + why +
+                        " (the peer closed the connection)");
     }
     off += static_cast<std::size_t>(n);
   }
@@ -137,10 +156,12 @@ nlohmann::json SideChannel::expect(const std::string& type, int timeout_ms) {
   return *m;
 }
 
-std::string SideChannel::peer() const {
+std::string SideChannel::peer() const { return peer_.empty() ? "peer" : peer_; }
+
+std::string SideChannel::peer_name(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (fd_ < 0 || getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "peer";
+  if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "peer";
   char host[INET6_ADDRSTRLEN] = "?";
   int port = 0;
   if (ss.ss_family == AF_INET) {

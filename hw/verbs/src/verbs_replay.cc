@@ -14,15 +14,17 @@ namespace fastwake::hw {
 
 using namespace replay;
 
-json run_verbs_server(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress) {
+json run_verbs_server(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress,
+                      json* partial) {
   if (cfg.workload.kind == LoadKind::kScript)
     throw ConfigError(
         "workload.kind: \"script\" runs on the simulator and the loopback NIC only (the replay "
         "client drives pingpong or poisson)");
-  return serve(cfg, o, progress);
+  return serve(cfg, o, progress, partial);
 }
 
-json run_verbs_client(const Config& cfg, const ReplayClientOptions& o, std::ostream* progress) {
+json run_verbs_client(const Config& cfg, const ReplayClientOptions& o, std::ostream* progress,
+                      json* partial) {
   if (cfg.workload.kind == LoadKind::kScript)
     throw ConfigError(
         "workload.kind: \"script\" runs on the simulator and the loopback NIC only (the replay "
@@ -40,8 +42,28 @@ json run_verbs_client(const Config& cfg, const ReplayClientOptions& o, std::ostr
   const int total = static_cast<int>(cfg.strategies.size());
   for (int i = 0; i < total; ++i) {
     const auto wall0 = std::chrono::steady_clock::now();
-    json result;
-    const json cl = client_session(dev, cfg, o, cpu, cfg.strategies[i], i, total, &result);
+    json result, cl;
+    try {
+      cl = client_session(dev, cfg, o, cpu, cfg.strategies[i], i, total, &result);
+    } catch (...) {
+      // The strategies before this one finished: the caller writes them whole.
+      if (partial) {
+        json c = doc;
+        Config done = cfg;
+        done.strategies.assign(cfg.strategies.begin(), cfg.strategies.begin() + i);
+        c["config"] = to_json(done);
+        *partial = std::move(c);
+      }
+      const std::string where = "client: " + cfg.strategies[i] + " [" + std::to_string(i + 1) +
+                                "/" + std::to_string(total) + "] failed: ";
+      try {
+        throw;
+      } catch (const ConfigError& e) {
+        throw ConfigError(where + e.what());
+      } catch (const DeviceError& e) {
+        throw DeviceError(where + e.what());
+      }
+    }
     doc["results"].push_back(result);
     if (progress)
       *progress << "client: [" << i + 1 << "/" << total << "] " << cfg.strategies[i] << ": "

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -68,6 +70,14 @@ class ClientSide {
     }
   }
   ~ClientSide() { cleanup(); }
+  /// FW_REPLAY_TEST_QP_ERROR=INDEX:N (test seam): in session INDEX, move the
+  /// first QP to IBV_QPS_ERR after N replies.
+  void set_test_qp_error(int index) {
+    const char* e = std::getenv("FW_REPLAY_TEST_QP_ERROR");
+    int at = -1;
+    unsigned long long n = 0;
+    if (e && std::sscanf(e, "%d:%llu", &at, &n) == 2 && at == index) test_qp_error_after_ = n;
+  }
 
   json local_qps() const {
     json a = json::array();
@@ -105,6 +115,9 @@ class ClientSide {
     for (int c = 0; c < n_; ++c) next_send[c] = clock.first_send(c, t0);
     std::uint64_t in_flight = 0, sent_in_window = 0;
     Nanos last_progress = t0;
+    // Test seam (tests/verbs/guest_checks.sh, case qp_error): drive the first
+    // QP into the error state after this many replies.
+    std::uint64_t qp_error_after = test_qp_error_after_;
     ibv_wc wcs[32];
     while (mono_now() < t0) cpu_relax();
     for (;;) {
@@ -116,7 +129,8 @@ class ClientSide {
         const int c = static_cast<int>(wcs[i].wr_id >> 32);
         const int slot = static_cast<int>(wcs[i].wr_id & 0xffffffff);
         if (wcs[i].status != IBV_WC_SUCCESS) {
-          error(st, std::string("receive completion: ") + ibv_wc_status_str(wcs[i].status));
+          error(st, std::string("receive completion: ") + ibv_wc_status_str(wcs[i].status) +
+                        " (the connection's QP is in the error state)");
           continue;
         }
         Conn& k = conns_[c];
@@ -140,6 +154,17 @@ class ClientSide {
         if (!poisson) next_send[c] = done + clock.think(c);
       }
       reap_sends(st);
+      if (st->errors) {  // a failed completion: the QP is in the error state, stop now
+        st->drained = false;
+        break;
+      }
+      if (qp_error_after && st->completed >= qp_error_after) {
+        ibv_qp_attr a{};
+        a.qp_state = IBV_QPS_ERR;
+        if (ibv_modify_qp(conns_[0].qp, &a, IBV_QP_STATE) != 0)
+          error(st, std::string("test seam: ibv_modify_qp(IBV_QPS_ERR): ") + std::strerror(errno));
+        qp_error_after = 0;
+      }
       // Requests.
       const Nanos now = mono_now();
       const bool sending = now < we;
@@ -277,6 +302,7 @@ class ClientSide {
   ibv_cq* rcq_ = nullptr;
   ibv_cq* scq_ = nullptr;
   std::vector<Conn> conns_;
+  std::uint64_t test_qp_error_after_ = 0;
 };
 
 }  // namespace
@@ -294,12 +320,21 @@ json client_session(VerbsDevice& dev, const Config& cfg, const ReplayClientOptio
                     const std::string& strategy, int index, int total, json* result_out) {
   SideChannel ch = SideChannel::connect(o.server, o.port, o.connect_timeout_s);
   ClientSide side(dev, cfg, o);
+  json cfg_j = to_json(cfg);
+  // Test seam (tests/verbs/guest_faults.sh, case mismatch_mid):
+  // FW_REPLAY_TEST_SIZE_AT=INDEX:BYTES announces another message size in
+  // session INDEX, as a client restarted with other options mid-series would.
+  if (const char* e = std::getenv("FW_REPLAY_TEST_SIZE_AT")) {
+    int at = -1, bytes = 0;
+    if (std::sscanf(e, "%d:%d", &at, &bytes) == 2 && at == index)
+      cfg_j["workload"]["message_bytes"] = bytes;
+  }
   ch.send({{"type", "hello"},
            {"proto", kReplayProto},
            {"strategy", strategy},
            {"index", index},
            {"total", total},
-           {"config", to_json(cfg)},
+           {"config", cfg_j},
            {"qps", side.local_qps()}});
   const json ready = ch.expect("ready", 120'000);
   if (!ready.contains("qps")) throw DeviceError("side channel: 'ready' without 'qps'");
@@ -321,26 +356,52 @@ json client_session(VerbsDevice& dev, const Config& cfg, const ReplayClientOptio
     }
     driver_done.store(true, std::memory_order_release);
   });
+  side.set_test_qp_error(index);
+  // While the load runs the main thread sends a heartbeat every second: the
+  // server gives up on a client silent for --idle-timeout (a stopped client).
+  Nanos next_alive = 0;
+  auto alive = [&] {
+    if (mono_now() < next_alive) return;
+    ch.send({{"type", "alive"}});
+    next_alive = mono_now() + 1'000'000'000;
+  };
+  auto sleep_alive = [&](Nanos until) {
+    for (Nanos now; (now = mono_now()) < until;) {
+      alive();
+      sleep_until_ns(std::min(until, now + 100'000'000));
+    }
+  };
   try {
     ch.send({{"type", "go"}});
-    sleep_until_ns(t0 + cfg.run.warmup_ns);
+    sleep_alive(t0 + cfg.run.warmup_ns);
     ch.send({{"type", "window_start"}});
     Nanos we;
-    while ((we = window_end.load()) == kNever && !driver_done.load(std::memory_order_acquire))
+    while ((we = window_end.load()) == kNever && !driver_done.load(std::memory_order_acquire)) {
+      alive();
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (we != kNever) sleep_until_ns(we);
+    }
+    if (we != kNever) sleep_alive(we);
     ch.send({{"type", "window_end"}});
+    while (!driver_done.load(std::memory_order_acquire)) {  // the drain (bounded by the driver)
+      alive();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   } catch (...) {
     driver.join();
     throw;
   }
   driver.join();
+  if (!failure && st.errors)
+    failure = std::make_exception_ptr(DeviceError(
+        st.first_error + (st.errors > 1 ? " (and " + std::to_string(st.errors - 1) + " more)" : "") +
+        "; stopped after " + std::to_string(st.completed) + " of " + std::to_string(st.sent) +
+        " requests answered"));
   if (failure) {
     try {
       std::rethrow_exception(failure);
     } catch (const std::exception& e) {
       try {
-        ch.send({{"type", "error"}, {"message", e.what()}});
+        ch.send({{"type", "error"}, {"message", std::string("client: ") + e.what()}});
       } catch (...) {
       }
       throw;

@@ -38,7 +38,7 @@ json new_doc(const Config& cfg);
 
 /// The server side (verbs_replay_server.cc): serves sessions until the last
 /// strategy of a client (or forever); the result document.
-json serve(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress);
+json serve(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress, json* partial);
 
 /// The client side (verbs_replay_client.cc): the load thread's CPU (--cpu,
 /// else the last usable one), and one session (one strategy) against the

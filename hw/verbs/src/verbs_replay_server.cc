@@ -73,18 +73,48 @@ class Server {
                  << " threads); side channel on port " << listener_.port() << "\n";
   }
 
-  json run() {
+  json run(json* partial) {
     json doc = new_doc(cfg_);
     std::vector<std::string> ran;
+    auto finished = [&] {
+      json d = doc;
+      Config c = cfg_;
+      c.strategies = ran;
+      d["config"] = to_json(c);
+      return d;
+    };
+    bool more = false;  // a client's series is half done: it must come back in time
     for (;;) {
-      auto ch = listener_.accept(-1);
-      const bool last = session(*ch, doc, ran);
+      auto ch = listener_.accept(more && !o_.forever ? o_.idle_timeout_s * 1000 : -1);
+      if (!ch) {
+        if (partial) *partial = finished();
+        throw DeviceError("server: the client did not come back for its next strategy within " +
+                          std::to_string(o_.idle_timeout_s) + " s (--idle-timeout)");
+      }
+      std::string what = "session from " + ch->peer();
+      bool last = false;
+      try {
+        last = session(*ch, doc, ran, &what);
+      } catch (const std::exception& e) {
+        // Everything of the session (QPs, CQs, channels, MR, threads) is
+        // released by the unwinding; the listener and the device stay.
+        const std::string msg = "server: " + what + " failed: " + e.what();
+        try {
+          ch->send({{"type", "error"}, {"message", msg}});  // best effort: it may be gone
+        } catch (const std::exception&) {
+        }
+        if (o_.forever) {
+          if (progress_) *progress_ << msg << "; serving the next client\n";
+          continue;
+        }
+        if (partial) *partial = finished();
+        if (dynamic_cast<const ConfigError*>(&e)) throw ConfigError(msg);
+        throw DeviceError(msg);
+      }
+      more = !last;
       if (last && !o_.forever) break;
     }
-    Config c = cfg_;
-    c.strategies = ran;
-    doc["config"] = to_json(c);
-    return doc;
+    return finished();
   }
 
  private:
@@ -98,8 +128,9 @@ class Server {
   }
 
   /// One strategy for one client. Returns true after the client's last one.
-  bool session(SideChannel& ch, json& doc, std::vector<std::string>& ran) {
-    const json msg = ch.expect("hello", 60'000);
+  bool session(SideChannel& ch, json& doc, std::vector<std::string>& ran, std::string* what) {
+    const int idle_ms = o_.idle_timeout_s * 1000;
+    const json msg = ch.expect("hello", idle_ms);
     Hello hello;
     try {
       hello = parse_hello(msg);
@@ -121,6 +152,8 @@ class Server {
       refuse(ch, std::string("bad hello from the client: ") + e.what(), true);
     }
     const StrategySpec& s = *sp;
+    *what = s.name + " [" + std::to_string(hello.index + 1) + "/" + std::to_string(hello.total) +
+            "] for client " + ch.peer();
     if (const std::string d = config_mismatch(cfg_, ccfg); !d.empty())
       refuse(ch,
              "server and client configs differ (" + d +
@@ -161,7 +194,7 @@ class Server {
              {"rx_depth", o_.nic.rx_depth},
              {"device", dev_.describe()}});
 
-    ch.expect("go", 60'000);
+    ch.expect("go", idle_ms);
     const Nanos t0 = mono_now();
     MigrationPlan plan(cfg_.workload.migrations);
     CpuTimes c0, c1;
@@ -196,8 +229,10 @@ class Server {
       plan.run_due(now - t0, now, move, remap_p, nullptr);
       if (remap_p) remap_p->run_due(now);
       if (!m) {
-        if (now - last_msg > 600'000'000'000LL)
-          throw DeviceError("the client " + ch.peer() + " went silent for 10 minutes");
+        // The client sends a heartbeat every second while it runs.
+        if (now - last_msg > static_cast<Nanos>(o_.idle_timeout_s) * 1'000'000'000)
+          throw DeviceError("the client went silent: nothing on the side channel for " +
+                            std::to_string(o_.idle_timeout_s) + " s (--idle-timeout)");
         continue;
       }
       last_msg = now;
@@ -212,6 +247,7 @@ class Server {
         c1 = read_cpu_times();
         e1 = read_rapl_energy_j();
         have1 = true;
+      } else if (type == "alive") {
       } else if (type == "done") {
         client = m->value("stats", json::object());
         break;
@@ -286,10 +322,10 @@ class Server {
       r.extra["per_request"] = std::move(counts["per_request"]);
       r.extra["kernel_counts"] = std::move(counts["kernel_counts"]);
     }
-    ran.push_back(s.name);
-    doc["results"].push_back(r.to_json());
     if (const std::string bad = check_accounting(client, sv); !bad.empty())
       throw DeviceError("verbs run of " + s.name + " lost or duplicated completions: " + bad);
+    ran.push_back(s.name);
+    doc["results"].push_back(r.to_json());
     return index + 1 >= total;
   }
 
@@ -303,9 +339,9 @@ class Server {
 
 }  // namespace
 
-json serve(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress) {
+json serve(const Config& cfg, const ReplayServerOptions& o, std::ostream* progress, json* partial) {
   Server s(cfg, o, progress);
-  return s.run();
+  return s.run(partial);
 }
 
 }  // namespace fastwake::hw::replay

@@ -13,7 +13,7 @@ namespace fastwake::hw {
 class SideChannel {
  public:
   SideChannel() = default;
-  explicit SideChannel(int fd) : fd_(fd) {}
+  explicit SideChannel(int fd) : fd_(fd), peer_(peer_name(fd)) {}
   ~SideChannel();
   SideChannel(SideChannel&& o) noexcept;
   SideChannel& operator=(SideChannel&& o) noexcept;
@@ -39,8 +39,10 @@ class SideChannel {
   std::string peer() const;
 
  private:
+  static std::string peer_name(int fd);
   int fd_ = -1;
-  std::string buf_;  // received bytes not yet returned
+  std::string buf_;   // received bytes not yet returned
+  std::string peer_;  // kept: getpeername fails once the peer is gone
 };
 
 /// A listening TCP socket.

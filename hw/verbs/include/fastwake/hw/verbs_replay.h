@@ -26,7 +26,7 @@
 namespace fastwake::hw {
 
 inline constexpr int kReplayPort = 18515;  ///< perftest's default port, as a default
-inline constexpr int kReplayProto = 1;
+inline constexpr int kReplayProto = 2;  // 2: the client's 'alive' heartbeat
 
 struct ReplayServerOptions {
   VerbsDeviceOptions dev;
@@ -35,6 +35,9 @@ struct ReplayServerOptions {
   int port = kReplayPort;     ///< -p
   std::vector<int> app_cpus;  ///< --cpus: CPU of each app core (default: first usable)
   bool forever = false;  ///< keep serving clients (default: exit after one client's last session)
+  /// --idle-timeout: a session whose client sends nothing (not even its 1 s
+  /// heartbeat) for this long fails ("the client went silent").
+  int idle_timeout_s = 30;
 };
 
 struct ReplayClientOptions {
@@ -51,12 +54,17 @@ struct ReplayClientOptions {
 /// Serves sessions until the client's last strategy (or forever). Returns the
 /// result document of the sessions served. Progress lines go to `progress`.
 /// Throws ConfigError (bad options, mismatched configs) or DeviceError.
+/// With --forever a failed session is reported on `progress` and the server
+/// serves the next client. Otherwise a failure throws; if `partial` is given
+/// it then holds the document of the sessions that finished (written whole).
 nlohmann::json run_verbs_server(const Config& cfg, const ReplayServerOptions& o,
-                                std::ostream* progress);
+                                std::ostream* progress, nlohmann::json* partial = nullptr);
 
 /// Runs every strategy of cfg against the server; returns the result document.
+/// On a failure throws; if `partial` is given it then holds the document of
+/// the strategies that finished.
 nlohmann::json run_verbs_client(const Config& cfg, const ReplayClientOptions& o,
-                                std::ostream* progress);
+                                std::ostream* progress, nlohmann::json* partial = nullptr);
 
 /// Extra lines under the result table: RTT/2 per strategy (perftest's
 /// t_typical is the median of RTT/2) and the counters that prove every
