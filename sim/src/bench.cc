@@ -1,22 +1,83 @@
-// fastwake-sim --bench: model events/s and requests/s on fixed scenarios.
+// fastwake-sim --bench: model events/s, simulated requests/s and peak RSS on
+// fixed scenarios, each bench point in a child process so its peak RSS is
+// its own (getrusage of the child: ru_maxrss).
 #include "fastwake/sim/bench.h"
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "fastwake/sim/simulate.h"
 
 namespace fastwake::sim {
 
+const std::vector<BenchScenario>& bench_scenarios() {
+  static const std::vector<BenchScenario> s = {{"1 core x 64 threads", 1, 64},
+                                               {"16 cores x 16 threads", 16, 16},
+                                               {"1 core x 1024 threads", 1, 1024},
+                                               {"64 cores x 256 threads", 64, 256}};
+  return s;
+}
+
+namespace {
+
+struct ChildOut {
+  double wall_s, cpu_s;
+  std::uint64_t events, completed;
+};
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/// One simulate() in a forked child; returns its figures and peak RSS (KiB).
+ChildOut run_in_child(const Config& cfg, const std::string& strategy, long* maxrss_kib) {
+  int fd[2];
+  if (pipe(fd) != 0) throw std::runtime_error(std::string("bench: pipe: ") + std::strerror(errno));
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(std::string("bench: fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    close(fd[0]);
+    ChildOut o{};
+    int rc = 0;
+    try {
+      const double c0 = cpu_seconds();
+      const StrategyRun run = simulate(cfg, find_strategy(strategy));
+      o = {run.wall_s, cpu_seconds() - c0, run.events, run.completed};
+    } catch (...) {
+      rc = 1;
+    }
+    if (write(fd[1], &o, sizeof o) != static_cast<ssize_t>(sizeof o)) rc = 1;
+    _exit(rc);
+  }
+  close(fd[1]);
+  ChildOut o{};
+  const ssize_t n = read(fd[0], &o, sizeof o);
+  close(fd[0]);
+  int status = 0;
+  rusage ru{};
+  wait4(pid, &status, 0, &ru);
+  if (n != static_cast<ssize_t>(sizeof o) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error("bench: the run of " + strategy + " failed in its child process");
+  *maxrss_kib = ru.ru_maxrss;
+  return o;
+}
+
+}  // namespace
+
 std::vector<BenchRow> run_bench(const Config& base, const std::vector<std::string>& strategies,
                                 int reps, std::ostream* progress) {
-  struct Scenario {
-    std::string name;
-    int cores, threads_per_core;
-  };
-  const std::vector<Scenario> scenarios = {{"1 core x 64 threads", 1, 64},
-                                           {"16 cores x 256 threads", 16, 16}};
   std::vector<BenchRow> rows;
-  for (const Scenario& sc : scenarios) {
+  for (const BenchScenario& sc : bench_scenarios()) {
     for (const std::string& name : strategies) {
       Config cfg = base;
       cfg.host.cores = sc.cores;
@@ -27,13 +88,22 @@ std::vector<BenchRow> run_bench(const Config& base, const std::vector<std::strin
       cfg.run.record_samples = false;
       std::vector<BenchRow> runs;
       for (int r = 0; r < reps; ++r) {
-        const StrategyRun run = simulate(cfg, find_strategy(name));
+        long rss = 0;
+        const ChildOut o = run_in_child(cfg, name, &rss);
+        // Rates per CPU second of the run (the machine may be shared: CPU
+        // time is what the model cost, wall time also counts waiting).
+        const double t = o.cpu_s > 0 ? o.cpu_s : o.wall_s;
         BenchRow row{sc.name,
                      name,
-                     run.events / run.wall_s,
-                     static_cast<double>(run.completed) / run.wall_s,
-                     run.wall_s,
-                     run.events};
+                     static_cast<double>(o.events) / t,
+                     static_cast<double>(o.completed) / t,
+                     o.wall_s,
+                     o.events};
+        row.cores = sc.cores;
+        row.threads_per_core = sc.threads_per_core;
+        row.cpu_s = o.cpu_s;
+        row.requests = o.completed;
+        row.peak_rss_mib = static_cast<double>(rss) / 1024.0;
         runs.push_back(row);
       }
       std::sort(runs.begin(), runs.end(), [](const BenchRow& a, const BenchRow& b) {

@@ -89,8 +89,12 @@ void HostModel::cqe_land(std::uint64_t id) {
       }
       break;
     case WaitPolicy::Landing::kOfferToDispatcher:
+      // A request landing behind others of a ready CQ stays in kQueue until
+      // the dispatcher's next resume marks it.
+      if (th.state == ThreadState::kBlocked && !was_empty && th.ready_slot >= 0)
+        ready_unmarked(c, t);
       if (th.state == ThreadState::kBlocked && was_empty) {
-        c.ready.push_back(t);
+        ready_add(c, t);
         if (c.scanning && c.current == c.disp_thread && !c.kbusy) {
           r.enter(Stage::kPoll, now);
           schedule_detection(c);

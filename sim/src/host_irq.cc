@@ -180,10 +180,10 @@ void HostModel::start_kernel(SimCore& c) {
   const Nanos now = eng_.now();
   // Stages of the requests this work is for.
   if (w.type == KType::kHandler) {
-    for (int id : nic_.cqs_[w.id].pending) reqs_[id].enter(Stage::kHandler, now);
+    nic_.cqs_[w.id].pending.for_each([&](int id) { reqs_[id].enter(Stage::kHandler, now); });
   } else if (w.type == KType::kTtwuLocal || w.type == KType::kTtwuWakelist ||
              w.type == KType::kTtwuDirect) {
-    for (int id : nic_.cqs_[w.id].pending) reqs_[id].enter(Stage::kWakeup, now);
+    nic_.cqs_[w.id].pending.for_each([&](int id) { reqs_[id].enter(Stage::kWakeup, now); });
   }
   ++c.token;
   eng_.at<&HostModel::kernel_done>(now + kernel_cost(c, w), this, pack(c.id, c.token));
@@ -372,13 +372,12 @@ bool HostModel::enqueue(SimCore& c, int t) {
     // fast-woken ones: a pure LIFO head would starve early wakers when the
     // core is saturated. A thread that has waited a whole minimum slice
     // keeps its place, so the fast path cannot starve it.
-    auto it = c.runq.begin();
-    while (it != c.runq.end() &&
-           (threads_[*it].fast_queued ||
-            eng_.now() - threads_[*it].queued_at >= p_.sched_min_granularity_ns))
-      ++it;
-    c.runq.insert(it, t);
+    // (now - queued_at >= min_gran  <=>  queued_at <= now - min_gran; the
+    // head group's qkey is RunQueue::kHead.)
+    const std::size_t at = c.runq.first_qkey_above(eng_.now() - p_.sched_min_granularity_ns);
     th.fast_queued = true;
+    th.in_rq = true;
+    c.runq.insert_at(at, rq_ent(t));
   } else {
     rq_insert(c, t);
   }

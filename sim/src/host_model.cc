@@ -114,7 +114,8 @@ void HostModel::start() {
     }
     th.state = ThreadState::kRunnable;
     th.resume = Resume::kBegin;
-    cores_[th.core].runq.push_back(t);
+    th.in_rq = true;
+    cores_[th.core].runq.push_back(rq_ent(t));
   }
   for (auto& c : cores_) reschedule(c);
   // Platform stalls: each core its own stream (domain 3; clients are 1,
@@ -164,6 +165,12 @@ bool HostModel::advance(Nanos until) {
 }  // namespace fastwake::sim::detail
 
 namespace fastwake::sim {
+
+namespace {
+bool g_reference_scan = false;
+}
+void set_reference_scan(bool on) { g_reference_scan = on; }
+bool reference_scan() { return g_reference_scan; }
 
 StrategyRun simulate(const Config& cfg, const StrategySpec& strategy, DecisionTrace* trace) {
   // One SimGrid engine per process: the SimGrid fabric runs in a child.

@@ -53,8 +53,48 @@ struct Request {
 };
 
 // ---------------------------------------------------------------- NIC
+/// A CQ's FIFO of request ids: the first kInline in the CQ itself (a
+/// closed-loop connection has one request at a time), more in a deque made
+/// only when needed. std::deque<int> allocated 512 B apart for every CQ: one
+/// cache miss per look at a CQ at 16k connections.
+class ReqFifo {
+ public:
+  static constexpr int kInline = 4;
+  bool empty() const { return n_ == 0; }
+  int front() const { return in_[head_]; }
+  void push_back(int id) {
+    if (n_ < kInline && (!spill_ || spill_->empty())) {
+      in_[(head_ + n_) % kInline] = id;
+      ++n_;
+    } else {
+      if (!spill_) spill_ = std::make_unique<std::deque<int>>();
+      spill_->push_back(id);
+    }
+  }
+  void pop_front() {
+    head_ = (head_ + 1) % kInline;
+    --n_;
+    if (spill_ && !spill_->empty()) {  // refill: the spill's oldest follows the ring's newest
+      in_[(head_ + n_) % kInline] = spill_->front();
+      spill_->pop_front();
+      ++n_;
+    }
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (int i = 0; i < n_; ++i) f(in_[(head_ + i) % kInline]);
+    if (spill_)
+      for (int id : *spill_) f(id);
+  }
+
+ private:
+  int in_[kInline] = {};
+  int head_ = 0, n_ = 0;
+  std::unique_ptr<std::deque<int>> spill_;
+};
+
 struct SimCq {
-  std::deque<int> pending;  // requests whose CQE landed and was not polled yet
+  ReqFifo pending;  // requests whose CQE landed and was not polled yet
   bool armed = false;
   VectorId vector = 0;
 };
@@ -115,6 +155,9 @@ struct SimThread {
   int power = kPowerWork;
   bool found = false;        // result of the last kPoll
   bool fast_queued = false;  // in the run queue's head group (trimmed wake path)
+  bool in_rq = false;        // in its core's run queue
+  int ready_slot = -1;       // index in its core's SimCore::ready, -1 not ready
+  bool unmarked = false;     // in its core's SimCore::unmarked
   bool vr_relative = false;  // vruntime relative to its old core's min_vruntime (migrating)
   Nanos queued_at = 0;       // when it last entered a run queue
   // A segment preempted by another thread, resumed after the switch back in.
@@ -152,10 +195,54 @@ struct KWork {
 };
 inline int ipi_id(CoreId target, bool resched) { return target * 2 + (resched ? 1 : 0); }
 
+/// A core's run queue: thread indices in pick order, each with the two keys
+/// the model's insertions search by, copied at insertion (neither changes
+/// while a thread is queued). Contiguous, so a search reads the keys in
+/// order instead of chasing every queued thread's SimThread (the cache miss
+/// per entry that dominated rq_insert at 256 threads per core).
+class RunQueue {
+ public:
+  static constexpr Nanos kHead = std::numeric_limits<Nanos>::min();
+  struct Ent {
+    int t;
+    Nanos vkey;  // vruntime, kHead for the proposal's head group (fast_queued)
+    Nanos qkey;  // queued_at, kHead for the head group
+  };
+  bool empty() const { return q_.empty(); }
+  std::size_t size() const { return q_.size(); }
+  int front() const { return q_.front().t; }
+  void insert_at(std::size_t i, Ent e) { q_.insert(q_.begin() + static_cast<std::ptrdiff_t>(i), e); }
+  void push_front(Ent e) { q_.insert(q_.begin(), e); }
+  void push_back(Ent e) { q_.push_back(e); }
+  /// Index of the first entry with vkey > v (size() if none).
+  std::size_t first_vkey_above(Nanos v) const {
+    std::size_t i = 0;
+    while (i < q_.size() && q_[i].vkey <= v) ++i;
+    return i;
+  }
+  /// Index of the first entry with qkey > q (size() if none).
+  std::size_t first_qkey_above(Nanos q) const {
+    std::size_t i = 0;
+    while (i < q_.size() && q_[i].qkey <= q) ++i;
+    return i;
+  }
+  bool erase(int t) {
+    for (std::size_t i = 0; i < q_.size(); ++i)
+      if (q_[i].t == t) {
+        q_.erase(q_.begin() + static_cast<std::ptrdiff_t>(i));
+        return true;
+      }
+    return false;
+  }
+
+ private:
+  std::vector<Ent> q_;
+};
+
 struct SimCore {
   CoreId id = 0;
   int current = -1;  // thread index (app or dispatcher) owning the CPU, -1 none
-  std::deque<int> runq;
+  RunQueue runq;
   std::deque<KWork> kq;
   bool kbusy = false;  // a kernel work item is executing
   bool idle = true;    // in a C-state
@@ -176,7 +263,16 @@ struct SimCore {
   Nanos scan_start = 0;  // dispatcher scanning since (cursor at that time)
   bool scanning = false;
   std::uint64_t scan_token = 0;
-  std::vector<CqId> ready;  // CQs with completions whose thread sleeps on this core
+  // CQs with completions whose thread sleeps on this core. Unordered
+  // (SimThread::ready_slot is each one's index: O(1) add and remove); the
+  // same set by dispatcher scan index in ready_bits, so the next ready CQ
+  // from the cursor is a bit search, not a poll count per ready CQ.
+  std::vector<CqId> ready;
+  std::vector<std::uint64_t> ready_bits;
+  // Ready CQs whose waiting requests may not be in Stage::kPoll yet: the
+  // dispatcher's resume marks these only (marking one already in kPoll
+  // changes no total), not every ready CQ.
+  std::vector<CqId> unmarked;
   int handoff_to = -1;      // thread the dispatcher is switching to
   // CFS run queue state (kernel/sched/fair.c, Linux 6.1). runq is the
   // rb-tree in vruntime order (front = leftmost), except the proposal's
@@ -299,6 +395,8 @@ class HostModel final {
   void settle_vruntime(SimCore& c);
   void update_min_vruntime(SimCore& c);
   void rq_insert(SimCore& c, int t);
+  RunQueue::Ent rq_ent(int t) const;  // t's keys as they are now
+  void rq_erase(SimCore& c, int t);
   int pick_next(SimCore& c, int cur);
   Nanos sched_slice(const SimCore& c) const;
   bool check_preempt_tick(const SimCore& c) const;
@@ -323,6 +421,10 @@ class HostModel final {
   void dispatcher_found(std::uint64_t packed);
   void hand_off(CoreId core, ThreadId t);
   void schedule_detection(SimCore& c);
+  void ready_add(SimCore& c, ThreadId t);
+  void ready_remove(SimCore& c, ThreadId t);
+  void ready_reindex(SimCore& c);  // after the dispatcher's scan indices shifted
+  void ready_unmarked(SimCore& c, ThreadId t);
   // remapper, migrations, window
   void remap_tick(std::uint64_t);
   void schedule_remap();
@@ -350,6 +452,7 @@ class HostModel final {
     Nanos nr_latency = 8;
   } sched_;
   const StrategySpec& s_;
+  const bool ref_scan_ = reference_scan();  // set_reference_scan (tests)
   const WaitPolicy wp_;  // every "how does this strategy wait" decision
   ThreadLoop loop_;
   Engine eng_;

@@ -44,11 +44,20 @@ void HostModel::update_min_vruntime(SimCore& c) {
 }
 
 /// __enqueue_entity: into the tree after every entity with vruntime <= its own.
+// (Skips the proposal's head group, whose vkey is RunQueue::kHead.)
 void HostModel::rq_insert(SimCore& c, int t) {
-  const Nanos v = threads_[t].vruntime;
-  auto it = c.runq.begin();
-  while (it != c.runq.end() && (threads_[*it].fast_queued || threads_[*it].vruntime <= v)) ++it;
-  c.runq.insert(it, t);
+  threads_[t].in_rq = true;
+  c.runq.insert_at(c.runq.first_vkey_above(threads_[t].vruntime), rq_ent(t));
+}
+
+RunQueue::Ent HostModel::rq_ent(int t) const {
+  const SimThread& th = threads_[t];
+  return {t, th.fast_queued ? RunQueue::kHead : th.vruntime,
+          th.fast_queued ? RunQueue::kHead : th.queued_at};
+}
+
+void HostModel::rq_erase(SimCore& c, int t) {
+  if (c.runq.erase(t)) threads_[t].in_rq = false;
 }
 
 /// sched_slice for the running thread: __sched_period(nr) / nr (equal
@@ -111,7 +120,7 @@ int HostModel::pick_next(SimCore& c, int cur) {
   }
   auto fair = [&](int b) {
     if (b < 0 || b == left) return false;
-    if (b != cur && std::find(c.runq.begin(), c.runq.end(), b) == c.runq.end()) return false;
+    if (b != cur && !(threads_[b].in_rq && threads_[b].core == c.id)) return false;
     return vruntime_now(c, threads_[b]) - lv <= sched_.wakeup_gran;
   };
   int se = left;
@@ -149,7 +158,7 @@ void HostModel::reschedule(SimCore& c) {
   c.forced_resched = -1;
   if (!c.runq.empty()) {
     const int next = pick_next(c, -1);
-    std::erase(c.runq, next);
+    rq_erase(c, next);
     switch_in(c, next, wp_.woken_jumps_queue() && threads_[next].resume == Resume::kWokenWait);
     return;
   }
@@ -271,7 +280,7 @@ bool HostModel::switch_away(SimCore& c, bool by_tick) {
   const int next = pick_next(c, c.current);
   if (next == c.current) return false;
   if (by_tick) ++n_slice_;
-  std::erase(c.runq, next);
+  rq_erase(c, next);
   SimThread& cur = threads_[c.current];
   pause_current(c);
   settle_vruntime(c);
@@ -288,7 +297,8 @@ bool HostModel::switch_away(SimCore& c, bool by_tick) {
       // run queue's head group: later fast wake-ups queue behind it, so a
       // thread preempted by the fast path is not starved.
       cur.fast_queued = true;
-      c.runq.push_front(c.current);
+      cur.in_rq = true;
+      c.runq.push_front(rq_ent(c.current));
     } else {
       rq_insert(c, c.current);
     }

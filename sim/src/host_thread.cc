@@ -15,19 +15,19 @@ void HostModel::mark(SimThread& th, Stage active, Stage pending) {
   if (th.dispatcher) return;
   const Nanos now = eng_.now();
   if (th.active >= 0) reqs_[th.active].enter(active, now);
-  for (int id : nic_.cqs_[th.id].pending) reqs_[id].enter(pending, now);
+  nic_.cqs_[th.id].pending.for_each([&](int id) { reqs_[id].enter(pending, now); });
 }
 
 void HostModel::mark_paused(SimThread& th) {
   if (th.dispatcher) return;
   const Nanos now = eng_.now();
   if (th.active >= 0) reqs_[th.active].enter(Stage::kWaitCpu, now);
-  for (int id : nic_.cqs_[th.id].pending) {
+  nic_.cqs_[th.id].pending.for_each([&](int id) {
     const Stage s = reqs_[id].stage;
     // Requests waiting on the interrupt path keep their stage.
     if (s != Stage::kIrq && s != Stage::kHandler && s != Stage::kWakeup)
       reqs_[id].enter(Stage::kWaitCpu, now);
-  }
+  });
 }
 
 /// Thread th is current on c and should go on with whatever it was doing.
@@ -275,13 +275,14 @@ void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
         // An event arrived while it was entering the wait: it does not sleep.
         th.state = ThreadState::kRunnable;
         th.queued_at = now;
-        c.runq.push_front(th.id);
+        th.in_rq = true;
+        c.runq.push_front(rq_ent(th.id));
       } else {
         th.waiting = true;
       }
       break;
     case WaitPolicy::Asleep::kForHandOff:
-      if (!nic_.cqs_[th.id].pending.empty()) c.ready.push_back(th.id);
+      if (!nic_.cqs_[th.id].pending.empty()) ready_add(c, th.id);
       break;
     case WaitPolicy::Asleep::kSpinning:
       break;
@@ -319,15 +320,17 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
       SimCore& from = cores_[th.core];
       th.vruntime -= from.min_vruntime;
       th.vr_relative = true;
+      ready_remove(from, th.id);
+      if (std::exchange(th.unmarked, false)) std::erase(from.unmarked, th.id);
       from.disp->remove(th.id);
-      std::erase(from.ready, th.id);
+      ready_reindex(from);  // scan indices past th's shifted down
       SimCore& dst = cores_[to];
       const bool fresh = !dst.disp;
       add_dispatcher(to);
       dst.disp->add(th.id, th.id);
       th.core = to;
       if (!nic_.cqs_[th.id].pending.empty()) {
-        dst.ready.push_back(th.id);
+        ready_add(dst, th.id);
         if (dst.scanning && dst.current == dst.disp_thread && !dst.kbusy) schedule_detection(dst);
       }
       if (fresh) {

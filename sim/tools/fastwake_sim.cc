@@ -42,9 +42,13 @@ options:
   --force             run even when the pre-run estimate (events, memory, an
                       open-loop backlog) is over the limits (docs/config.md)
   --list              list strategies and platforms and exit
-  --bench             model speed benchmark: events/s and simulated
-                      requests/s for 1 core x 64 threads and 16 cores x 256
-                      threads (uses the config's platform and workload kind)
+  --bench             model speed benchmark: model events/s, simulated
+                      requests/s (per CPU second) and peak RSS of each
+                      strategy at 1 x 64, 16 x 16, 1 x 1024 and 64 x 256
+                      cores x threads per core (the config's platform,
+                      workload and duration; each run in a child process),
+                      and whether the targets (>= 1e7 events/s, >= 1e6
+                      requests/s) are met
   --bench-reps N      repetitions per bench point, median kept (default 3)
   -q, --quiet         no progress lines
   -h, --help          this text
@@ -142,14 +146,24 @@ int run(int argc, char** argv) {
               << " ms simulated, " << a.bench_reps << " reps (median)\n";
     const auto rows =
         fastwake::sim::run_bench(cfg, cfg.strategies, a.bench_reps, a.quiet ? nullptr : &std::cerr);
-    std::cout << std::left << std::setw(26) << "scenario" << std::setw(28) << "strategy"
-              << std::right << std::setw(14) << "M events/s" << std::setw(16) << "k requests/s"
-              << std::setw(10) << "wall s"
-              << "\n";
-    for (const auto& r : rows)
-      std::cout << std::left << std::setw(26) << r.scenario << std::setw(28) << r.strategy
-                << std::right << std::setw(14) << fmt(r.events_per_s / 1e6, 2) << std::setw(16)
-                << fmt(r.requests_per_s / 1e3, 1) << std::setw(10) << fmt(r.wall_s, 3) << "\n";
+    std::cout << std::left << std::setw(24) << "scenario" << std::setw(28) << "strategy"
+              << std::right << std::setw(12) << "M events/s" << std::setw(14) << "k requests/s"
+              << std::setw(11) << "requests" << std::setw(9) << "cpu s" << std::setw(10)
+              << "RSS MiB"
+              << "  targets (1e7 ev/s, 1e6 req/s)\n";
+    int missed = 0;
+    for (const auto& r : rows) {
+      const bool ev = r.events_per_s >= 1e7, rq = r.requests_per_s >= 1e6;
+      missed += !ev + !rq;
+      std::cout << std::left << std::setw(24) << r.scenario << std::setw(28) << r.strategy
+                << std::right << std::setw(12) << fmt(r.events_per_s / 1e6, 2) << std::setw(14)
+                << fmt(r.requests_per_s / 1e3, 1) << std::setw(11) << r.requests << std::setw(9)
+                << fmt(r.cpu_s, 3) << std::setw(10) << fmt(r.peak_rss_mib, 1) << "  "
+                << (ev ? "events met" : "events MISSED") << ", "
+                << (rq ? "requests met" : "requests MISSED") << "\n";
+    }
+    std::cout << (missed ? std::to_string(missed) + " target(s) missed\n"
+                         : std::string("all targets met\n"));
     return 0;
   }
 

@@ -56,6 +56,13 @@ class Dispatcher {
   void skip(std::size_t n);
 
   std::size_t cursor() const { return cursor_; }
+  /// Index of `cq` in the scan order (0 = polled first after a wrap), or -1
+  /// if it is not registered. Indices shift down by one past a removed CQ.
+  /// Lets a simulator keep its ready CQs in scan order (a bitset by index)
+  /// and find the next one from the cursor without asking every CQ.
+  int position(CqId cq) const {
+    return cq < 0 || static_cast<std::size_t>(cq) >= pos_.size() ? -1 : pos_[cq];
+  }
 
  private:
   struct Entry {

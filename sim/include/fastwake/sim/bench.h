@@ -1,7 +1,9 @@
 // Model throughput benchmark (fastwake-sim --bench): how many model events
-// and simulated requests per second of host time the engine sustains.
+// and simulated requests per second of host CPU time the engine sustains,
+// and the peak resident memory of each run.
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -13,14 +15,25 @@ namespace fastwake::sim {
 struct BenchRow {
   std::string scenario;
   std::string strategy;
-  double events_per_s = 0;
-  double requests_per_s = 0;  ///< simulated requests per host second
+  double events_per_s = 0;    ///< model events per CPU second
+  double requests_per_s = 0;  ///< simulated requests per CPU second
   double wall_s = 0;
   std::uint64_t events = 0;
+  int cores = 0, threads_per_core = 0;
+  double cpu_s = 0;             ///< CPU time of the run (user + system)
+  std::uint64_t requests = 0;   ///< simulated requests completed
+  double peak_rss_mib = 0;      ///< the run's process peak RSS (ru_maxrss, incl. the binary)
 };
 
-/// Runs the 1 core x 64 threads and 16 cores x 256 threads scenarios for
-/// each strategy of `strategies`, `reps` times each (the median is kept).
+struct BenchScenario {
+  std::string name;
+  int cores, threads_per_core;
+};
+/// 1 x 64, 16 x 16, 1 x 1024 and 64 x 256 (cores x threads per core).
+const std::vector<BenchScenario>& bench_scenarios();
+
+/// Runs every bench scenario for each strategy of `strategies`, `reps` times
+/// each (the median by events/s is kept), each run in a child process.
 std::vector<BenchRow> run_bench(const Config& base, const std::vector<std::string>& strategies,
                                 int reps, std::ostream* progress);
 

@@ -1,4 +1,4 @@
-// Discrete-event engine: int64-nanosecond clock, a binary heap of plain
+// Discrete-event engine: int64-nanosecond clock, a 4-ary heap of plain
 // events (function pointer + context + argument: no allocation, no virtual
 // call), FIFO among events at the same time, deterministic for a seed. A
 // plain object: create as many as you like in one process.

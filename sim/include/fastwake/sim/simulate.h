@@ -39,6 +39,15 @@ struct StrategyRun {
 StrategyRun simulate(const Config& cfg, const StrategySpec& strategy,
                      DecisionTrace* trace = nullptr);
 
+/// Test switch: true makes every HostModel created afterwards find the
+/// dispatcher's next ready CQ and mark its waiting requests with the
+/// straightforward scans over all ready CQs (O(ready) per event) instead of
+/// the scan-order bitset and the list of not-yet-marked CQs. Results must be
+/// identical either way (tests/unit/scale_equivalence_test.cc); the default
+/// (false) is the fast structure. Not thread-safe: set it between runs.
+void set_reference_scan(bool on);
+bool reference_scan();
+
 /// Simulates every strategy of cfg; returns the result document of
 /// DESIGN.md: {"schema", "config": resolved, "results": [...]}.
 nlohmann::json simulate_all(const Config& cfg);
