@@ -15,6 +15,8 @@
 #include "fastwake/hw/calibrate.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
+#include "fastwake/hw/soak.h"
+#include "fastwake/sim/run_guard.h"
 #include "fastwake/sim/fabric_config.h"
 #ifdef FW_HAVE_VERBS
 #include "fastwake/hw/verbs_replay.h"
@@ -60,7 +62,17 @@ options (loopback):
                            (extra.per_request.baseline_ipis_*; default 0: skip)
   --json FILE|-            write the result document (to stdout with '-')
   -q, --quiet              no progress lines
-options (compare): as loopback, plus
+  --force                  run even when the pre-run estimate (memory, a
+                           backlog that cannot drain) is over the limits, as
+                           fastwake-sim --force (docs/config.md)
+  --soak MINUTES           soak: run the strategies round after round for
+                           MINUTES (0 < MINUTES <= 1440), check every request
+                           was answered exactly once and that RSS and open fds
+                           stay flat after a warm-up (rule: docs/hw.md "Soak");
+                           prints a per-minute table and a verdict, exit 1 on a
+                           lost/duplicated request or a leak; --json writes the
+                           samples and the verdict
+options (compare): as loopback (but not --soak), plus
   --platform NAME|FILE     use this profile instead of calibrating now
   --recalibrate            (the default; kept for scripts)
   --rounds N               N rounds of (calibrate, measure), interleaved; the
@@ -133,8 +145,9 @@ struct RunArgs {
   std::optional<std::string> config, platform, json_out;
   std::vector<std::string> sets;
   fastwake::hw::HwOptions opt;
-  bool quiet = false;
+  bool quiet = false, force = false;
   int rounds = 1;  // compare: rounds of (calibrate, measure)
+  double soak_minutes = 0;  // loopback --soak (0: no soak)
 };
 
 RunArgs parse_run_args(const std::vector<std::string>& args, bool compare) {
@@ -169,7 +182,20 @@ RunArgs parse_run_args(const std::vector<std::string>& args, bool compare) {
       r.opt.ipi_baseline_s = ms * 1e-3;
     } else if (a == "-q" || a == "--quiet")
       r.quiet = true;
-    else if (compare && a == "--recalibrate") {
+    else if (a == "--force")
+      r.force = true;
+    else if (!compare && a == "--soak") {
+      const std::string v = value();
+      std::size_t used = 0;
+      double m = -1;
+      try {
+        m = std::stod(v, &used);
+      } catch (...) {
+      }
+      if (!(m > 0 && m <= 1440) || used != v.size())
+        throw fastwake::ConfigError("--soak: expected minutes in (0, 1440], got '" + v + "'");
+      r.soak_minutes = m;
+    } else if (compare && a == "--recalibrate") {
     }  // the default; accepted for scripts
     else if (compare && a == "--rounds") {
       const std::string v = value();
@@ -210,6 +236,17 @@ int cmd_loopback(const std::vector<std::string>& args) {
   const RunArgs r = parse_run_args(args, false);
   const fastwake::Config cfg =
       fastwake::sim::load_config(fastwake::compose_config(r.config, r.platform, r.sets));
+  // The simulator's pre-run guard: a config whose backlog cannot drain or whose
+  // histograms would not fit is refused before any thread starts.
+  fastwake::sim::check_run(cfg, r.force);
+  if (r.soak_minutes > 0) {
+    fastwake::hw::SoakOptions so;
+    so.minutes = r.soak_minutes;
+    so.progress = r.quiet ? nullptr : &std::cerr;
+    const auto doc = fastwake::hw::run_loopback_soak(cfg, r.opt, so);
+    emit(doc, r.json_out, fastwake::hw::print_soak_table);
+    return doc["verdict"]["ok"].get<bool>() ? 0 : 1;
+  }
   const auto doc = fastwake::hw::run_loopback_all(cfg, r.opt, r.quiet ? nullptr : &std::cerr);
   emit(doc, r.json_out, fastwake::print_result_table);
   return 0;
@@ -222,6 +259,7 @@ int cmd_compare(const std::vector<std::string>& args) {
       r.config ? fastwake::load_json_file(*r.config) : fastwake::bundled_config("compare");
   for (const auto& s : r.sets) fastwake::apply_set(doc, s);
   const fastwake::Config cfg = fastwake::sim::load_config(doc);
+  fastwake::sim::check_run(cfg, r.force);  // compare simulates the config too
   // Rounds alternate calibration and measurement (A B A B ...), so the
   // drift of a shared machine shows as the spread of the error, not as bias.
   std::vector<nlohmann::json> rounds;

@@ -289,7 +289,11 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
   }
   out.sent = st.sent;
   out.completed = st.completed;
+  out.served = rt.served();
+  out.bad_replies = st.bad_replies;
+  out.drained = st.drained;
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  if (!opt.throw_on_loss) return out;
   if (!st.drained)
     throw DeviceError("loopback run of " + s.name +
                       " did not drain: " + std::to_string(st.sent - st.completed) +

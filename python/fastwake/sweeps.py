@@ -23,7 +23,8 @@ EXECUTORS = ("local", "dask")
 
 class ClusterError(RuntimeError):
     """The Dask cluster cannot run the sweep (no workers, workers without the
-    fastwake package, or running a different model version)."""
+    fastwake package, or running a different model version, or workers kept
+    dying on one point)."""
 
 
 @dataclass
@@ -212,6 +213,7 @@ def start_local_cluster(jobs: int):
 def _run_dask(todo: list[Point], jobs: int, scheduler, done: Callable[[Point, dict], None],
               worker_timeout_s: float, force: bool = False) -> None:
     from dask.distributed import Client, as_completed
+    from distributed.scheduler import KilledWorker
 
     cluster, owned = None, True
     if scheduler is not None and not isinstance(scheduler, str):
@@ -237,9 +239,21 @@ def _run_dask(todo: list[Point], jobs: int, scheduler, done: Callable[[Point, di
             f = client.submit(simulate_point, p.config, _fastwake.MODEL_VERSION, *((True,) if force else ()),
                               key=f"fastwake-point-{p.key}", pure=False, retries=1)
             futures[f] = p
+        # A worker that dies (even SIGKILL) loses nothing: the scheduler gives
+        # its points to the others; results are cached here, once per point,
+        # whole. Only a point that kills every worker it lands on (Dask's
+        # distributed.scheduler.allowed-failures, default 3) stops the sweep;
+        # the points finished before are cached, so a rerun resumes.
         try:
             for f in as_completed(list(futures)):
-                done(futures[f], f.result())
+                p = futures[f]
+                try:
+                    doc = f.result()
+                except KilledWorker as e:
+                    raise ClusterError(f"grid point {p.index} ({_describe(p.overrides)}): the Dask workers "
+                                       f"running it died too often ({e}); the points finished so far are "
+                                       "cached, rerun to resume") from None
+                done(p, doc)
         finally:
             for f in futures:
                 f.cancel()

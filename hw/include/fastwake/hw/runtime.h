@@ -30,6 +30,10 @@ struct HwOptions {
   /// how often other tasks preempt a spinning thread on each app CPU (0:
   /// skip); reported per request next to the window's counts (docs/hw.md).
   double ipi_baseline_s = 0;
+  /// run_loopback throws DeviceError when a request was lost or duplicated
+  /// (the default); false: it returns and HwRun's ledger says what happened
+  /// (the soak counts losses over many runs instead of stopping at the first).
+  bool throw_on_loss = true;
 };
 
 /// Checks options against the config and this machine and fills defaults.
@@ -46,7 +50,19 @@ void check_moves_between_app_cores(const Config& cfg, const std::string& who);
 struct HwRun {
   StrategyResult result;
   std::uint64_t sent = 0, completed = 0;
+  /// The exactly-once ledger: requests the app threads served and replies the
+  /// NIC thread saw twice or out of order; drained: every request answered.
+  std::uint64_t served = 0, bad_replies = 0;
+  bool drained = true;
   double wall_s = 0;
+  /// Requests sent but never answered (plus served ones whose reply was never counted).
+  std::uint64_t lost() const {
+    return (sent > completed ? sent - completed : 0) + (served > completed ? served - completed : 0);
+  }
+  /// Duplicate/out-of-order replies (plus counted replies nobody served).
+  std::uint64_t duplicated() const {
+    return bad_replies + (completed > served ? completed - served : 0);
+  }
 };
 
 /// One strategy on the loopback NIC. Blocks for warmup + duration (+ drain).
