@@ -155,7 +155,8 @@ void LoopbackNic::nic_loop(Nanos t0) {
   const int n = static_cast<int>(cqs_.size());
   const Nanos win_start = t0 + cfg_.run.warmup_ns;
   const Nanos win_end = win_start + cfg_.run.duration_ns;
-  const Nanos drain_limit = win_end + 2'000'000'000;
+  const Nanos drain_limit = win_end + static_cast<Nanos>(opt_.drain_s * 1e9);
+  const Nanos late_after = win_end + static_cast<Nanos>(kLateAfterS * 1e9);
   constexpr Nanos kNever = std::numeric_limits<Nanos>::max();
   ClientClock clock(cfg_.workload, cfg_.run.seed, n);
   const bool poisson = clock.open_loop(), scripted = clock.scripted();
@@ -205,6 +206,7 @@ void LoopbackNic::nic_loop(Nanos t0) {
           ++stats_.measured;
         }
         if (done >= win_start && done < win_end) ++stats_.completed_in_window;
+        if (done > late_after) ++stats_.late;
         if (scripted) {
           next_step(done);
         } else if (!poisson) {

@@ -292,6 +292,7 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
   out.served = rt.served();
   out.bad_replies = st.bad_replies;
   out.drained = st.drained;
+  out.late = st.late;
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   if (!opt.throw_on_loss) return out;
   if (!st.drained)

@@ -70,7 +70,7 @@ class LoopbackNic final : public HwNic {
   /// The measurement window is [t0 + warmup, t0 + warmup + duration).
   void start(Nanos t0);
   /// Waits for the NIC thread: window over and every request answered, or
-  /// `drain_timeout` after the window (then drained() is false).
+  /// HwOptions::drain_s after the window (then stats().drained is false).
   void join();
 
   struct Stats {
@@ -82,6 +82,7 @@ class LoopbackNic final : public HwNic {
     std::uint64_t local_irqs = 0;   // of those, written by an app core's IRQ thread
     std::uint64_t ring_full = 0;    // sends skipped because a CQ ring was full
     std::uint64_t bad_replies = 0;  // duplicate or out-of-order replies (must stay 0)
+    std::uint64_t late = 0;         // replies later than kLateAfterS after the window
     bool drained = true;
   };
   /// Valid after join().

@@ -34,7 +34,16 @@ struct HwOptions {
   /// (the default); false: it returns and HwRun's ledger says what happened
   /// (the soak counts losses over many runs instead of stopping at the first).
   bool throw_on_loss = true;
+  /// How long after the window the loopback's NIC thread waits for the
+  /// requests still unanswered before it gives up and they count as lost.
+  /// Replies that come more than kLateAfterS after the window are counted
+  /// apart (HwRun::late): on a shared machine a SCHED_IDLE dispatcher can be
+  /// starved that long by other processes' work (docs/hw.md "Soak").
+  double drain_s = 2;
 };
+
+/// A reply later than this after the window is "late" (HwRun::late).
+inline constexpr double kLateAfterS = 2;
 
 /// Checks options against the config and this machine and fills defaults.
 /// Throws ConfigError with a clear message: no such CPU, NIC CPU shared with
@@ -54,6 +63,9 @@ struct HwRun {
   /// NIC thread saw twice or out of order; drained: every request answered.
   std::uint64_t served = 0, bad_replies = 0;
   bool drained = true;
+  /// Replies that came more than kLateAfterS after the window (answered,
+  /// not lost; only possible with drain_s > kLateAfterS).
+  std::uint64_t late = 0;
   double wall_s = 0;
   /// Requests sent but never answered (plus served ones whose reply was never counted).
   std::uint64_t lost() const {

@@ -19,6 +19,7 @@ namespace fastwake::hw {
 struct SoakSample {
   double t_s = 0;  ///< seconds since the soak started
   std::uint64_t requests = 0, lost = 0, duplicated = 0;  ///< this round's
+  std::uint64_t late = 0;  ///< answered more than kLateAfterS after the window
   double rss_mb = 0;  ///< VmRSS of this process
   int fds = 0;        ///< entries in /proc/self/fd
 };
