@@ -96,7 +96,8 @@ options (server only):
   --no-irq-repin           never write /proc/irq/N/smp_affinity_list
   --bind ADDR              side-channel listen address (default: any)
   --forever                keep serving clients (default: exit after a client's last strategy);
-                           a failed session is reported and the next client served
+                           a failed session is reported and the next client served;
+                           --json FILE is rewritten with each client's series as it ends
   --idle-timeout S         give up on a client silent this long, heartbeat included,
                            or not back for its next strategy (default 30)
   -e, --events             accepted for perftest symmetry (the client picks strategies)
@@ -435,6 +436,13 @@ int cmd_server(const std::vector<std::string>& args) {
   }
   const fastwake::Config cfg =
       fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
+  if (o.forever && json_out)
+    o.on_series = [&json_out](const nlohmann::json& d) {
+      if (*json_out == "-")
+        std::cout << d.dump() << std::endl;  // one document per line
+      else
+        fastwake::write_file_atomic(*json_out, d.dump(2) + "\n");
+    };
   nlohmann::json partial;
   try {
     emit_verbs(fastwake::hw::run_verbs_server(cfg, o, quiet ? nullptr : &std::cerr, &partial),

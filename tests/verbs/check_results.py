@@ -329,12 +329,41 @@ def faults(out):
               f"forever server: rdma res lists too few QPs/CQs/MRs mid-session ({d}): cannot count leaks")
         for k in ("fds", "qps", "cqs", "mrs"):
             check(a[k] == b[k], f"forever server: {k} {b[k]} after the baseline client, {a[k]} after the faulty ones (leak)")
+    soak_check(out)
     # One-shot servers.
     fault_case(out, "client_kill_oneshot", "client", (137,), None, None)
     fault_case(out, "client_kill_oneshot", "server", (1,), r"interrupt \[2/2\] for client .* failed: .*closed the connection", one)
     fault_case(out, "server_kill", "server", (137,), None, None)
     fault_case(out, "server_kill", "client", (1,), r"interrupt \[2/2\] failed: ", one, max_secs=60)
     stress(out)
+
+
+def soak_check(out):
+    """The forever server's fds and VmRSS after each of 20 short clients
+    (guest_faults.sh): fds exactly flat and RSS within 256 kB between the
+    medians of clients 6-10 and 16-20 (the first 5 are the warm-up). A server
+    that kept every client's series grew ~100 kB per client of the default
+    config (docs/verbs.md), ~50 kB per three-strategy client here: ~500 kB
+    over the 10 clients between the medians; the figure measured is printed."""
+    text = read(out, "forever.soak")
+    if text is None:
+        check(False, "forever server soak: forever.soak missing")
+        return
+    rows = [l.split() for l in text.splitlines() if l.strip()]
+    bad = [l for l in rows if len(l) != 3]
+    check(not bad, f"forever server soak: a client failed: {bad}")
+    rows = [] if bad else [(int(i), int(f), int(r)) for i, f, r in rows]
+    if len(rows) < 20:
+        check(False, f"forever server soak: only {len(rows)} of 20 clients")
+        return
+    import statistics
+    fds = {f for _, f, _ in rows[5:]}
+    early = statistics.median(r for _, _, r in rows[5:10])
+    late = statistics.median(r for _, _, r in rows[15:20])
+    print(f"forever server soak: 20 clients, fds {sorted(fds)}, VmRSS median clients 6-10 {early:.0f} kB, "
+          f"16-20 {late:.0f} kB (growth {late - early:.0f} kB)")
+    check(len(fds) == 1, f"forever server soak: fds moved after the warm-up: {sorted(fds)}")
+    check(late - early <= 256, f"forever server soak: VmRSS grew {late - early:.0f} kB over 10 clients (leak)")
 
 
 def stress(out):

@@ -161,6 +161,20 @@ client good_after 120 -- --strategy $TWO
 finish_client good_after
 sleep 1
 resources "$FPID" "$OUT/forever.after"
+
+# The replay tool's soak, short form: 20 more clients (three short
+# strategies each) against the same server; its VmRSS and fds after each go to
+# forever.soak (check_results.py: flat after a warm-up). The full recipe is
+# in docs/hw.md "Soak".
+if want soak; then
+  : >"$OUT/forever.soak"
+  for i in $(seq 1 20); do
+    client soak 60 -- --strategy busy_poll,fastwake_poll,interrupt --set run.duration_ms=100
+    finish_client soak >/dev/null
+    [ "$(cat "$OUT/soak.client.rc")" = 0 ] || { echo "client $i rc $(cat "$OUT/soak.client.rc")" >>"$OUT/forever.soak"; break; }
+    echo "$i $(ls /proc/"$FPID"/fd 2>/dev/null | wc -l) $(awk '/^VmRSS/ {print $2}' /proc/"$FPID"/status)" >>"$OUT/forever.soak"
+  done
+fi
 if kill -0 "$FPID" 2>/dev/null; then echo alive >"$OUT/forever.server.alive"; else echo dead >"$OUT/forever.server.alive"; fi
 kill -TERM "$FPID" 2>/dev/null
 wait "$FPID" 2>/dev/null

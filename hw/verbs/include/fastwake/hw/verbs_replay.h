@@ -14,6 +14,7 @@
 // completions. Any violation fails the run on both sides (DeviceError).
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -38,6 +39,11 @@ struct ReplayServerOptions {
   /// --idle-timeout: a session whose client sends nothing (not even its 1 s
   /// heartbeat) for this long fails ("the client went silent").
   int idle_timeout_s = 30;
+  /// With `forever`: called with each client's finished series (a whole
+  /// result document) before the server forgets it, so a server that runs
+  /// for days holds one client's results at a time (the bench writes it to
+  /// --json). Without `forever` the series is returned instead.
+  std::function<void(const nlohmann::json&)> on_series;
 };
 
 struct ReplayClientOptions {
