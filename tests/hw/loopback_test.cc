@@ -88,19 +88,31 @@ TEST(Loopback, MedianOrderBusyPollDispatcherInterrupt) {
   // Interleave A B C A B C: drift on a shared machine hits every strategy.
   // The order must hold in the median over three rounds.
   const Config c = small_config(1);
-  std::map<std::string, std::vector<double>> p50;
+  std::map<std::string, std::vector<double>> p50, others;
   for (int round = 0; round < 3; ++round)
-    for (const char* s : {"busy_poll", "fastwake_poll", "interrupt"})
-      p50[s].push_back(hw::run_loopback(c, find_strategy(s), {}).result.latency_us.p50);
-  auto med = [&](const char* s) {
-    auto v = p50[s];
+    for (const char* s : {"busy_poll", "fastwake_poll", "interrupt"}) {
+      const hw::HwRun r = hw::run_loopback(c, find_strategy(s), {});
+      p50[s].push_back(r.result.latency_us.p50);
+      others[s].push_back(r.result.extra["kernel_counts"].value("app_cpus_busy_others", 0.0));
+    }
+  auto med = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[1];
   };
   std::printf("loopback medians (us): busy_poll %.2f  fastwake_poll %.2f  interrupt %.2f\n",
-              med("busy_poll"), med("fastwake_poll"), med("interrupt"));
-  EXPECT_LT(med("busy_poll"), med("fastwake_poll"));
-  EXPECT_LT(med("fastwake_poll"), med("interrupt"));
+              med(p50["busy_poll"]), med(p50["fastwake_poll"]), med(p50["interrupt"]));
+  // The dispatcher is SCHED_IDLE by design: while another process's work is
+  // runnable on the app CPU it gets a sliver of it (weight 3 vs 1024) and its
+  // hand-offs wait (docs/hw.md "Soak": a clean-clone CI run beside a QEMU
+  // guest measured fastwake_poll's median at 26.6 ms). The order is a claim
+  // about an app core the run has to itself.
+  const double busy = med(others["fastwake_poll"]);
+  if (busy > 0.10)
+    GTEST_SKIP() << "other processes kept the app CPU " << 100 * busy
+                 << "% busy during fastwake_poll (limit 10%): its SCHED_IDLE dispatcher yields to "
+                    "them, so the order says nothing about the strategies";
+  EXPECT_LT(med(p50["busy_poll"]), med(p50["fastwake_poll"]));
+  EXPECT_LT(med(p50["fastwake_poll"]), med(p50["interrupt"]));
 }
 
 TEST(Loopback, DispatcherHandsOffAndInterruptModeTakesInterrupts) {
