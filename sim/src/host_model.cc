@@ -52,6 +52,11 @@ void HostModel::build() {
   irq_inflight_.assign(h.vectors, 0);
 
   app_threads_ = cfg_.threads();
+  // Room for every core's dispatcher up front: add_dispatcher appends one
+  // mid-run (a migration to a core without one) while callers hold
+  // SimThread references (apply_migration's `th`); a reallocation there was
+  // a use-after-free (ASan, ScaleEquivalence's random migrations).
+  threads_.reserve(static_cast<std::size_t>(app_threads_) + cores_.size());
   threads_.resize(app_threads_);
   nic_.cqs_.resize(app_threads_);
   for (int t = 0; t < app_threads_; ++t) {
