@@ -27,7 +27,7 @@ class Engine {
   void at(Nanos t, EventFn fn, void* ctx, std::uint64_t arg) {
     if (t < now_) [[unlikely]]
       past_time(t);
-    heap_.push_back(Event{t, seq_++, fn, ctx, arg});
+    heap_.push_back(Event{key(t, seq_++), fn, ctx, arg});
     sift_up(heap_.size() - 1);
   }
   /// Member-function convenience: engine.at<&Host::on_x>(t, this, arg).
@@ -40,7 +40,7 @@ class Engine {
   bool empty() const { return heap_.empty(); }
   std::size_t pending() const { return heap_.size(); }
   /// Time of the next event (undefined when empty).
-  Nanos next_time() const { return heap_.front().t; }
+  Nanos next_time() const { return time_of(heap_.front().key); }
 
   /// Runs the earliest event. Returns false if there was none.
   bool step();
@@ -51,13 +51,20 @@ class Engine {
   std::mt19937_64& rng() { return rng_; }
 
  private:
+  /// (time, sequence) as one 128-bit key: time in the high half (never
+  /// negative: at() refuses the past), the scheduling sequence in the low
+  /// half, so one unsigned compare is the (t, seq) order and the heap's
+  /// child selection compiles to conditional moves, not branches.
+  using Key = unsigned __int128;
+  static Key key(Nanos t, std::uint64_t seq) {
+    return (static_cast<Key>(static_cast<std::uint64_t>(t)) << 64) | seq;
+  }
+  static Nanos time_of(Key k) { return static_cast<Nanos>(static_cast<std::uint64_t>(k >> 64)); }
   struct Event {
-    Nanos t;
-    std::uint64_t seq;
+    Key key;
     EventFn fn;
     void* ctx;
     std::uint64_t arg;
-    bool before(const Event& o) const { return t < o.t || (t == o.t && seq < o.seq); }
   };
   [[noreturn]] void past_time(Nanos t) const;
   void sift_up(std::size_t i);
