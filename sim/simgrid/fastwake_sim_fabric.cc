@@ -3,6 +3,8 @@
 //
 //   fastwake-sim-fabric < {"config": RESOLVED_CONFIG, "strategy": SPEC}
 //   -> stdout: {"run": STRATEGY_RUN} or {"error": {"type": "config"|"internal", "message": ...}}
+//   fastwake-sim-fabric < {"pingpong": PINGPONG_SPEC}   (fastwake-sim --bench --vs-simgrid)
+//   -> stdout: {"pingpong": {"round_trips", "cpu_s", "wall_s", "sim_s"}} or {"error": ...}
 #include <unistd.h>
 
 #include <cstdio>
@@ -46,6 +48,17 @@ int main(int argc, char** argv) {
     const std::string text((std::istreambuf_iterator<char>(std::cin)),
                            std::istreambuf_iterator<char>());
     const nlohmann::json in = nlohmann::json::parse(text);
+    if (in.contains("pingpong")) {  // the --bench --vs-simgrid peer (fabric.h)
+      const auto r =
+          fastwake::sim::simgrid_pingpong_here(fastwake::sim::pingpong_from_json(in.at("pingpong")));
+      std::fflush(stdout);
+      write_doc(out, {{"pingpong",
+                       {{"round_trips", r.round_trips},
+                        {"cpu_s", r.cpu_s},
+                        {"wall_s", r.wall_s},
+                        {"sim_s", r.sim_s}}}});
+      return 0;
+    }
     const fastwake::Config cfg = fastwake::sim::load_config(in.at("config"));
     const fastwake::StrategySpec spec = fastwake::sim::strategy_from_json(in.at("strategy"));
     const fastwake::sim::StrategyRun run = fastwake::sim::simulate_simgrid_here(cfg, spec);

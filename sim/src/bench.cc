@@ -13,6 +13,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "fastwake/errors.h"
+
+#include "fastwake/sim/fabric.h"
 #include "fastwake/sim/simulate.h"
 
 namespace fastwake::sim {
@@ -113,6 +116,77 @@ std::vector<BenchRow> run_bench(const Config& base, const std::vector<std::strin
       if (progress)
         *progress << "  " << sc.name << "  " << name << ": " << rows.back().events_per_s / 1e6
                   << " M events/s\n";
+    }
+  }
+  return rows;
+}
+
+std::vector<PeerRow> run_bench_vs_simgrid(const Config& base, const std::vector<int>& pairs,
+                                          const std::vector<std::string>& strategies, int reps,
+                                          std::ostream* progress) {
+  if (!simgrid_fabric_available())
+    throw ConfigError("--vs-simgrid needs a build with SimGrid (libsimgrid-dev, "
+                      "-DFASTWAKE_WITH_SIMGRID=ON), and this one has none");
+  std::vector<PeerRow> rows;
+  for (const int n : pairs) {
+    PingPongSpec spec;
+    spec.pairs = n;
+    spec.latency_ns = base.platform.link_latency_ns;
+    spec.gbps = base.platform.link_gbps;
+    spec.bytes = 64;
+    // Enough round trips that the engine run, not the set-up, is measured
+    // (~0.2-1 s of CPU here at ~1e5-1e6 round trips/s).
+    spec.round_trips = std::max<std::int64_t>(200, 200000 / n);
+    std::vector<PingPongRun> sg;
+    for (int r = 0; r < reps; ++r) sg.push_back(simgrid_pingpong_in_child(spec));
+    auto rate = [](const PingPongRun& x) {
+      return static_cast<double>(x.round_trips) / std::max(x.cpu_s, 1e-9);
+    };
+    std::sort(sg.begin(), sg.end(),
+              [&](const PingPongRun& a, const PingPongRun& b) { return rate(a) < rate(b); });
+    const PingPongRun& s = sg[sg.size() / 2];
+    if (progress)
+      *progress << "  " << n << " pairs  SimGrid S4U: " << rate(s) << " round trips/s\n";
+
+    for (const std::string& name : strategies) {
+      Config cfg = base;
+      cfg.host.cores = n;
+      cfg.host.app_cores = n;
+      cfg.host.vectors = n;
+      cfg.workload.kind = LoadKind::kPingPong;
+      cfg.workload.threads_per_core = 1;
+      cfg.workload.message_bytes = spec.bytes;
+      cfg.workload.service_ns = 0;
+      cfg.workload.think_ns = 0;
+      cfg.workload.migrations.clear();
+      cfg.fabric = nullptr;  // the simple fabric: pairs never meet, as the star's private links
+      cfg.run.record_samples = false;
+      std::vector<ChildOut> ours;
+      for (int r = 0; r < reps; ++r) {
+        long rss = 0;
+        ours.push_back(run_in_child(cfg, name, &rss));
+      }
+      auto orate = [](const ChildOut& o) {
+        return static_cast<double>(o.completed) / std::max(o.cpu_s > 0 ? o.cpu_s : o.wall_s, 1e-9);
+      };
+      std::sort(ours.begin(), ours.end(),
+                [&](const ChildOut& a, const ChildOut& b) { return orate(a) < orate(b); });
+      const ChildOut& o = ours[ours.size() / 2];
+      PeerRow row;
+      row.pairs = n;
+      row.strategy = name;
+      row.simgrid_round_trips = s.round_trips;
+      row.simgrid_cpu_s = s.cpu_s;
+      row.simgrid_rt_per_s = rate(s);
+      row.ours_round_trips = o.completed;
+      row.ours_cpu_s = o.cpu_s;
+      row.ours_rt_per_s = orate(o);
+      row.ours_events_per_s = static_cast<double>(o.events) / std::max(o.cpu_s, 1e-9);
+      row.ratio = row.ours_rt_per_s / row.simgrid_rt_per_s;
+      rows.push_back(row);
+      if (progress)
+        *progress << "  " << n << " pairs  " << name << ": " << row.ours_rt_per_s
+                  << " round trips/s (" << row.ratio << "x)\n";
     }
   }
   return rows;

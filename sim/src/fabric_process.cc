@@ -128,7 +128,11 @@ StrategyRun run_from_json(const json& j) {
   return r;
 }
 
-StrategyRun simulate_in_child(const Config& cfg, const StrategySpec& strategy) {
+namespace {
+
+/// Runs the driver binary on `input` and returns its reply's `key` member.
+/// `what` names the run in errors ("strategy busy_poll").
+json run_driver(const std::string& input, const std::string& key, const std::string& what) {
   const std::string bin = driver_path();
   if (!simgrid_fabric_available())
     throw ConfigError(
@@ -136,12 +140,6 @@ StrategyRun simulate_in_child(const Config& cfg, const StrategySpec& strategy) {
         (bin.empty() ? std::string() : " (no executable " + bin + ")") +
         ": install libsimgrid-dev (scripts/install-deps.sh) and reconfigure with "
         "-DFASTWAKE_WITH_SIMGRID=ON, or set FASTWAKE_SIM_FABRIC to a fastwake-sim-fabric binary");
-
-  // The child gets the resolved config and the strategy itself (it may be one
-  // an experiment registered at run time, unknown to the child's registry).
-  json doc = to_json(cfg);
-  doc.erase("strategies");
-  const std::string input = json{{"config", doc}, {"strategy", strategy_to_json(strategy)}}.dump();
 
   // Input through an anonymous file (no pipe: a child that dies early cannot
   // SIGPIPE us); output through a pipe. Everything close-on-exec, so
@@ -197,14 +195,54 @@ StrategyRun simulate_in_child(const Config& cfg, const StrategySpec& strategy) {
     throw std::runtime_error("SimGrid fabric: " + msg);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !reply.is_object() ||
-      !reply.contains("run")) {
+      !reply.contains(key)) {
     const std::string how = WIFSIGNALED(status)
                                 ? "was killed by signal " + std::to_string(WTERMSIG(status))
                                 : "exited with status " + std::to_string(WEXITSTATUS(status));
-    throw std::runtime_error("SimGrid fabric: " + bin + " (strategy " + strategy.name + ") " + how +
+    throw std::runtime_error("SimGrid fabric: " + bin + " (" + what + ") " + how +
                              " without a result; its messages are on stderr");
   }
-  return run_from_json(reply["run"]);
+  return reply[key];
+}
+
+}  // namespace
+
+StrategyRun simulate_in_child(const Config& cfg, const StrategySpec& strategy) {
+  // The child gets the resolved config and the strategy itself (it may be one
+  // an experiment registered at run time, unknown to the child's registry).
+  json doc = to_json(cfg);
+  doc.erase("strategies");
+  const std::string input = json{{"config", doc}, {"strategy", strategy_to_json(strategy)}}.dump();
+  return run_from_json(run_driver(input, "run", "strategy " + strategy.name));
+}
+
+json pingpong_to_json(const PingPongSpec& p) {
+  return {{"pairs", p.pairs},
+          {"round_trips", p.round_trips},
+          {"latency_ns", p.latency_ns},
+          {"gbps", p.gbps},
+          {"bytes", p.bytes}};
+}
+
+PingPongSpec pingpong_from_json(const json& j) {
+  PingPongSpec p;
+  p.pairs = j.at("pairs").get<int>();
+  p.round_trips = j.at("round_trips").get<std::int64_t>();
+  p.latency_ns = j.at("latency_ns").get<Nanos>();
+  p.gbps = j.at("gbps").get<double>();
+  p.bytes = j.at("bytes").get<int>();
+  return p;
+}
+
+PingPongRun simgrid_pingpong_in_child(const PingPongSpec& spec) {
+  const json r = run_driver(json{{"pingpong", pingpong_to_json(spec)}}.dump(), "pingpong",
+                            "ping-pong of " + std::to_string(spec.pairs) + " pairs");
+  PingPongRun o;
+  o.round_trips = r.at("round_trips").get<std::uint64_t>();
+  o.cpu_s = r.at("cpu_s").get<double>();
+  o.wall_s = r.at("wall_s").get<double>();
+  o.sim_s = r.at("sim_s").get<double>();
+  return o;
 }
 
 }  // namespace fastwake::sim

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <exception>
 #include <memory>
@@ -410,25 +411,21 @@ StrategyRun merge_servers(std::vector<StrategyRun>& runs, int connections, bool 
   return out;
 }
 
-}  // namespace
-
-StrategyRun simulate_simgrid_here(const Config& cfg, const StrategySpec& strategy) {
-  static bool used = false;  // SimGrid: one engine per process, state does not reset
-  if (used) throw std::logic_error("simulate_simgrid_here: one SimGrid run per process");
-  used = true;
-
-  std::string arg0 = "fastwake-sim-fabric";
-  std::string log = "--log=root.thres:warning";
+/// The process's one SimGrid engine, configured as both the fabric and the
+/// ping-pong peer use it.
+sg4::Engine& make_engine() {
+  static std::string arg0 = "fastwake-sim-fabric";
+  static std::string log = "--log=root.thres:warning";
 #if defined(__SANITIZE_ADDRESS__)
   // AddressSanitizer cannot follow SimGrid's own stack switching (false
   // reports); actors on system threads are slower but clean.
-  std::string contexts = "--cfg=contexts/factory:thread";
+  static std::string contexts = "--cfg=contexts/factory:thread";
 #else
-  std::string contexts = "--cfg=contexts/factory:raw";
+  static std::string contexts = "--cfg=contexts/factory:raw";
 #endif
-  char* argv[] = {arg0.data(), log.data(), contexts.data(), nullptr};
-  int argc = 3;
-  sg4::Engine e(&argc, argv);
+  static char* argv[] = {arg0.data(), log.data(), contexts.data(), nullptr};
+  static int argc = 3;
+  static sg4::Engine e(&argc, argv);
   // CM02: latency + size / bandwidth share, no small-message correction
   // factors (LV08 multiplies latency by ~13); no TCP window bound, no ACK
   // cross-traffic (RDMA); time kept well below 1 ns (the default rounds to it).
@@ -436,6 +433,80 @@ StrategyRun simulate_simgrid_here(const Config& cfg, const StrategySpec& strateg
   e.set_config("network/TCP-gamma:0");
   e.set_config("network/crosstraffic:0");
   e.set_config("surf/precision:1e-12");
+  return e;
+}
+
+double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+}  // namespace
+
+PingPongRun simgrid_pingpong_here(const PingPongSpec& p) {
+  static bool used = false;
+  if (used) throw std::logic_error("simgrid_pingpong_here: one SimGrid run per process");
+  used = true;
+  if (p.pairs < 1 || p.round_trips < 1 || p.latency_ns < 0 || p.gbps <= 0 || p.bytes < 1)
+    throw ConfigError("ping-pong: pairs, round_trips, bytes >= 1, gbps > 0, latency_ns >= 0");
+  sg4::Engine& e = make_engine();
+  auto* zone = sg4::create_star_zone("pingpong");
+  const double half_latency_s = static_cast<double>(p.latency_ns) * kSecondsPerNs / 2;
+  auto add_host = [&](const std::string& name) {
+    auto* h = zone->create_host(name, kHostSpeed)->seal();
+    auto* l = zone->create_split_duplex_link(name + "_link", bytes_per_s(p.gbps))
+                  ->set_latency(half_latency_s)
+                  ->seal();
+    zone->add_route(h->get_netpoint(), nullptr, nullptr, nullptr,
+                    {{l, sg4::LinkInRoute::Direction::UP}}, true);
+    return h;
+  };
+  std::vector<sg4::Host*> ping, pong;
+  for (int i = 0; i < p.pairs; ++i) {
+    ping.push_back(add_host("ping-" + std::to_string(i)));
+    pong.push_back(add_host("pong-" + std::to_string(i)));
+  }
+  zone->seal();
+  std::uint64_t done = 0;
+  static char payload = 0;  // the message carries no data; its size is simulated
+  for (int i = 0; i < p.pairs; ++i) {
+    sg4::Mailbox* to_pong = sg4::Mailbox::by_name("to-pong-" + std::to_string(i));
+    sg4::Mailbox* to_ping = sg4::Mailbox::by_name("to-ping-" + std::to_string(i));
+    const auto bytes = static_cast<std::uint64_t>(p.bytes);
+    const std::int64_t n = p.round_trips;
+    sg4::Actor::create("ping", ping[static_cast<std::size_t>(i)], [=, &done] {
+      for (std::int64_t k = 0; k < n; ++k) {
+        to_pong->put(&payload, bytes);
+        to_ping->get<char>();
+        ++done;
+      }
+    });
+    sg4::Actor::create("pong", pong[static_cast<std::size_t>(i)], [=] {
+      for (std::int64_t k = 0; k < n; ++k) {
+        to_pong->get<char>();
+        to_ping->put(&payload, bytes);
+      }
+    });
+  }
+  const double c0 = process_cpu_s();
+  const auto w0 = std::chrono::steady_clock::now();
+  e.run();
+  PingPongRun o;
+  o.cpu_s = process_cpu_s() - c0;
+  o.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  o.round_trips = done;
+  o.sim_s = sg4::Engine::get_clock();
+  return o;
+}
+
+
+StrategyRun simulate_simgrid_here(const Config& cfg, const StrategySpec& strategy) {
+  static bool used = false;  // SimGrid: one engine per process, state does not reset
+  if (used) throw std::logic_error("simulate_simgrid_here: one SimGrid run per process");
+  used = true;
+
+  sg4::Engine& e = make_engine();
 
   const int connections = cfg.threads();
   const FabricConfig fabric_cfg = parse_fabric(cfg);

@@ -37,4 +37,26 @@ const std::vector<BenchScenario>& bench_scenarios();
 std::vector<BenchRow> run_bench(const Config& base, const std::vector<std::string>& strategies,
                                 int reps, std::ostream* progress);
 
+/// One line of `--bench --vs-simgrid`: the same busy-poll ping-pong (N
+/// independent pairs, the platform's link latency and rate, 64 B messages,
+/// no think or service time) as SimGrid S4U actors under CM02 and as our
+/// model (N cores x 1 thread, simple fabric), in round trips per CPU second.
+struct PeerRow {
+  int pairs = 0;
+  std::string strategy;            ///< ours: the strategy that ran
+  std::uint64_t simgrid_round_trips = 0;
+  double simgrid_cpu_s = 0, simgrid_rt_per_s = 0;
+  std::uint64_t ours_round_trips = 0;
+  double ours_cpu_s = 0, ours_rt_per_s = 0, ours_events_per_s = 0;
+  double ratio = 0;                ///< ours_rt_per_s / simgrid_rt_per_s
+};
+inline constexpr double kPeerTargetRatio = 25;  ///< issue 14's target
+
+/// Runs the peer comparison for each pair count and strategy (each run in a
+/// child process; the median of `reps` by rate is kept on both sides).
+/// Throws ConfigError when this build has no SimGrid.
+std::vector<PeerRow> run_bench_vs_simgrid(const Config& base, const std::vector<int>& pairs,
+                                          const std::vector<std::string>& strategies, int reps,
+                                          std::ostream* progress);
+
 }  // namespace fastwake::sim

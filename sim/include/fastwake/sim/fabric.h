@@ -117,6 +117,31 @@ StrategyRun simulate_in_child(const Config& cfg, const StrategySpec& strategy);
 /// with SimGrid (library fastwake_sim_simgrid).
 StrategyRun simulate_simgrid_here(const Config& cfg, const StrategySpec& strategy);
 
+/// SimGrid's own busy-poll ping-pong, the peer of `fastwake-sim --bench
+/// --vs-simgrid`: `pairs` independent pairs of S4U actors, each pair on its
+/// own two hosts of a star whose links (latency_ns / 2 each, so a route is
+/// latency_ns) nobody else uses, exchange `bytes`-byte messages through
+/// mailboxes `round_trips` times, under CM02 as the SimGrid fabric runs it.
+struct PingPongSpec {
+  int pairs = 64;
+  std::int64_t round_trips = 1000;  ///< per pair
+  Nanos latency_ns = 1000;          ///< one way, route total
+  double gbps = 100;
+  int bytes = 64;
+};
+struct PingPongRun {
+  std::uint64_t round_trips = 0;   ///< completed, all pairs
+  double cpu_s = 0, wall_s = 0;    ///< of the engine run (set-up excluded)
+  double sim_s = 0;                ///< simulated time at the end
+};
+/// Runs it in a child process (fastwake-sim-fabric); throws ConfigError
+/// without a SimGrid build.
+PingPongRun simgrid_pingpong_in_child(const PingPongSpec& spec);
+/// In this process; only the driver binary calls it, once.
+PingPongRun simgrid_pingpong_here(const PingPongSpec& spec);
+nlohmann::json pingpong_to_json(const PingPongSpec& p);
+PingPongSpec pingpong_from_json(const nlohmann::json& j);
+
 /// The wire format between simulate_in_child() and the driver binary.
 nlohmann::json strategy_to_json(const StrategySpec& s);
 StrategySpec strategy_from_json(const nlohmann::json& j);
