@@ -119,12 +119,18 @@ TEST(IrqMap, VectorFromIrqName) {
   EXPECT_EQ(comp_vector_of_irq_name("component"), -1);
 }
 
-TEST(IrqMap, CpuLists) {
-  EXPECT_EQ(parse_cpu_list("0-3,8\n"), (std::vector<int>{0, 1, 2, 3, 8}));
-  EXPECT_EQ(parse_cpu_list("5"), (std::vector<int>{5}));
-  EXPECT_TRUE(parse_cpu_list("").empty());
-  EXPECT_TRUE(parse_cpu_list("3-1").empty());
-  EXPECT_TRUE(parse_cpu_list("a,b").empty());
+TEST(IrqMap, ReadsTheKernelsAffinityList) {
+  // /proc/irq/N/smp_affinity_list as the kernel prints it (%*pbl), through
+  // core's cpulist parser (tests/unit/cpu_list_test.cc tests the parser).
+  const auto root = fs::temp_directory_path() / ("fw_irqaff_" + std::to_string(::getpid()));
+  fs::create_directories(root / "proc/irq/41");
+  fs::create_directories(root / "proc/irq/42");
+  std::ofstream(root / "proc/irq/41/smp_affinity_list") << "2-3,8\n";
+  std::ofstream(root / "proc/irq/42/smp_affinity_list") << "garbage\n";
+  EXPECT_EQ(irq_affinity_cpu(41, root.string()), 2);
+  EXPECT_EQ(irq_affinity_cpu(42, root.string()), -1);
+  EXPECT_EQ(irq_affinity_cpu(43, root.string()), -1);  // no such file
+  fs::remove_all(root);
 }
 
 TEST(IrqMap, FindsCompletionVectorsOfAPciDevice) {
