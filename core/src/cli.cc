@@ -57,7 +57,7 @@ void print_result_table(const nlohmann::json& doc, std::ostream& out) {
       << cfg["workload"]["kind"].get<std::string>() << "\n";
   out << std::left << std::setw(28) << "strategy" << std::right << std::setw(10) << "p50 us"
       << std::setw(10) << "p99 us" << std::setw(12) << "p50 vs irq" << std::setw(12) << "kreq/s"
-      << std::setw(8) << "CPU %" << std::setw(9) << "power W" << std::setw(10) << "uJ/req"
+      << std::setw(8) << "CPU %" << std::setw(9) << "power W" << std::setw(12) << "uJ/req"
       << "\n";
   bool estimated = false;
   for (const auto& r : res) {
@@ -70,7 +70,7 @@ void print_result_table(const nlohmann::json& doc, std::ostream& out) {
         << fmt(r["latency_us"]["p99"].get<double>(), 2) << std::setw(12) << vs << std::setw(12)
         << fmt(r["throughput_rps"].get<double>() / 1e3, 1) << std::setw(8)
         << fmt(100.0 * r["cpu_util"].get<double>(), 0) << std::setw(9)
-        << fmt(r["power_w"].get<double>(), 2) << std::setw(10)
+        << fmt(r["power_w"].get<double>(), 2) << std::setw(12)
         << fmt(r["energy_per_req_uj"].get<double>(), 2) << "\n";
   }
   out << "latency = round trip as the client (sim, verbs) or NIC thread (loopback) sees it, us; "
