@@ -6,6 +6,8 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config
   nlohmann-json3-dev libeigen3-dev
+  # the C++ tools' command lines (header-only; find_package(CLI11 CONFIG))
+  libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # python/ (issue 3): pybind11 module, sweeps, Dask, plots, pytest
   python3-dev python3-pybind11 pybind11-dev python3-numpy python3-pandas

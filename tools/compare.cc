@@ -168,7 +168,8 @@ nlohmann::json combine_rounds(const std::vector<nlohmann::json>& rounds) {
 
 void print_compare_table(const nlohmann::json& cmp, std::ostream& out) {
   out << "predicted (model, platform " << cmp["platform"].get<std::string>()
-      << ") vs measured (loopback NIC), round trip in us\n";
+      << ") vs measured (loopback NIC), round trip in us; err = model error (pred - meas) / meas "
+         "(+34% = the model predicts higher)\n";
   const bool ci = !cmp["rows"].empty() && cmp["rows"][0].contains("error_p50_ci95");
   if (ci)
     out << "means over " << cmp["rows"][0]["rounds"].get<int>()
@@ -183,7 +184,7 @@ void print_compare_table(const nlohmann::json& cmp, std::ostream& out) {
     std::ostringstream o;
     o << std::showpos << std::fixed << std::setprecision(0) << 100 * r[k].get<double>() << "%";
     if (ci)
-      o << std::noshowpos << "+-" << 100 * r[std::string(k) + "_ci95"].get<double>();
+      o << std::noshowpos << "+-" << 100 * r[std::string(k) + "_ci95"].get<double>() << "pt";
     return o.str();
   };
   out << std::fixed << std::setprecision(2);

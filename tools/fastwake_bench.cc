@@ -1,7 +1,8 @@
 // fastwake-bench: run the strategies on real threads (loopback NIC, or a real
 // RDMA NIC as replay server + client) and calibrate the model's platform
-// profile on this host.
-#include <functional>
+// profile on this host. Command line: CLI11 through core's cli_app.h (every
+// option also as --opt=value, per-command --help, --version, exit statuses
+// 0 ok / 1 run failed / 2 bad input).
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -10,8 +11,10 @@
 
 #include "compare.h"
 #include "fastwake/cli.h"
+#include "fastwake/cli_app.h"
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
+#include "fastwake/version.h"
 #include "fastwake/hw/calibrate.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
@@ -21,203 +24,82 @@
 #ifdef FW_HAVE_VERBS
 #include "fastwake/hw/verbs_replay.h"
 #endif
+#include "replay_args.h"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: fastwake-bench COMMAND [options]
+constexpr const char* kTool = "fastwake-bench";
 
-commands:
-  loopback [CONFIG.json]   run every strategy of the config on real threads
-                           with the loopback NIC (a thread on its own CPU that
-                           plays the clients, writes completions into shared
-                           memory CQs and "interrupts" through eventfd); same
-                           config and result schema as fastwake-sim, backend
-                           "loopback"
-  calibrate                measure this host's wake-up paths, fit the model's
-                           cost parameters (non-negative least squares) and
-                           write a platform profile
-  compare [CONFIG.json]    predicted (simulator with this host's calibrated
-                           profile) vs measured (loopback) on the same config;
-                           default config: configs/compare.json. Calibrates
-                           right before measuring (a few seconds): wake-up
-                           costs on shared/virtual machines drift by tens of
-                           percent within minutes
-  server [CONFIG.json]     replay on a real RDMA NIC, server side: T threads
-                           per app core, one RC connection each, running the
-                           strategy each client session asks for
-  client SERVER [CONFIG.json]
-                           replay client: drives closed-loop ping-pong or
-                           Poisson load per connection for every strategy of
-                           the config, measures RTT (and RTT/2 like perftest);
-                           both sides print the table and write the result
-                           schema (backend "verbs")
+constexpr const char* kDescription = R"(Runs the strategies on real threads and calibrates the model on this host.
+Every option takes its value as "--opt VALUE" or "--opt=VALUE"; each
+command has its own --help (fastwake-bench loopback --help).)";
 
-options (loopback):
-  --platform NAME          built-in or calibrated platform profile (power estimate)
-  --set PATH=VALUE         override a config value (repeatable), as fastwake-sim
-  --cpus A,B,...           CPU of each application core (default: the first usable)
-  --nic-cpu N              CPU of the loopback NIC thread (default: next usable)
-  --ipi-baseline-ms N      before each strategy, measure the run's CPUs' CAL/RES
-                           background for N ms with none of its threads alive
-                           (extra.per_request.baseline_ipis_*; default 0: skip)
-  --json FILE|-            write the result document (to stdout with '-')
-  -q, --quiet              no progress lines
-  --force                  run even when the pre-run estimate (memory, a
-                           backlog that cannot drain) is over the limits, as
-                           fastwake-sim --force (docs/config.md)
-  --soak MINUTES           soak: run the strategies round after round for
-                           MINUTES (0 < MINUTES <= 1440), check every request
-                           was answered exactly once and that RSS and open fds
-                           stay flat after a warm-up (rule: docs/hw.md "Soak");
-                           prints a per-minute table and a verdict, exit 1 on a
-                           lost/duplicated request or a leak; --json writes the
-                           samples and the verdict
-options (compare): as loopback (but not --soak), plus
-  --platform NAME|FILE     use this profile instead of calibrating now
-  --recalibrate            (the default; kept for scripts)
-  --rounds N               N rounds of (calibrate, measure), interleaved; the
-                           table gives each error's mean over the rounds and the
-                           half-width of its 95 % t-interval (default 1)
-options (server and client; perftest's letters where they fit):
-  -d, --device DEV         RDMA device (default: the only one there is)
-  -i, --ib-port N          device port (default 1)
-  -x, --gid-index N        GID index (RoCE; default: a RoCE v2 IPv4 GID)
-  -p, --port N             side-channel TCP port (default 18515)
-  -s, --size BYTES         message size (= --set workload.message_bytes=BYTES;
-                           at least 16 go on the wire: request id + timestamp)
-  --rx-depth N, --tx-depth N   receive buffers / send queue per connection (64)
-  --platform, --set, --json, -q   as loopback
-options (server only):
-  --cpus A,B,...           CPU of each application core (default: the first usable)
-  -X, --comp-vector N      create every CQ on completion vector N (default: CQ i
-                           on vector i % min(host.vectors, device vectors))
-  --irqs A,B,...           IRQ of completion vector 0,1,... (default: found in
-                           /proc/interrupts + /sys/class/infiniband/DEV/device/msi_irqs)
-  --no-irq-repin           never write /proc/irq/N/smp_affinity_list
-  --bind ADDR              side-channel listen address (default: any)
-  --forever                keep serving clients (default: exit after a client's last strategy);
-                           a failed session is reported and the next client served;
-                           --json FILE is rewritten with each client's series as it ends
-  --idle-timeout S         give up on a client silent this long, heartbeat included,
-                           or not back for its next strategy (default 30)
-  -e, --events             accepted for perftest symmetry (the client picks strategies)
-options (client only):
-  --cpu N                  CPU of the load thread (default: the last usable)
-  --strategy A,B,...       strategies to run (= --set strategies=[...])
-  -e, --events             only the stock event path (= --strategy interrupt)
-  -n, --iters N            measure N requests per strategy instead of run.duration
-  --connect-timeout S      wait this long for the server (default 30)
-
-options (calibrate):
-  --out FILE               profile to write (default configs/platforms/host-<name>.json)
-  --name NAME              profile name (default: host-<hostname>)
-  --iterations N           round trips per microbenchmark (default 20000)
-  --cpus A,B               the two CPUs to measure on (default: first two usable)
-
-Latency on the loopback is the round trip the NIC thread sees (completion
+constexpr const char* kFooter = R"(Latency on the loopback is the round trip the NIC thread sees (completion
 written -> reply read). Needs app_cores + 1 CPUs. On a real NIC it is the
-client's round trip (post send -> reply polled). Timings on a shared or
-virtualised machine are that machine's, not bare metal's; Soft-RoCE (rxe)
-timings are functional only. Step by step: README "Replay on a real RDMA NIC".
-exit status: 0 ok, 2 bad input, 1 run failed (or a request lost/duplicated)
-)";
-
-std::vector<int> parse_cpus(const std::string& s, const char* flag) {
-  std::vector<int> out;
-  std::stringstream in(s);
-  std::string tok;
-  while (std::getline(in, tok, ',')) {
-    try {
-      std::size_t used = 0;
-      const int v = std::stoi(tok, &used);
-      if (used != tok.size() || v < 0) throw std::invalid_argument("x");
-      out.push_back(v);
-    } catch (...) {
-      throw fastwake::ConfigError(std::string(flag) + ": expected CPU numbers like 0,1, got '" + s +
-                                  "'");
-    }
-  }
-  if (out.empty()) throw fastwake::ConfigError(std::string(flag) + ": empty CPU list");
-  return out;
-}
+client's round trip (post send -> reply polled). Latency in microseconds;
+"p50 vs irq" is the signed change against the interrupt strategy (negative =
+faster); compare's "err" is the model error (model - measured) / measured
+(+34% = the model predicts higher). Timings on a shared or virtualised
+machine are that machine's, not bare metal's; Soft-RoCE (rxe) timings are
+functional only. Step by step: README "Replay on a real RDMA NIC".
+CPU lists take the kernel's cpulist syntax: 0,2-5,7.)";
 
 /// Options shared by `loopback` and `compare`.
 struct RunArgs {
   std::optional<std::string> config, platform, json_out;
   std::vector<std::string> sets;
   fastwake::hw::HwOptions opt;
-  bool quiet = false, force = false;
+  bool quiet = false, force = false, recalibrate = false;
   int rounds = 1;  // compare: rounds of (calibrate, measure)
   double soak_minutes = 0;  // loopback --soak (0: no soak)
+  double ipi_baseline_ms = 0;
 };
 
-RunArgs parse_run_args(const std::vector<std::string>& args, bool compare) {
-  RunArgs r;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
-      return args[++i];
-    };
-    if (a == "--platform")
-      r.platform = value();
-    else if (a == "--set")
-      r.sets.push_back(value());
-    else if (a == "--json")
-      r.json_out = value();
-    else if (a == "--cpus")
-      r.opt.app_cpus = parse_cpus(value(), "--cpus");
-    else if (a == "--nic-cpu")
-      r.opt.nic_cpu = parse_cpus(value(), "--nic-cpu").at(0);
-    else if (a == "--ipi-baseline-ms") {
-      const std::string v = value();
-      std::size_t used = 0;
-      int ms = -1;
-      try {
-        ms = std::stoi(v, &used);
-      } catch (...) {
-      }
-      if (ms < 0 || used != v.size())
-        throw fastwake::ConfigError("--ipi-baseline-ms: expected milliseconds >= 0, got '" + v +
-                                    "'");
-      r.opt.ipi_baseline_s = ms * 1e-3;
-    } else if (a == "-q" || a == "--quiet")
-      r.quiet = true;
-    else if (a == "--force")
-      r.force = true;
-    else if (!compare && a == "--soak") {
-      const std::string v = value();
-      std::size_t used = 0;
-      double m = -1;
-      try {
-        m = std::stod(v, &used);
-      } catch (...) {
-      }
-      if (!(m > 0 && m <= 1440) || used != v.size())
-        throw fastwake::ConfigError("--soak: expected minutes in (0, 1440], got '" + v + "'");
-      r.soak_minutes = m;
-    } else if (compare && a == "--recalibrate") {
-    }  // the default; accepted for scripts
-    else if (compare && a == "--rounds") {
-      const std::string v = value();
-      try {
-        std::size_t used = 0;
-        r.rounds = std::stoi(v, &used);
-        if (used != v.size()) throw std::invalid_argument("x");
-      } catch (...) {
-        r.rounds = 0;
-      }
-      if (r.rounds < 1 || r.rounds > 100)
-        throw fastwake::ConfigError("--rounds: expected a whole number 1..100, got '" + v + "'");
-    }
-    else if (!a.empty() && a[0] == '-')
-      throw fastwake::ConfigError("unknown option " + a);
-    else if (!r.config)
-      r.config = a;
-    else
-      throw fastwake::ConfigError("more than one config file given");
+void add_run_options(CLI::App& sub, RunArgs& r, bool compare) {
+  sub.add_option("config", r.config,
+                 compare ? "config file (default: configs/compare.json)"
+                         : "config file (default: the embedded scenario)")
+      ->type_name("CONFIG.json");
+  sub.add_option("--platform", r.platform,
+                 compare ? "use this platform profile (built-in name or calibrated file) for the "
+                           "prediction instead of calibrating now"
+                         : "built-in or calibrated platform profile (power estimate)")
+      ->type_name(compare ? "NAME|FILE" : "NAME");
+  sub.add_option("--set", r.sets, "override a config value (repeatable), as fastwake-sim")
+      ->type_name("PATH=VALUE")
+      ->allow_extra_args(false);
+  fastwake::cli::add_cpu_list(sub, "--cpus", r.opt.app_cpus,
+                              "CPU of each application core, e.g. 2,3 or 2-5 (default: the first "
+                              "usable)");
+  fastwake::cli::add_cpu(sub, "--nic-cpu", r.opt.nic_cpu,
+                         "CPU of the loopback NIC thread (default: next usable)");
+  fastwake::cli::add_double(sub, "--ipi-baseline-ms", r.ipi_baseline_ms, 0, 3.6e6, false,
+                            "milliseconds >= 0",
+                            "before each strategy, measure the run's CPUs' CAL/RES background "
+                            "for N ms with none of its threads alive "
+                            "(extra.per_request.baseline_ipis_*; default 0: skip)")
+      ->type_name("N");
+  sub.add_option("--json", r.json_out, "write the result document (to stdout with '-')")
+      ->type_name("FILE|-");
+  sub.add_flag("-q,--quiet", r.quiet, "no progress lines");
+  sub.add_flag("--force", r.force,
+               "run even when the pre-run estimate (memory, a backlog that cannot drain) is over "
+               "the limits, as fastwake-sim --force (docs/config.md)");
+  if (compare) {
+    sub.add_flag("--recalibrate", r.recalibrate, "(the default; kept for scripts)");
+    fastwake::cli::add_int(sub, "--rounds", r.rounds, 1, 100,
+                           "N rounds of (calibrate, measure), interleaved; the table gives each "
+                           "error's mean over the rounds and the half-width of its 95 % "
+                           "t-interval (default 1)");
+  } else {
+    fastwake::cli::add_double(sub, "--soak", r.soak_minutes, 0, 1440, true, "minutes in (0, 1440]",
+                              "soak: run the strategies round after round for MINUTES, check "
+                              "every request was answered exactly once and that RSS and open fds "
+                              "stay flat after a warm-up (rule: docs/hw.md \"Soak\"); prints a "
+                              "per-minute table and a verdict, exit 1 on a lost/duplicated "
+                              "request or a leak; --json writes the samples and the verdict")
+        ->type_name("MINUTES");
   }
-  return r;
 }
 
 /// Prints the table (to stderr when the JSON goes to stdout) and writes the JSON.
@@ -233,8 +115,7 @@ void emit(const nlohmann::json& doc, const std::optional<std::string>& json_out,
   }
 }
 
-int cmd_loopback(const std::vector<std::string>& args) {
-  const RunArgs r = parse_run_args(args, false);
+int cmd_loopback(const RunArgs& r) {
   const fastwake::Config cfg =
       fastwake::sim::load_config(fastwake::compose_config(r.config, r.platform, r.sets));
   // The simulator's pre-run guard: a config whose backlog cannot drain or whose
@@ -253,8 +134,7 @@ int cmd_loopback(const std::vector<std::string>& args) {
   return 0;
 }
 
-int cmd_compare(const std::vector<std::string>& args) {
-  const RunArgs r = parse_run_args(args, true);
+int cmd_compare(const RunArgs& r) {
   // --platform names the profile of the prediction here, not the run's.
   nlohmann::json doc =
       r.config ? fastwake::load_json_file(*r.config) : fastwake::bundled_config("compare");
@@ -287,34 +167,22 @@ int cmd_compare(const std::vector<std::string>& args) {
   return 0;
 }
 
-int cmd_calibrate(const std::vector<std::string>& args) {
-  fastwake::hw::CalibrateOptions opt;
+void add_calibrate_options(CLI::App& sub, fastwake::hw::CalibrateOptions& opt) {
+  sub.add_option("--out", opt.out,
+                 "profile to write (default configs/platforms/host-<name>.json)")
+      ->type_name("FILE");
+  sub.add_option("--name", opt.name, "profile name (default: host-<hostname>)")->type_name("NAME");
+  fastwake::cli::add_int(sub, "--iterations", opt.iterations, 100, 1'000'000'000,
+                         "round trips per microbenchmark (at least 100; default 20000)");
+  fastwake::cli::add_cpu_list(sub, "--cpus", opt.cpus,
+                              "the two CPUs to measure on, e.g. 2,3 (default: first two usable)");
+}
+
+int cmd_calibrate(fastwake::hw::CalibrateOptions opt) {
+  if (!opt.cpus.empty() && opt.cpus.size() != 2)
+    throw fastwake::ConfigError("--cpus: give exactly two CPUs, got " +
+                                std::to_string(opt.cpus.size()));
   opt.source_dir = FW_SOURCE_DIR;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
-      return args[++i];
-    };
-    if (a == "--out")
-      opt.out = value();
-    else if (a == "--name")
-      opt.name = value();
-    else if (a == "--iterations") {
-      const std::string v = value();
-      try {
-        opt.iterations = std::stoi(v);
-      } catch (...) {
-        throw fastwake::ConfigError("--iterations: expected a positive integer, got '" + v + "'");
-      }
-      if (opt.iterations < 100) throw fastwake::ConfigError("--iterations: at least 100");
-    } else if (a == "--cpus") {
-      opt.cpus = parse_cpus(value(), "--cpus");
-      if (opt.cpus.size() != 2) throw fastwake::ConfigError("--cpus: give exactly two CPUs");
-    } else {
-      throw fastwake::ConfigError("unknown option " + a);
-    }
-  }
   const auto report = fastwake::hw::calibrate(opt, &std::cerr);
   std::cout << report.summary;
   std::cout << "wrote " << report.path << "\n";
@@ -322,17 +190,7 @@ int cmd_calibrate(const std::vector<std::string>& args) {
 }
 
 #ifdef FW_HAVE_VERBS
-int parse_int_arg(const std::string& v, const std::string& flag, long min, long max) {
-  try {
-    std::size_t used = 0;
-    const long x = std::stol(v, &used);
-    if (used != v.size() || x < min || x > max) throw std::invalid_argument("x");
-    return static_cast<int>(x);
-  } catch (...) {
-    throw fastwake::ConfigError(flag + ": expected an integer in " + std::to_string(min) + ".." +
-                                std::to_string(max) + ", got '" + v + "'");
-  }
-}
+static_assert(fastwake::hw::kReplayPort == fastwake::tools::kDefaultReplayPort);
 
 /// Writes/prints a verbs result document like the loopback's.
 void emit_verbs(const nlohmann::json& doc, const std::optional<std::string>& json_out) {
@@ -359,83 +217,40 @@ void emit_partial(const nlohmann::json& partial, const std::optional<std::string
   }
 }
 
-/// Options both sides share; returns true if `a` was one of them.
-bool common_verbs_option(const std::string& a, const std::function<std::string()>& value,
-                         fastwake::hw::VerbsDeviceOptions& dev, int& port, int& rx, int& tx,
-                         std::vector<std::string>& sets, std::optional<std::string>& platform,
-                         std::optional<std::string>& json_out, bool& quiet) {
-  if (a == "-d" || a == "--device" || a == "--ib-dev")
-    dev.device = value();
-  else if (a == "-i" || a == "--ib-port")
-    dev.ib_port = parse_int_arg(value(), a, 1, 255);
-  else if (a == "-x" || a == "--gid-index")
-    dev.gid_index = parse_int_arg(value(), a, 0, 65535);
-  else if (a == "-p" || a == "--port")
-    port = parse_int_arg(value(), a, 1, 65535);
-  else if (a == "-s" || a == "--size")
-    sets.push_back("workload.message_bytes=" +
-                   std::to_string(parse_int_arg(value(), a, 1, 1 << 20)));
-  else if (a == "--rx-depth")
-    rx = parse_int_arg(value(), a, 2, 8192);
-  else if (a == "--tx-depth")
-    tx = parse_int_arg(value(), a, 32, 8192);
-  else if (a == "--platform")
-    platform = value();
-  else if (a == "--set")
-    sets.push_back(value());
-  else if (a == "--json")
-    json_out = value();
-  else if (a == "-q" || a == "--quiet")
-    quiet = true;
-  else
-    return false;
-  return true;
-}
 #endif
 
-int cmd_server(const std::vector<std::string>& args) {
+/// The notes of accepted-and-ignored perftest letters; --print-config's document.
+bool replay_preamble(const fastwake::tools::ReplayArgs& a, const fastwake::Config& cfg) {
+  if (!a.quiet)
+    for (const auto& n : a.notes) std::cerr << "note: " << n << "\n";
+  if (!a.print_config) return false;
+  std::cout << "{\"config\": " << fastwake::to_json(cfg).dump(2)
+            << ",\n\"replay\": " << fastwake::tools::replay_args_json(a) << "}\n";
+  return true;
+}
+
+int cmd_server(fastwake::tools::ReplayArgs a) {
+  fastwake::tools::finish_replay_args(a);
+  const fastwake::Config cfg =
+      fastwake::sim::load_config(fastwake::compose_config(a.config, a.platform, a.sets));
+  if (replay_preamble(a, cfg)) return 0;
 #ifndef FW_HAVE_VERBS
-  (void)args;
   throw fastwake::DeviceError(
       "server: this fastwake-bench was built without libibverbs (install libibverbs-dev, rebuild)");
 #else
-  std::optional<std::string> config, platform, json_out;
-  std::vector<std::string> sets;
   fastwake::hw::ReplayServerOptions o;
-  bool quiet = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    const std::function<std::string()> value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
-      return args[++i];
-    };
-    if (common_verbs_option(a, value, o.dev, o.port, o.nic.rx_depth, o.nic.tx_depth, sets, platform,
-                            json_out, quiet))
-      continue;
-    if (a == "--cpus")
-      o.app_cpus = parse_cpus(value(), "--cpus");
-    else if (a == "-X" || a == "--comp-vector")
-      o.nic.comp_vector = parse_int_arg(value(), a, 0, 4095);
-    else if (a == "--irqs")
-      o.nic.irqs = parse_cpus(value(), "--irqs");
-    else if (a == "--no-irq-repin")
-      o.nic.repin_irqs = false;
-    else if (a == "--bind")
-      o.bind = value();
-    else if (a == "--forever")
-      o.forever = true;
-    else if (a == "--idle-timeout")
-      o.idle_timeout_s = parse_int_arg(value(), a, 1, 86400);
-    else if (a == "-e" || a == "--events") {
-    } else if (!a.empty() && a[0] == '-')
-      throw fastwake::ConfigError("unknown option " + a);
-    else if (!config)
-      config = a;
-    else
-      throw fastwake::ConfigError("more than one config file given");
-  }
-  const fastwake::Config cfg =
-      fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
+  o.dev = {a.device, a.ib_port, a.gid_index};
+  o.port = a.port;
+  o.nic.rx_depth = a.rx_depth;
+  o.nic.tx_depth = a.tx_depth;
+  o.nic.comp_vector = a.comp_vector;
+  o.nic.irqs = a.irqs;
+  o.nic.repin_irqs = !a.no_irq_repin;
+  o.app_cpus = a.app_cpus;
+  o.bind = a.bind;
+  o.forever = a.forever;
+  o.idle_timeout_s = a.idle_timeout_s;
+  const auto& json_out = a.json_out;
   if (o.forever && json_out)
     o.on_series = [&json_out](const nlohmann::json& d) {
       if (*json_out == "-")
@@ -445,7 +260,7 @@ int cmd_server(const std::vector<std::string>& args) {
     };
   nlohmann::json partial;
   try {
-    emit_verbs(fastwake::hw::run_verbs_server(cfg, o, quiet ? nullptr : &std::cerr, &partial),
+    emit_verbs(fastwake::hw::run_verbs_server(cfg, o, a.quiet ? nullptr : &std::cerr, &partial),
                json_out);
   } catch (const std::exception&) {
     emit_partial(partial, json_out);  // the sessions that finished, whole
@@ -455,62 +270,30 @@ int cmd_server(const std::vector<std::string>& args) {
 #endif
 }
 
-int cmd_client(const std::vector<std::string>& args) {
+int cmd_client(fastwake::tools::ReplayArgs a) {
+  fastwake::tools::finish_replay_args(a);
+  const fastwake::Config cfg =
+      fastwake::sim::load_config(fastwake::compose_config(a.config, a.platform, a.sets));
+  if (replay_preamble(a, cfg)) return 0;
 #ifndef FW_HAVE_VERBS
-  (void)args;
   throw fastwake::DeviceError(
       "client: this fastwake-bench was built without libibverbs (install libibverbs-dev, rebuild)");
 #else
-  std::optional<std::string> config, platform, json_out, strategies;
-  std::vector<std::string> sets;
   fastwake::hw::ReplayClientOptions o;
-  bool quiet = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    const std::function<std::string()> value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw fastwake::ConfigError(a + " needs a value");
-      return args[++i];
-    };
-    if (common_verbs_option(a, value, o.dev, o.port, o.rx_depth, o.tx_depth, sets, platform,
-                            json_out, quiet))
-      continue;
-    if (a == "--cpu")
-      o.cpu = parse_cpus(value(), "--cpu").at(0);
-    else if (a == "-n" || a == "--iters")
-      o.iterations = parse_int_arg(value(), a, 1, 2'000'000'000);
-    else if (a == "-e" || a == "--events")
-      strategies = "interrupt";
-    else if (a == "--strategy")
-      strategies = value();
-    else if (a == "--connect-timeout")
-      o.connect_timeout_s = parse_int_arg(value(), a, 1, 86400);
-    else if (!a.empty() && a[0] == '-')
-      throw fastwake::ConfigError("unknown option " + a);
-    else if (o.server.empty())
-      o.server = a;
-    else if (!config)
-      config = a;
-    else
-      throw fastwake::ConfigError("more than one config file given");
-  }
-  if (o.server.empty())
-    throw fastwake::ConfigError(
-        "client: give the server's address: fastwake-bench client SERVER [CONFIG.json]");
-  if (strategies) {
-    nlohmann::json list = nlohmann::json::array();
-    std::stringstream in(*strategies);
-    std::string tok;
-    while (std::getline(in, tok, ',')) list.push_back(tok);
-    sets.push_back("strategies=" + list.dump());
-  }
-  const fastwake::Config cfg =
-      fastwake::sim::load_config(fastwake::compose_config(config, platform, sets));
+  o.dev = {a.device, a.ib_port, a.gid_index};
+  o.server = a.server;
+  o.port = a.port;
+  o.cpu = a.cpu;
+  o.iterations = a.iters;
+  o.connect_timeout_s = a.connect_timeout_s;
+  o.rx_depth = a.rx_depth;
+  o.tx_depth = a.tx_depth;
   nlohmann::json partial;
   try {
-    emit_verbs(fastwake::hw::run_verbs_client(cfg, o, quiet ? nullptr : &std::cerr, &partial),
-               json_out);
+    emit_verbs(fastwake::hw::run_verbs_client(cfg, o, a.quiet ? nullptr : &std::cerr, &partial),
+               a.json_out);
   } catch (const std::exception&) {
-    emit_partial(partial, json_out);  // the strategies that finished, whole
+    emit_partial(partial, a.json_out);  // the strategies that finished, whole
     throw;
   }
   return 0;
@@ -520,34 +303,61 @@ int cmd_client(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  try {
-    if (args.empty() || args[0] == "-h" || args[0] == "--help") {
-      std::cout << kUsage;
-      return args.empty() ? 2 : 0;
-    }
-    const std::string cmd = args[0];
-    args.erase(args.begin());
-    for (const auto& a : args)
-      if (a == "-h" || a == "--help") {
-        std::cout << kUsage;
-        return 0;
-      }
-    if (cmd == "loopback") return cmd_loopback(args);
-    if (cmd == "calibrate") return cmd_calibrate(args);
-    if (cmd == "compare") return cmd_compare(args);
-    if (cmd == "server") return cmd_server(args);
-    if (cmd == "client") return cmd_client(args);
-    throw fastwake::ConfigError("unknown command '" + cmd +
-                                "' (loopback, calibrate, compare, server, client)");
-  } catch (const fastwake::ConfigError& e) {
-    std::cerr << "fastwake-bench: " << e.what() << "\n";
-    return 2;
-  } catch (const fastwake::DeviceError& e) {
-    std::cerr << "fastwake-bench: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "fastwake-bench: error: " << e.what() << "\n";
-    return 1;
+  CLI::App app(kDescription, kTool);
+  fastwake::cli::setup_app(app, kTool, kFooter);
+  app.require_subcommand(1);
+  auto sub = [&](const char* name, const char* help) {
+    CLI::App* s = app.add_subcommand(name, help);
+    fastwake::cli::setup_subcommand(*s, kTool, kFooter);
+    return s;
+  };
+  RunArgs loop, cmp;
+  fastwake::hw::CalibrateOptions cal;
+  fastwake::tools::ReplayArgs srv, cli;
+  CLI::App* s_loop = sub("loopback",
+                         "run every strategy of the config on real threads with the loopback NIC "
+                         "(a thread on its own CPU that plays the clients, writes completions "
+                         "into shared memory CQs and \"interrupts\" through eventfd); same config "
+                         "and result schema as fastwake-sim, backend \"loopback\"");
+  add_run_options(*s_loop, loop, false);
+  CLI::App* s_cal = sub("calibrate",
+                        "measure this host's wake-up paths, fit the model's cost parameters "
+                        "(non-negative least squares) and write a platform profile");
+  add_calibrate_options(*s_cal, cal);
+  CLI::App* s_cmp = sub("compare",
+                        "predicted (simulator with this host's calibrated profile) vs measured "
+                        "(loopback) on the same config; default config: configs/compare.json. "
+                        "Calibrates right before measuring (a few seconds): wake-up costs on "
+                        "shared/virtual machines drift by tens of percent within minutes");
+  add_run_options(*s_cmp, cmp, true);
+  CLI::App* s_srv = sub("server",
+                        "replay on a real RDMA NIC, server side: T threads per app core, one RC "
+                        "connection each, running the strategy each client session asks for "
+                        "(perftest's letters where they fit)");
+  fastwake::tools::add_replay_options(*s_srv, srv, fastwake::tools::ReplaySide::kServer);
+  CLI::App* s_cli = sub("client",
+                        "replay client: drives closed-loop ping-pong or Poisson load per "
+                        "connection for every strategy of the config, measures RTT and prints "
+                        "perftest's columns (t_min ... 99.9%, of RTT/2 as ib_send_lat) beside "
+                        "it; both sides print the table and write the result schema (backend "
+                        "\"verbs\")");
+  fastwake::tools::add_replay_options(*s_cli, cli, fastwake::tools::ReplaySide::kClient);
+  for (CLI::App* s : {s_srv, s_cli})  // perftest's -V too
+    s->set_version_flag("-V,--version", fastwake::version_line(kTool),
+                        "print the version and the build's commit (perftest -V)");
+  if (argc < 2) {  // no command: the overview, as a usage error
+    fastwake::cli::wrap_descriptions(app);
+    std::cerr << app.help();
+    return fastwake::cli::kExitBadInput;
   }
+  return fastwake::cli::run(app, kTool, argc, argv, [&]() -> int {
+    loop.opt.ipi_baseline_s = loop.ipi_baseline_ms * 1e-3;
+    cmp.opt.ipi_baseline_s = cmp.ipi_baseline_ms * 1e-3;
+    if (s_loop->parsed()) return cmd_loopback(loop);
+    if (s_cal->parsed()) return cmd_calibrate(cal);
+    if (s_cmp->parsed()) return cmd_compare(cmp);
+    if (s_srv->parsed()) return cmd_server(srv);
+    if (s_cli->parsed()) return cmd_client(cli);
+    throw fastwake::ConfigError("give a command: loopback, calibrate, compare, server, client");
+  });
 }

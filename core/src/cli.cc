@@ -35,6 +35,13 @@ std::string fmt(double v, int prec) {
   o << std::fixed << std::setprecision(prec) << v;
   return o.str();
 }
+
+/// A signed percentage, "+34%" / "-82%" / "+0%" (README "Conventions").
+std::string signed_pct(double v) {
+  std::ostringstream o;
+  o << std::showpos << std::fixed << std::setprecision(0) << v << "%";
+  return o.str();
+}
 }  // namespace
 
 void print_result_table(const nlohmann::json& doc, std::ostream& out) {
@@ -49,24 +56,25 @@ void print_result_table(const nlohmann::json& doc, std::ostream& out) {
       << " app core(s) x " << cfg["workload"]["threads_per_core"] << " threads, "
       << cfg["workload"]["kind"].get<std::string>() << "\n";
   out << std::left << std::setw(28) << "strategy" << std::right << std::setw(10) << "p50 us"
-      << std::setw(10) << "p99 us" << std::setw(10) << "vs irq" << std::setw(12) << "kreq/s"
-      << std::setw(8) << "CPU %" << std::setw(9) << "power W" << std::setw(10) << "uJ/req"
+      << std::setw(10) << "p99 us" << std::setw(12) << "p50 vs irq" << std::setw(12) << "kreq/s"
+      << std::setw(8) << "CPU %" << std::setw(9) << "power W" << std::setw(12) << "uJ/req"
       << "\n";
   bool estimated = false;
   for (const auto& r : res) {
     const double p50 = r["latency_us"]["p50"].get<double>();
     const std::string vs =
-        irq_p50 > 0 ? fmt(100.0 * (p50 - irq_p50) / irq_p50, 0) + "%" : std::string("-");
+        irq_p50 > 0 ? signed_pct(100.0 * (p50 - irq_p50) / irq_p50) : std::string("-");
     estimated = estimated || r.value("power_estimated", true);
     out << std::left << std::setw(28) << r["strategy"].get<std::string>() << std::right
         << std::setw(10) << fmt(p50, 2) << std::setw(10)
-        << fmt(r["latency_us"]["p99"].get<double>(), 2) << std::setw(10) << vs << std::setw(12)
+        << fmt(r["latency_us"]["p99"].get<double>(), 2) << std::setw(12) << vs << std::setw(12)
         << fmt(r["throughput_rps"].get<double>() / 1e3, 1) << std::setw(8)
         << fmt(100.0 * r["cpu_util"].get<double>(), 0) << std::setw(9)
-        << fmt(r["power_w"].get<double>(), 2) << std::setw(10)
+        << fmt(r["power_w"].get<double>(), 2) << std::setw(12)
         << fmt(r["energy_per_req_uj"].get<double>(), 2) << "\n";
   }
-  out << "latency = round trip as the client (sim) or NIC thread (loopback) sees it"
+  out << "latency = round trip as the client (sim, verbs) or NIC thread (loopback) sees it, us; "
+         "p50 vs irq = (p50 - p50 of interrupt) / p50 of interrupt (negative = faster)"
       << (estimated ? "; power is an estimate" : "") << "\n";
 }
 

@@ -66,4 +66,16 @@ double Histogram::quantile(double q) const {
   return static_cast<double>(max_);
 }
 
+double Histogram::stddev() const {
+  if (count_ == 0) return 0.0;
+  const double m = mean();
+  double sq = 0;
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    if (!buckets_[i]) continue;
+    const double v = std::clamp(midpoint(i), static_cast<double>(min_), static_cast<double>(max_));
+    sq += static_cast<double>(buckets_[i]) * (v - m) * (v - m);
+  }
+  return std::sqrt(sq / static_cast<double>(count_));
+}
+
 }  // namespace fastwake

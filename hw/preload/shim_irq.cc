@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "fastwake/cpu_list.h"
 #include "fastwake/hw/irq_map.h"
 #include "fastwake/nic.h"
 #include "fastwake/placement.h"
@@ -79,24 +80,18 @@ namespace {
 /// replay tool's --irqs, for devices whose IRQs discovery cannot name).
 /// Empty if unset; a message and empty if malformed.
 std::vector<int> given_irqs() {
-  std::vector<int> out;
   const char* v = std::getenv("FW_PRELOAD_IRQS");
-  if (!v || !*v) return out;
-  const char* p = v;
-  for (;;) {
-    char* end = nullptr;
-    errno = 0;
-    const long irq = std::strtol(p, &end, 10);
-    if (end == p || errno != 0 || irq < 0 || irq > 1'000'000 || (*end != ',' && *end != '\0')) {
-      log("FW_PRELOAD_IRQS=%s is not a list of IRQ numbers (A,B,...: the IRQ of vector 0, 1, ...): "
-          "discovering the device's IRQs instead",
-          v);
-      return {};
-    }
-    out.push_back(static_cast<int>(irq));
-    if (*end == '\0') return out;
-    p = end + 1;
+  if (!v || !*v) return {};
+  // core's list parser, as the replay tool's --irqs (ranges allowed, order kept).
+  std::string why;
+  auto irqs = fastwake::parse_cpu_list(v, &why, 1'000'000);
+  if (!irqs) {
+    log("FW_PRELOAD_IRQS=%s is not a list of IRQ numbers (A,B,...: the IRQ of vector 0, 1, ...; "
+        "%s): discovering the device's IRQs instead",
+        v, why.c_str());
+    return {};
   }
+  return *irqs;
 }
 
 }  // namespace

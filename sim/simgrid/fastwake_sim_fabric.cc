@@ -13,6 +13,7 @@
 #include <iterator>
 #include <string>
 
+#include "fastwake/cli_app.h"
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
 #include "fastwake/sim/fabric.h"
@@ -30,17 +31,7 @@ void write_doc(int fd, const nlohmann::json& doc) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc > 1) {
-    std::fprintf(stderr,
-                 "usage: %s < INPUT.json\n"
-                 "Internal helper of the SimGrid fabric (docs/fabric.md): reads {\"config\", "
-                 "\"strategy\"} and writes {\"run\"} or {\"error\"} to stdout.\n",
-                 argv[0]);
-    return 2;
-  }
+int run_child() {
   // The protocol owns stdout; anything else (SimGrid's logs) goes to stderr.
   const int out = ::dup(1);
   ::dup2(2, 1);
@@ -72,4 +63,17 @@ int main(int argc, char** argv) {
     write_doc(out, {{"error", {{"type", "internal"}, {"message", e.what()}}}});
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // No options: --help and --version (cli_app.h); any argument is a usage error (2).
+  CLI::App app(
+      "Internal helper of the SimGrid fabric (docs/fabric.md): reads {\"config\", \"strategy\"} "
+      "on stdin and writes {\"run\"} or {\"error\"} to stdout.\nusage: fastwake-sim-fabric < "
+      "INPUT.json",
+      "fastwake-sim-fabric");
+  fastwake::cli::setup_app(app, "fastwake-sim-fabric");
+  return fastwake::cli::run(app, "fastwake-sim-fabric", argc, argv, run_child);
 }

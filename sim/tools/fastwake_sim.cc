@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fastwake/cli.h"
+#include "fastwake/cli_app.h"
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
 #include "fastwake/sim/bench.h"
@@ -20,43 +21,18 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: fastwake-sim [CONFIG.json] [options]
-
-Simulates a server host answering RDMA requests with each strategy of the
+constexpr const char* kDescription = R"(Simulates a server host answering RDMA requests with each strategy of the
 config (busy_poll, fastwake_poll, fastwake_irq, the ablations, interrupt) and
 prints p50/p99 latency, throughput, CPU utilisation, power and energy per
 request. Without CONFIG it runs the embedded paper-style scenario (a 16-core
 server, 16 driver-placed vectors, 8 threads on each of 4 app cores,
 closed-loop ping-pong, every strategy).
+Options take their value as "--opt VALUE" or "--opt=VALUE".)";
 
-options:
-  --platform NAME     use a built-in platform profile (x86, arm)
-  --set PATH=VALUE    override one config value before validation, e.g.
-                      --set workload.threads_per_core=16
-                      --set platform.params.hardirq_ns=900
-                      --set strategies='["interrupt","fastwake_irq"]'
-                      (repeatable; VALUE is JSON, or a plain string)
-  --json FILE|-       write the result document (DESIGN.md schema) to FILE,
-                      or to stdout with '-' (the table then goes to stderr)
-  --print-config      print the resolved config as JSON and exit
-  --force             run even when the pre-run estimate (events, memory, an
-                      open-loop backlog) is over the limits (docs/config.md)
-  --list              list strategies and platforms and exit
-  --bench             model speed benchmark: model events/s, simulated
-                      requests/s (per CPU second) and peak RSS of each
-                      strategy at 1 x 64, 16 x 16, 1 x 1024 and 64 x 256
-                      cores x threads per core (the config's platform,
-                      workload and duration; each run in a child process),
-                      and whether the targets (>= 1e7 events/s, >= 1e6
-                      requests/s) are met
-  --bench-reps N      repetitions per bench point, median kept (default 3)
-  -q, --quiet         no progress lines
-  -h, --help          this text
-
-Latency is the client-observed round trip (send to reply), in microseconds.
-Power figures are model estimates (platform profile x time per core state).
-exit status: 0 ok, 2 bad input (message names the offending key), 1 internal error
-)";
+constexpr const char* kFooter = R"(Latency is the client-observed round trip (send to reply), in microseconds;
+"p50 vs irq" is the signed change of p50 against the interrupt strategy,
+(p50 - p50_interrupt) / p50_interrupt: negative = faster. Power figures are
+model estimates (platform profile x time per core state).)";
 
 struct Args {
   std::optional<std::string> config;
@@ -67,54 +43,38 @@ struct Args {
   int bench_reps = 3;
 };
 
-[[noreturn]] void usage_error(const std::string& msg) {
-  throw fastwake::ConfigError(msg + " (see fastwake-sim --help)");
-}
-
-Args parse_args(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](const char* name) -> std::string {
-      if (i + 1 >= argc) usage_error(std::string(name) + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "-h" || arg == "--help") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (arg == "--platform") {
-      a.platform = value("--platform");
-    } else if (arg == "--set") {
-      a.sets.push_back(value("--set"));
-    } else if (arg == "--json") {
-      a.json_out = value("--json");
-    } else if (arg == "--print-config") {
-      a.print_config = true;
-    } else if (arg == "--force") {
-      a.force = true;
-    } else if (arg == "--list") {
-      a.list = true;
-    } else if (arg == "--bench") {
-      a.bench = true;
-    } else if (arg == "--bench-reps") {
-      const std::string v = value("--bench-reps");
-      try {
-        a.bench_reps = std::stoi(v);
-      } catch (...) {
-        usage_error("--bench-reps: expected a positive integer, got '" + v + "'");
-      }
-      if (a.bench_reps < 1) usage_error("--bench-reps: expected a positive integer");
-    } else if (arg == "-q" || arg == "--quiet") {
-      a.quiet = true;
-    } else if (!arg.empty() && arg[0] == '-' && arg != "-") {
-      usage_error("unknown option " + arg);
-    } else if (!a.config) {
-      a.config = arg;
-    } else {
-      usage_error("more than one config file given ('" + *a.config + "' and '" + arg + "')");
-    }
-  }
-  return a;
+/// The command line (cli_app.h): every option as --opt VALUE or --opt=VALUE.
+void define_options(CLI::App& app, Args& a) {
+  app.add_option("config", a.config, "config file (JSON; default: the embedded scenario)")
+      ->type_name("CONFIG.json");
+  app.add_option("--platform", a.platform, "use a built-in platform profile (x86, arm)")
+      ->type_name("NAME");
+  app.add_option("--set", a.sets,
+                 "override one config value before validation, e.g.\n"
+                 "--set workload.threads_per_core=16\n"
+                 "--set platform.params.hardirq_ns=900\n"
+                 "--set strategies='[\"interrupt\",\"fastwake_irq\"]'\n"
+                 "(repeatable; VALUE is JSON, or a plain string)")
+      ->type_name("PATH=VALUE")
+      ->allow_extra_args(false);
+  app.add_option("--json", a.json_out,
+                 "write the result document (DESIGN.md schema) to FILE, or to stdout with '-' "
+                 "(the table then goes to stderr)")
+      ->type_name("FILE|-");
+  app.add_flag("--print-config", a.print_config, "print the resolved config as JSON and exit");
+  app.add_flag("--force", a.force,
+               "run even when the pre-run estimate (events, memory, an open-loop backlog) is "
+               "over the limits (docs/config.md)");
+  app.add_flag("--list", a.list, "list strategies and platforms and exit");
+  app.add_flag("--bench", a.bench,
+               "model speed benchmark: model events/s, simulated requests/s (per CPU second) and "
+               "peak RSS of each strategy at 1 x 64, 16 x 16, 1 x 1024 and 64 x 256 cores x "
+               "threads per core (the config's platform, workload and duration; each run in a "
+               "child process), and whether the targets (>= 1e7 events/s, >= 1e6 requests/s) "
+               "are met");
+  fastwake::cli::add_int(app, "--bench-reps", a.bench_reps, 1, 1000,
+                         "repetitions per bench point, median kept (default 3)");
+  app.add_flag("-q,--quiet", a.quiet, "no progress lines");
 }
 
 std::string fmt(double v, int prec) {
@@ -123,8 +83,7 @@ std::string fmt(double v, int prec) {
   return o.str();
 }
 
-int run(int argc, char** argv) {
-  const Args a = parse_args(argc, argv);
+int run(const Args& a) {
   if (a.list) {
     std::cout << "strategies:\n";
     for (const auto& s : fastwake::strategies())
@@ -196,16 +155,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const fastwake::ConfigError& e) {
-    std::cerr << "fastwake-sim: " << e.what() << "\n";
-    return 2;
-  } catch (const std::filesystem::filesystem_error& e) {
-    std::cerr << "fastwake-sim: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "fastwake-sim: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  Args a;
+  CLI::App app(kDescription, "fastwake-sim");
+  fastwake::cli::setup_app(app, "fastwake-sim", kFooter);
+  define_options(app, a);
+  return fastwake::cli::run(app, "fastwake-sim", argc, argv, [&] { return run(a); });
 }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -123,4 +124,55 @@ TEST(Cli, HelpAndList) {
   EXPECT_EQ(o.code, 0);
   EXPECT_NE(o.text.find("fastwake_irq_wakepath_only"), std::string::npos);
   EXPECT_NE(o.text.find("arm"), std::string::npos);
+}
+
+TEST(Cli, OptionsTakeEqualsValues) {
+  const Out o = run("-q --platform=arm --set=run.duration_ms=5 --set='strategies=[\"interrupt\"]'");
+  ASSERT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("platform arm"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("interrupt"), std::string::npos);
+  EXPECT_EQ(o.text.find("busy_poll"), std::string::npos) << "--set= must have applied";
+}
+
+TEST(Cli, VersionPrintsTheVersionLine) {
+  const Out o = run("--version");
+  EXPECT_EQ(o.code, 0);
+  EXPECT_EQ(o.text.rfind("fastwake-sim " + std::string(FW_TEST_PROJECT_VERSION) + " (commit ", 0),
+            0u)
+      << o.text;
+}
+
+TEST(Cli, UsageErrorsExitTwoNamingTheOption) {
+  struct Case {
+    std::string args, says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"--frobnicate", "unknown option --frobnicate"},
+           {"--bench-reps 0", "--bench-reps: expected an integer in 1..1000, got '0'"},
+           {"--bench-reps=x", "--bench-reps: expected an integer in 1..1000, got 'x'"},
+           {"--json", "--json needs a value"},
+           {"--set", "--set needs a value"},
+           {"a.json b.json", "unexpected argument 'b.json'"},
+       }) {
+    const Out o = run(c.args);
+    EXPECT_EQ(o.code, 2) << c.args << ": " << o.text;
+    EXPECT_NE(o.text.find(c.says), std::string::npos) << c.args << ": " << o.text;
+    EXPECT_NE(o.text.find("see fastwake-sim --help"), std::string::npos) << o.text;
+  }
+}
+
+TEST(Cli, TableUsesSignedPercentAgainstInterrupt) {
+  const Out o = run("-q --set run.duration_ms=5 --set 'strategies=[\"busy_poll\",\"interrupt\"]'");
+  ASSERT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("p50 vs irq"), std::string::npos) << o.text;
+  // interrupt against itself: +0%; busy polling is faster: a minus sign.
+  std::istringstream in(o.text);
+  std::string line;
+  bool busy = false, irq = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("busy_poll ", 0) == 0) busy = line.find(" -") != std::string::npos;
+    if (line.rfind("interrupt ", 0) == 0) irq = line.find("+0%") != std::string::npos;
+  }
+  EXPECT_TRUE(busy) << o.text;
+  EXPECT_TRUE(irq) << o.text;
 }

@@ -11,10 +11,12 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -27,6 +29,9 @@
 #include "fastwake/hw/irq_map.h"
 #include "fastwake/hw/side_channel.h"
 #include "fastwake/hw/verbs_device.h"
+#include "fastwake/hw/verbs_replay.h"
+#include "fastwake/histogram.h"
+#include <nlohmann/json.hpp>
 #include "ledger.h"
 #include "slot_poll.h"
 
@@ -119,12 +124,18 @@ TEST(IrqMap, VectorFromIrqName) {
   EXPECT_EQ(comp_vector_of_irq_name("component"), -1);
 }
 
-TEST(IrqMap, CpuLists) {
-  EXPECT_EQ(parse_cpu_list("0-3,8\n"), (std::vector<int>{0, 1, 2, 3, 8}));
-  EXPECT_EQ(parse_cpu_list("5"), (std::vector<int>{5}));
-  EXPECT_TRUE(parse_cpu_list("").empty());
-  EXPECT_TRUE(parse_cpu_list("3-1").empty());
-  EXPECT_TRUE(parse_cpu_list("a,b").empty());
+TEST(IrqMap, ReadsTheKernelsAffinityList) {
+  // /proc/irq/N/smp_affinity_list as the kernel prints it (%*pbl), through
+  // core's cpulist parser (tests/unit/cpu_list_test.cc tests the parser).
+  const auto root = fs::temp_directory_path() / ("fw_irqaff_" + std::to_string(::getpid()));
+  fs::create_directories(root / "proc/irq/41");
+  fs::create_directories(root / "proc/irq/42");
+  std::ofstream(root / "proc/irq/41/smp_affinity_list") << "2-3,8\n";
+  std::ofstream(root / "proc/irq/42/smp_affinity_list") << "garbage\n";
+  EXPECT_EQ(irq_affinity_cpu(41, root.string()), 2);
+  EXPECT_EQ(irq_affinity_cpu(42, root.string()), -1);
+  EXPECT_EQ(irq_affinity_cpu(43, root.string()), -1);  // no such file
+  fs::remove_all(root);
 }
 
 TEST(IrqMap, FindsCompletionVectorsOfAPciDevice) {
@@ -694,4 +705,73 @@ TEST(VerbsCli, NoDeviceIsARunFailureThatSaysWhy) {
   const Out o = run_bench("client 127.0.0.1 -q");
   EXPECT_EQ(o.code, 1) << o.text;
   EXPECT_NE(o.text.find("no RDMA device"), std::string::npos) << o.text;
+}
+
+// perftest's columns of the replay client (verbs_replay.h perftest_columns):
+// RTT/2 in usec, t_typical the median, as perftest's print_report_lat.
+TEST(PerftestColumns, HalfTheRoundTripWithPerftestsDefinitions) {
+  fastwake::Histogram h;
+  // 1000 round trips: 999 of 2000..2998 ns (exact below 2048, within 0.05 % above), one of 20 us.
+  for (int i = 0; i < 999; ++i) h.record(2000 + i);
+  h.record(20000);
+  const nlohmann::json p = perftest_columns(h, 64);
+  EXPECT_EQ(p["bytes"], 64);
+  EXPECT_EQ(p["iterations"], 1000u);
+  EXPECT_DOUBLE_EQ(p["t_min"].get<double>(), 1.0);   // 2000 ns / 2
+  EXPECT_DOUBLE_EQ(p["t_max"].get<double>(), 10.0);  // 20000 ns / 2
+  EXPECT_NEAR(p["t_typical"].get<double>(), (2000 + 499) / 2e3, 1.3e-3);  // nearest-rank median
+  const double mean_ns = (999 * (2000 + 998 / 2.0) + 20000) / 1000;
+  EXPECT_NEAR(p["t_avg"].get<double>(), mean_ns / 2e3, 1e-9);  // the exact mean
+  double sq = 0;
+  for (int i = 0; i < 999; ++i) sq += (2000 + i - mean_ns) * (2000 + i - mean_ns);
+  sq += (20000 - mean_ns) * (20000 - mean_ns);
+  EXPECT_NEAR(p["t_stdev"].get<double>(), std::sqrt(sq / 1000) / 2e3, 2e-3);
+  EXPECT_NEAR(p["p99"].get<double>(), (2000 + 989) / 2e3, 2e-3);   // rank ceil(0.99 n) = 990
+  EXPECT_NEAR(p["p999"].get<double>(), (2000 + 998) / 2e3, 2e-3);  // rank 999
+  const nlohmann::json empty = perftest_columns(fastwake::Histogram(), 2);
+  EXPECT_EQ(empty["iterations"], 0u);
+  EXPECT_EQ(empty["t_stdev"].get<double>(), 0.0);
+}
+
+TEST(PerftestColumns, SummaryPrintsPerftestsHeaderBesideTheRoundTrip) {
+  nlohmann::json doc = {{"results", nlohmann::json::array()}};
+  fastwake::Histogram h;
+  for (int i = 0; i < 100; ++i) h.record(4000);
+  doc["results"].push_back({{"strategy", "interrupt"},
+                            {"extra", {{"perftest", perftest_columns(h, 2)},
+                                       {"sent", 100}, {"served", 100}, {"events", 100},
+                                       {"handoffs", 0}}}});
+  std::ostringstream out;
+  print_verbs_summary(doc, out);
+  const std::string t = out.str();
+  for (const char* col : {"#bytes", "#iterations", "t_min[usec]", "t_max[usec]", "t_typical[usec]",
+                          "t_avg[usec]", "t_stdev[usec]", "99% percentile[usec]",
+                          "99.9% percentile[usec]"})
+    EXPECT_NE(t.find(col), std::string::npos) << col << "\n" << t;
+  EXPECT_NE(t.find("2.00"), std::string::npos) << t;  // 4 us round trip -> 2.00 usec
+}
+
+// The replay tool's perftest letters reach the options and the config
+// (--print-config: no NIC needed).
+TEST(VerbsCli, PerftestLettersReachTheConfig) {
+  Out o = run_bench("client 127.0.0.1 -F -s 64 -n 500 -e -d rxe0 -x 1 -p 18700 --print-config -q");
+  ASSERT_EQ(o.code, 0) << o.text;
+  const auto j = nlohmann::json::parse(o.text);
+  EXPECT_EQ(j["config"]["workload"]["message_bytes"], 64);
+  EXPECT_EQ(j["config"]["strategies"], nlohmann::json::array({"interrupt"}));
+  EXPECT_EQ(j["replay"]["iterations"], 500);
+  EXPECT_EQ(j["replay"]["device"], "rxe0");
+  EXPECT_EQ(j["replay"]["gid_index"], 1);
+  EXPECT_EQ(j["replay"]["port"], 18700);
+  EXPECT_EQ(j["replay"]["notes"].size(), 1u);  // -F: accepted, ignored
+  o = run_bench("server --size=128 -D 0.5 --cpus=0-1 --print-config -q");
+  ASSERT_EQ(o.code, 0) << o.text;
+  const auto s = nlohmann::json::parse(o.text);
+  EXPECT_EQ(s["config"]["workload"]["message_bytes"], 128);
+  EXPECT_EQ(s["replay"]["app_cpus"], nlohmann::json::array({0, 1}));
+  o = run_bench("client 127.0.0.1 -a");
+  EXPECT_EQ(o.code, 2) << o.text;
+  EXPECT_NE(o.text.find("-a,--all"), std::string::npos) << o.text;
+  o = run_bench("client 127.0.0.1 -F --print-config");  // not quiet: the note is printed
+  EXPECT_NE(o.text.find("note: -F,--CPU-freq accepted"), std::string::npos) << o.text;
 }

@@ -19,7 +19,9 @@ nlohmann::json compose_config(const std::optional<std::string>& file,
                               const std::vector<std::string>& sets);
 
 /// The human-readable table of a result document: per strategy p50/p99 (us),
-/// p50 change against `interrupt`, throughput, CPU %, power, energy/request.
+/// p50's signed change against `interrupt` ("p50 vs irq", (p50 - p50_irq) /
+/// p50_irq: -82% = faster; README "Conventions"), throughput, CPU %, power,
+/// energy/request.
 void print_result_table(const nlohmann::json& doc, std::ostream& out);
 
 /// Writes text to path via a temporary file of its own beside it (mkstemp),

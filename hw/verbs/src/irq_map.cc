@@ -1,6 +1,8 @@
 // IRQ discovery for completion vectors: sysfs MSI list + /proc/interrupts names.
 #include "fastwake/hw/irq_map.h"
 
+#include "fastwake/cpu_list.h"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -80,30 +82,6 @@ int comp_vector_of_irq_name(std::string_view name) {
   return -1;
 }
 
-std::vector<int> parse_cpu_list(std::string_view text) {
-  std::vector<int> out;
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-  std::size_t pos = 0;
-  while (pos <= text.size() && !text.empty()) {
-    std::size_t end = text.find(',', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view item = text.substr(pos, end - pos);
-    const std::size_t dash = item.find('-');
-    int a = 0, b = 0;
-    if (dash == std::string_view::npos) {
-      if (!parse_int(item, &a)) return {};
-      b = a;
-    } else if (!parse_int(item.substr(0, dash), &a) || !parse_int(item.substr(dash + 1), &b) ||
-               b < a) {
-      return {};
-    }
-    for (int c = a; c <= b; ++c) out.push_back(c);
-    if (end == text.size()) break;
-    pos = end + 1;
-  }
-  return out;
-}
-
 IrqMap discover_irqs(const std::string& device, int num_vectors, const std::string& root) {
   IrqMap m;
   m.vector_irqs.assign(num_vectors > 0 ? num_vectors : 0, {});
@@ -164,9 +142,10 @@ IrqMap irq_map_from_list(const std::vector<int>& irqs) {
 }
 
 int irq_affinity_cpu(int irq, const std::string& root) {
-  const auto cpus =
-      parse_cpu_list(read_all(root + "/proc/irq/" + std::to_string(irq) + "/smp_affinity_list"));
-  return cpus.empty() ? -1 : cpus.front();
+  // The kernel writes the list with %*pbl (ascending): core's cpulist parser.
+  const auto cpus = fastwake::parse_cpu_list(
+      read_all(root + "/proc/irq/" + std::to_string(irq) + "/smp_affinity_list"));
+  return cpus && !cpus->empty() ? cpus->front() : -1;
 }
 
 std::string pin_irq(int irq, int cpu, const std::string& root) {

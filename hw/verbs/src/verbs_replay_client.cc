@@ -421,6 +421,7 @@ json client_session(VerbsDevice& dev, const Config& cfg, const ReplayClientOptio
              {"drained", st.drained},
              {"window_s", window_s},
              {"rtt_us", summary_json(LatencySummary::from(st.hist))},
+             {"perftest", perftest_columns(st.hist, cfg.workload.message_bytes)},
              {"info", {{"device", dev.describe()}, {"cpu", cpu}, {"max_outstanding", max_out}}}};
   ch.send({{"type", "done"}, {"stats", cl}});
   const json sv = ch.expect("stats", 60'000).value("stats", json::object());

@@ -69,6 +69,7 @@ StrategyResult make_result(const Config& cfg, const std::string& strategy, const
   LatencySummary half = r.latency_us;
   for (double* v : {&half.mean, &half.p50, &half.p90, &half.p99, &half.p999, &half.max}) *v /= 2;
   r.extra = {{"rtt_half_us", summary_json(half)},
+             {"perftest", cl.value("perftest", json::object())},
              {"sent", cl.value("sent", 0ull)},
              {"completed", cl.value("completed", 0ull)},
              {"served", sv.value("served", 0ull)},

@@ -31,9 +31,6 @@ std::map<int, std::string> parse_proc_interrupts(std::string_view text);
 /// "mlx5_comp3@pci:0000:3b:00.0" -> 3, "mlx4-comp-3@pci:..." -> 3.
 int comp_vector_of_irq_name(std::string_view name);
 
-/// CPUs of a cpulist ("0-3,8,10-11"); empty on a malformed list.
-std::vector<int> parse_cpu_list(std::string_view text);
-
 /// Discovers the IRQ of each of `num_vectors` completion vectors of `device`.
 /// Never throws: a device without IRQs (Soft-RoCE, siw) or with unrecognised
 /// IRQ names gives an empty map whose `source` says why.

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fastwake/config.h"
+#include "fastwake/histogram.h"
 #include "fastwake/hw/verbs_device.h"
 #include "fastwake/hw/verbs_nic.h"
 
@@ -72,8 +73,23 @@ nlohmann::json run_verbs_server(const Config& cfg, const ReplayServerOptions& o,
 nlohmann::json run_verbs_client(const Config& cfg, const ReplayClientOptions& o,
                                 std::ostream* progress, nlohmann::json* partial = nullptr);
 
-/// Extra lines under the result table: RTT/2 per strategy (perftest's
-/// t_typical is the median of RTT/2) and the counters that prove every
+/// perftest's latency columns (ib_send_lat's report) of a histogram of
+/// round trips in ns: {"bytes", "iterations", "t_min", "t_max", "t_typical",
+/// "t_avg", "t_stdev", "p99", "p999"}, in microseconds of RTT/2, as
+/// perftest 6.x defines them (src/perftest_parameters.c print_report_lat):
+/// each sample is the time between two posts of the ping-pong, i.e. one
+/// round trip (run_iter_lat_send), divided by rtt_factor 2 for send/write;
+/// t_typical is the median (get_median), t_avg the mean, t_stdev the
+/// population standard deviation, 99 % / 99.9 % the sorted samples at
+/// ceil(0.99 n) / ceil(0.999 n). Two differences, both of perftest's:
+/// perftest first drops the 2 largest samples (LAT_MEASURE_TAIL) and takes
+/// each deviation as an int before squaring; here every measured sample
+/// counts, deviations are exact, and percentiles and the median are the
+/// histogram's (within 0.1 %, nearest rank).
+nlohmann::json perftest_columns(const Histogram& rtt_ns, int bytes);
+
+/// Extra lines under the result table: perftest's columns per strategy
+/// (of RTT/2, as ib_send_lat prints them) and the counters that prove every
 /// completion was accounted for.
 void print_verbs_summary(const nlohmann::json& doc, std::ostream& out);
 
