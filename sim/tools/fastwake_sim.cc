@@ -41,6 +41,7 @@ struct Args {
   std::optional<std::string> json_out;
   bool print_config = false, list = false, bench = false, quiet = false, force = false;
   int bench_reps = 3;
+  bool vs_simgrid = false;
 };
 
 /// The command line (cli_app.h): every option as --opt VALUE or --opt=VALUE.
@@ -74,6 +75,12 @@ void define_options(CLI::App& app, Args& a) {
                "are met");
   fastwake::cli::add_int(app, "--bench-reps", a.bench_reps, 1, 1000,
                          "repetitions per bench point, median kept (default 3)");
+  app.add_flag("--vs-simgrid", a.vs_simgrid,
+               "with --bench: instead, the same busy-poll ping-pong (1 and 64 independent pairs, "
+               "the platform's link latency and rate, 64 B, CM02) as SimGrid S4U actors and on "
+               "our model (busy_poll; interrupt for reference); prints round trips per CPU "
+               "second and the ratio (target >= 25x). Needs a build with SimGrid")
+      ->needs("--bench");
   app.add_flag("-q,--quiet", a.quiet, "no progress lines");
 }
 
@@ -97,6 +104,31 @@ int run(const Args& a) {
 
   if (a.print_config) {
     std::cout << fastwake::to_json(cfg).dump(2) << "\n";
+    return 0;
+  }
+  if (a.bench && a.vs_simgrid) {
+    std::cout << "fastwake-sim --bench --vs-simgrid: platform " << cfg.platform.name << ", link "
+              << cfg.platform.link_latency_ns << " ns one way, " << cfg.platform.link_gbps
+              << " Gb/s, 64 B, no think or service time; ours " << cfg.run.duration_ns / 1e6
+              << " ms simulated; " << a.bench_reps << " reps (median); rates per CPU second\n";
+    const auto rows = fastwake::sim::run_bench_vs_simgrid(
+        cfg, {1, 64}, {"busy_poll", "interrupt"}, a.bench_reps, a.quiet ? nullptr : &std::cerr);
+    std::cout << std::right << std::setw(6) << "pairs" << "  " << std::left << std::setw(12)
+              << "ours" << std::right << std::setw(16) << "SimGrid rt/s" << std::setw(14)
+              << "ours rt/s" << std::setw(14) << "ours ev/s" << std::setw(9) << "ratio"
+              << "  target (" << fastwake::sim::kPeerTargetRatio << "x)\n";
+    int missed = 0;
+    for (const auto& r : rows) {
+      const bool ok = r.ratio >= fastwake::sim::kPeerTargetRatio;
+      missed += r.strategy == "busy_poll" && !ok;
+      std::cout << std::right << std::setw(6) << r.pairs << "  " << std::left << std::setw(12)
+                << r.strategy << std::right << std::setw(16) << fmt(r.simgrid_rt_per_s, 0)
+                << std::setw(14) << fmt(r.ours_rt_per_s, 0) << std::setw(14)
+                << fmt(r.ours_events_per_s, 0) << std::setw(8) << fmt(r.ratio, 1) << "x  "
+                << (r.strategy == "busy_poll" ? (ok ? "met" : "MISSED") : "(reference)") << "\n";
+    }
+    std::cout << (missed ? std::to_string(missed) + " target(s) missed\n"
+                         : std::string("all targets met\n"));
     return 0;
   }
   if (a.bench) {
