@@ -50,14 +50,14 @@ def _number(name: str, value: Any, *, unit: str, positive: bool = False, allow_z
     v = int(value) if integer else float(value)
     if not math.isfinite(v):
         raise ConfigError(f"{name}: expected a finite number ({unit}), got {value!r}")
+    if minimum is not None and v < minimum:
+        raise ConfigError(f"{name}: expected at least {minimum:g} ({unit}), got {value!r}")
     if positive and v <= 0:
         raise ConfigError(f"{name}: expected a number > 0 ({unit}), got {value!r}")
     if not allow_zero and v == 0:
         raise ConfigError(f"{name}: expected a number > 0 ({unit}), got {value!r}")
     if v < 0:
         raise ConfigError(f"{name}: must not be negative ({unit}), got {value!r}")
-    if minimum is not None and v < minimum:
-        raise ConfigError(f"{name}: expected at least {minimum:g} ({unit}), got {value!r}")
     return v
 
 
@@ -83,8 +83,9 @@ class Mapping:
     value: Any
 
     def __str__(self) -> str:
-        g = "(base config)" if self.given is None else f"{self.given!r}"
-        return f"{self.argument:<18} {g:<16} -> {self.key} = {json.dumps(self.value)}"
+        g = "(base config)" if self.given is None else (self.given if isinstance(self.given, str)
+                                                         else json.dumps(self.given))
+        return f"{self.argument:<17} {g:<19} -> {self.key} = {json.dumps(self.value)}"
 
 
 def workload_config(config: ConfigLike = None, *, cores: int | None = None, host_cores: int | None = None,
@@ -152,6 +153,10 @@ def workload_config(config: ConfigLike = None, *, cores: int | None = None, host
     if load_rps is not None:
         put("load_rps", load_rps, "workload.kind", "poisson")
         per_conn = load_rps / connections
+        if not 0.001 <= per_conn <= 1e8:
+            raise ConfigError(f"load_rps: {load_rps:g} req/s over {connections} connections ({app} cores x {tpc} "
+                              f"threads) is {per_conn:g} req/s per connection; workload.rate_rps takes "
+                              f"0.001 ... 1e8 per connection")
         put("load_rps", f"{load_rps:g} / ({app} x {tpc})", "workload.rate_rps", per_conn)
         put("load_rps", load_rps, "workload.think_ns", 0)
         # Enough simulated time for min_requests at the offered load (the sweep lengthens closed loops).
@@ -458,7 +463,8 @@ def choose(t: pd.DataFrame, target: float | None, cap: float | None,
             low = float(ok["power_w"].min())
             tied = ok[ok["power_w"] <= low * (1 + power_tolerance)]
             best = tied.sort_values(["p99_us", "power_w"], kind="stable").iloc[0]
-            reason = (f"lowest power among the {len(ok)} strategies that meet {both} in every seed: "
+            among = f"among the {len(ok)} strategies that meet" if len(ok) > 1 else "of the only strategy that meets"
+            reason = (f"lowest power {among} {both} in every seed: "
                       f"{best['power_w']:.2f} W, p99 {best['p99_us']:.2f} µs")
             if len(tied) > 1:
                 others = ", ".join(f"{r['strategy']} {r['power_w']:.2f} W / p99 {r['p99_us']:.2f} µs"
