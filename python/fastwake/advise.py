@@ -150,6 +150,7 @@ def workload_config(config: ConfigLike = None, *, cores: int | None = None, host
     tpc = threads_per_core if threads_per_core is not None else bw["threads_per_core"]
     put("threads_per_core", threads_per_core, "workload.threads_per_core", tpc)
     connections = app * tpc
+    asked = None  # the duration asked for, when an open loop needs a longer one
     if load_rps is not None:
         put("load_rps", load_rps, "workload.kind", "poisson")
         per_conn = load_rps / connections
@@ -162,6 +163,7 @@ def workload_config(config: ConfigLike = None, *, cores: int | None = None, host
         # Enough simulated time for min_requests at the offered load (the sweep lengthens closed loops).
         need_ms = 1.15 * min_requests / load_rps * 1e3
         if need_ms > duration_ms:
+            asked = duration_ms
             duration_ms = min(MAX_OPEN_LOOP_MS, need_ms)
     elif think_us is not None:
         put("think_us", think_us, "workload.kind", "pingpong")
@@ -188,7 +190,8 @@ def workload_config(config: ConfigLike = None, *, cores: int | None = None, host
         if not names:
             raise ConfigError("strategies: expected at least one strategy name")
         put("strategies", names, "strategies", names)
-    put("duration_ms", duration_ms, "run.duration_ms", duration_ms)
+    put("duration_ms", duration_ms if asked is None else f"{asked:g}, {min_requests} requests", "run.duration_ms",
+        duration_ms)
     put("warmup_ms", warmup_ms, "run.warmup_ms", warmup_ms)
     if power_cap_w is not None:
         # A strategy that honours a cap at run time (fastwake_adaptive) gets the same cap, when the
@@ -253,11 +256,19 @@ class Advice:
                 f"{w['threads_per_core']} threads, {load}, service {w['service_ns'] / 1e3:g} µs "
                 f"({w['service_dist']}), {w['message_bytes']} B")
 
+    def durations(self) -> str:
+        """The simulated windows the runs used (the sweep lengthens runs short of min_requests)."""
+        col = "config.run.duration_ms"
+        if col not in self.rows or self.rows.empty:
+            return f"{self.config['run']['duration_ms']:g} ms"
+        lo, hi = float(self.rows[col].min()), float(self.rows[col].max())
+        return f"{lo:g} ms" if lo == hi else f"{lo:g}-{hi:g} ms (lengthened to reach min_requests)"
+
     def text(self) -> str:
         """The table and the recommendation as the command line prints them."""
         t = self.table
         lines = [f"workload: {self.describe()}",
-                 f"{len(self.seeds)} seeds x {self.config['run']['duration_ms']:g} ms simulated per strategy; "
+                 f"{len(self.seeds)} seeds x {self.durations()} simulated per strategy; "
                  f"mean ± {100 * CONFIDENCE:.0f} % t-interval over the seeds; worst = the worst seed",
                  f"{'strategy':<28}{'p50 µs':>14}{'p99 µs':>16}{'worst p99':>11}{'power W':>14}"
                  f"{'CPU %':>7}  {'target':<7}{'cap':<5}{'pareto':<7}"]
@@ -277,7 +288,8 @@ class Advice:
                 f"{'yes' if r['pareto'] else '':<7}{mark}{sat}")
         target = f"p99 ≤ {self.p99_target_us:g} µs" if self.p99_target_us is not None else "no p99 target"
         cap = f"power ≤ {self.power_cap_w:g} W" if self.power_cap_w is not None else "no power cap"
-        lines.append(f"constraints: {target}, {cap} (both in every seed)")
+        given = " (in every seed)" if self.p99_target_us is not None or self.power_cap_w is not None else ""
+        lines.append(f"constraints: {target}, {cap}{given}")
         lines.append(("recommended: " + self.recommended) if self.recommended else NO_STRATEGY)
         lines.append(f"reason: {self.reason}")
         return "\n".join(lines)
