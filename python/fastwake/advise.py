@@ -196,8 +196,9 @@ def workload_config(config: ConfigLike = None, *, cores: int | None = None, host
     if power_cap_w is not None:
         # A strategy that honours a cap at run time (fastwake_adaptive) gets the same cap, when the
         # config knows the key; builds without it simply compare against the cap.
+        section = doc.get("adaptive")
+        trial = dict(doc, adaptive=dict(section if isinstance(section, dict) else {}, power_cap_w=power_cap_w))
         try:
-            trial = set_value(doc, "adaptive.power_cap_w", power_cap_w)
             _fastwake.resolve_config(trial)
         except ConfigError:
             pass
