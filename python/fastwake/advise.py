@@ -74,7 +74,7 @@ def polling_strategies() -> list[str]:
 
 
 @dataclass
-class Mapping:
+class ConfigMapping:
     """One line of how the workload description became config keys."""
 
     argument: str
@@ -95,7 +95,7 @@ def workload_config(config: ConfigLike = None, *, cores: int | None = None, host
                     power_cap_w: float | None = None, platform: str | None = None,
                     sets: Iterable[str] = (), strategies: Iterable[str] | None = None,
                     duration_ms: float = DEFAULT_DURATION_MS, warmup_ms: float = DEFAULT_WARMUP_MS,
-                    min_requests: int = DEFAULT_MIN_REQUESTS) -> tuple[dict, list[Mapping]]:
+                    min_requests: int = DEFAULT_MIN_REQUESTS) -> tuple[dict, list[ConfigMapping]]:
     """The config document advise simulates (not yet resolved, run.seed left to the sweep) and the
     mapping from each argument to its config key. Raises ConfigError naming the argument for
     inconsistent or out-of-range input. Arguments left None keep the base config's value."""
@@ -125,17 +125,17 @@ def workload_config(config: ConfigLike = None, *, cores: int | None = None, host
         raise ConfigError(f"config: expected an object, got {type(doc).__name__}")
     base = _fastwake.resolve_config(doc)  # the base's own values, for the arguments left out
     bh, bw = base["host"], base["workload"]
-    maps: list[Mapping] = []
+    maps: list[ConfigMapping] = []
 
     def put(argument: str, given: Any, key: str, value: Any) -> None:
         nonlocal doc
         doc = set_value(doc, key, value)
-        maps.append(Mapping(argument, given, key, value))
+        maps.append(ConfigMapping(argument, given, key, value))
 
     if platform is not None:
-        maps.append(Mapping("platform", os.fspath(platform), "platform", os.fspath(platform)))
+        maps.append(ConfigMapping("platform", os.fspath(platform), "platform", os.fspath(platform)))
     else:
-        maps.append(Mapping("platform", None, "platform", base["platform"]["name"]))
+        maps.append(ConfigMapping("platform", None, "platform", base["platform"]["name"]))
     app = cores if cores is not None else bh["app_cores"]
     put("cores", cores, "host.app_cores", app)
     total = host_cores if host_cores is not None else max(bh["cores"], app + bh.get("first_app_core", 0))
@@ -170,12 +170,15 @@ def workload_config(config: ConfigLike = None, *, cores: int | None = None, host
         put("think_us", think_us, "workload.think_ns", int(round(think_us * 1e3)))
         put("think_us", think_us, "workload.rate_rps", 0)
     else:
-        maps.append(Mapping("think_us", None, "workload.kind", bw["kind"]))
-        maps.append(Mapping("think_us", None, "workload.think_ns", bw["think_ns"]))
+        maps.append(ConfigMapping("load_rps/think_us", None, "workload.kind", bw["kind"]))
+        if bw["kind"] == "poisson":
+            maps.append(ConfigMapping("load_rps/think_us", None, "workload.rate_rps", bw["rate_rps"]))
+        else:
+            maps.append(ConfigMapping("load_rps/think_us", None, "workload.think_ns", bw["think_ns"]))
     if service_us is not None:
         put("service_us", service_us, "workload.service_ns", int(round(service_us * 1e3)))
     else:
-        maps.append(Mapping("service_us", None, "workload.service_ns", bw["service_ns"]))
+        maps.append(ConfigMapping("service_us", None, "workload.service_ns", bw["service_ns"]))
     if service_dist is not None:
         put("service_dist", service_dist, "workload.service_dist", service_dist)
     put("message_bytes", message_bytes, "workload.message_bytes",
@@ -204,7 +207,7 @@ def workload_config(config: ConfigLike = None, *, cores: int | None = None, host
             pass
         else:
             doc = trial
-            maps.append(Mapping("power_cap_w", power_cap_w, "adaptive.power_cap_w", power_cap_w))
+            maps.append(ConfigMapping("power_cap_w", power_cap_w, "adaptive.power_cap_w", power_cap_w))
     try:
         _fastwake.resolve_config(doc)
     except ConfigError as e:
@@ -230,7 +233,7 @@ class Advice:
     reason: str
     p99_target_us: float | None
     power_cap_w: float | None
-    mapping: list[Mapping]
+    mapping: list[ConfigMapping]
     config: dict
     seeds: list[int]
     rows: pd.DataFrame = field(repr=False)

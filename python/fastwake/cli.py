@@ -513,7 +513,7 @@ def _advise_plot_path(a, advice) -> Path:
 
 def cmd_advise(a) -> int:
     from ._fastwake import ConfigError
-    from .advise import NO_STRATEGY, advise
+    from .advise import advise
     from .results import write_text_atomic
 
     for opt in ("csv", "json"):
