@@ -373,6 +373,7 @@ class Advice:
         else:
             xpad = max(0.08 * (hi_x - lo_x), 0.05 * hi_x, 0.1)
             ax.set_xlim(max(0.0, min(np.nanmin(xs_all), lo_x) - xpad), hi_x + xpad)
+        self._label_points(ax)
         ax.set_xlabel("p99 round-trip latency (µs), mean over seeds ± 95 % interval")
         ax.set_ylabel("host power (W), mean over seeds")
         ax.set_title(f"fastwake advise: {self.describe()}", fontsize=9, wrap=True)
@@ -386,6 +387,24 @@ class Advice:
                   bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False, markerscale=0.8,
                   title="filled marker: meets target and cap\n(hollow: misses one)", title_fontsize=8)
         return ax
+
+    def _label_points(self, ax) -> None:
+        """Each marker's strategy name beside it, moved down/up in steps where it would cover an earlier
+        label (strategies with nearly equal p99 and power sit on top of each other)."""
+        placed: list[tuple[float, float, float, float]] = []
+        for r in self.table.itertuples(index=False):
+            x, y = ax.transData.transform((r.p99_us, r.power_w))
+            w, h = 5.2 * len(r.strategy) + 4, 10.0
+            left = x + 8 + w > ax.bbox.x1  # no room on the right: the label goes to the left
+            dx = -10 if left else 10
+            for dy in (4, -14, 16, -26, 28, -38, 40, -50):
+                x0 = x - 8 - w if left else x + 8
+                box = (x0, y + dy, x0 + w, y + dy + h)
+                if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                    break
+            placed.append(box)
+            ax.annotate(r.strategy, (r.p99_us, r.power_w), xytext=(dx, dy), textcoords="offset points",
+                        ha="right" if left else "left", fontsize=7, color="#333333", gid=f"label:{r.strategy}")
 
     def save_plot(self, path: str | os.PathLike) -> list[Path]:
         """Writes the plot: PATH.png / .pdf / .svg as named, or both STEM.png and STEM.pdf for a path
