@@ -19,6 +19,7 @@ from .config import canonical_json, config_hash, load_config, resolve_config  # 
 from .results import Result, frame_of  # noqa: E402
 from .runner import run  # noqa: E402
 from .sweeps import ClusterError, expand_grid, sweep  # noqa: E402
+from .advise import Advice, advise  # noqa: E402
 
 __version__ = VERSION
 

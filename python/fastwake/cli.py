@@ -212,6 +212,88 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recalibrate", action="store_true", help="(the default: compare always calibrates first unless --platform)")
     p.add_argument("--out", type=Path, default=Path("results/compare"),
                    help="output stem for the figure and JSON (default results/compare)")
+
+    # --- issue 13: which strategy to run for a workload (python/fastwake/advise.py, docs/advise.md) ---
+    from .advise import DEFAULT_DURATION_MS, DEFAULT_MIN_REQUESTS, DEFAULT_SEEDS, DEFAULT_WARMUP_MS
+
+    p = sub.add_parser(
+        "advise", help="recommend a strategy for a workload: p50/p99/power of each, the reason, a Pareto plot",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Describe a workload and its constraints: every registered strategy is simulated\n"
+                    "(seeds 1..N, cached; locally or on Dask) and the table of p50/p99/power per strategy,\n"
+                    "the recommendation, the reason and a Pareto plot (p99 vs power) are printed/written.\n"
+                    "Workload options left out keep the base config's value (configs/default.json); the\n"
+                    "mapping onto config keys is printed first.\n\n"
+                    "How the choice is made (docs/advise.md): a strategy qualifies when its worst seed\n"
+                    "meets the p99 target and the power cap and it did not saturate. Among those the\n"
+                    "lowest mean power wins (powers within 1 % count as equal: the lower p99 decides);\n"
+                    "without a target, the lowest p99. If none qualifies: 'no strategy meets the target'\n"
+                    "and the closest (lowest p99 within the cap; lowest power if none is within it).",
+        epilog="examples:\n"
+               "  fastwake advise --cores 4 --threads-per-core 8 --think-us 50 --service-us 1 --p99-target-us 40\n"
+               "  fastwake advise --cores 2 --threads-per-core 4 --load 200000 --p99-target-us 30 \\\n"
+               "                  --power-cap-w 30 --platform arm --plot /tmp/advice.png\n"
+               "  fastwake advise --platform host-$(hostname) --think-us 100 --p99-target-us 50 --executor dask\n"
+               "exit status: 0 a strategy qualifies, 3 no strategy meets the target (the table and the\n"
+               "closest are still printed), 2 bad input, 1 other errors")
+    p.add_argument("config", nargs="?", help="base config JSON file (default: configs/default.json, embedded)")
+    g = p.add_argument_group("workload (each maps onto one config key; left out: the base config's value)")
+    g.add_argument("--platform", metavar="NAME|FILE.json",
+                   help="cost profile: x86, arm, a calibrated host-NAME (configs/platforms/host-NAME.json, "
+                        "`fastwake calibrate`) or a profile file -> platform")
+    g.add_argument("--cores", type=int, metavar="N", help="application cores -> host.app_cores")
+    g.add_argument("--host-cores", type=int, metavar="N",
+                   help="cores of the whole host -> host.cores (default: the base's, at least --cores)")
+    g.add_argument("--threads-per-core", type=int, metavar="N",
+                   help="application threads per core, one connection (QP + CQ) each -> workload.threads_per_core")
+    g.add_argument("--load", type=float, metavar="REQ/S", dest="load_rps",
+                   help="offered load of the whole host in requests/s: open loop, Poisson arrivals -> "
+                        "workload.kind=poisson, workload.rate_rps = REQ/S / (cores x threads per core). "
+                        "Not with --think-us")
+    g.add_argument("--think-us", type=float, metavar="US",
+                   help="think time in µs between a reply and the connection's next request: closed "
+                        "loop -> workload.kind=pingpong, workload.think_ns (its distribution stays the "
+                        "base's workload.think_dist). Not with --load")
+    g.add_argument("--service-us", type=float, metavar="US",
+                   help="application time per request in µs -> workload.service_ns")
+    g.add_argument("--service-dist", choices=("fixed", "exp"),
+                   help="service time fixed or exponential (mean --service-us) -> workload.service_dist")
+    g.add_argument("--message-bytes", type=int, metavar="B", help="request and reply size in bytes -> workload.message_bytes")
+    g.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                   help="any other config value (repeatable; as fastwake-sim --set; applied first)")
+    g = p.add_argument_group("constraints")
+    g.add_argument("--p99-target-us", type=float, metavar="US",
+                   help="the p99 round trip (client's view) the workload needs, µs, > 0; without it the "
+                        "lowest p99 within the cap wins")
+    g.add_argument("--power-cap-w", type=float, metavar="W",
+                   help="host power (cores + package) the strategy may draw, W, > 0; also given to "
+                        "strategies that honour a cap at run time (adaptive.power_cap_w) when the config "
+                        "has that key")
+    g = p.add_argument_group("run")
+    g.add_argument("--strategies", metavar="A,B,...",
+                   help="strategies to compare (default: every registered one except simulator-only proposals)")
+    g.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, metavar="N",
+                   help=f"seeds 1..N per strategy (default {DEFAULT_SEEDS}); the table shows mean ± 95 %% "
+                        "interval and the worst seed")
+    g.add_argument("--duration-ms", type=float, default=DEFAULT_DURATION_MS, metavar="MS",
+                   help=f"simulated measurement window per run, ms (default {DEFAULT_DURATION_MS:g}; an "
+                        "open loop is lengthened to reach --min-requests)")
+    g.add_argument("--warmup-ms", type=float, default=DEFAULT_WARMUP_MS, metavar="MS",
+                   help=f"simulated warm-up before the window, ms (default {DEFAULT_WARMUP_MS:g})")
+    g.add_argument("--min-requests", type=int, default=DEFAULT_MIN_REQUESTS, metavar="N",
+                   help=f"requests each strategy must measure per seed; shorter runs are lengthened "
+                        f"(default {DEFAULT_MIN_REQUESTS}: a p99 on 20 requests beyond it)")
+    g.add_argument("--force", action="store_true",
+                   help="run even when the pre-run estimate (events, memory, backlog) is over the limits")
+    g = p.add_argument_group("output")
+    g.add_argument("--plot", metavar="FILE",
+                   help="the Pareto plot: FILE.png, .pdf or .svg, or STEM for STEM.png + STEM.pdf (the "
+                        "folder must exist). Default: CACHE/advise/advise-HASH.png + .pdf, or with "
+                        "--no-cache the current folder (a temporary folder when that is in the source tree)")
+    g.add_argument("--no-plot", action="store_true", help="draw no plot")
+    g.add_argument("--csv", metavar="FILE", help="write the table (one row per strategy) as CSV")
+    g.add_argument("--json", metavar="FILE", help="write the table, recommendation, reason and mapping as JSON")
+    _add_exec_args(p)
     return ap
 
 
@@ -396,6 +478,94 @@ def cmd_compare(a) -> int:
     return 0
 
 
+#: advise()'s argument names -> the command line's options (errors name what the user typed).
+ADVISE_OPTIONS = {"cores": "--cores", "host_cores": "--host-cores", "threads_per_core": "--threads-per-core",
+                  "load_rps and think_us": "--load and --think-us", "load_rps": "--load",
+                  "think_us": "--think-us", "service_us": "--service-us", "service_dist": "--service-dist",
+                  "message_bytes": "--message-bytes", "p99_target_us": "--p99-target-us",
+                  "power_cap_w": "--power-cap-w", "platform": "--platform", "strategies": "--strategies",
+                  "seeds": "--seeds", "duration_ms": "--duration-ms", "warmup_ms": "--warmup-ms",
+                  "min_requests": "--min-requests"}
+
+
+def _advise_plot_path(a, advice) -> Path:
+    """Where the plot goes without --plot: under the cache, else the current folder unless that is the
+    source tree (then a temporary folder): never into the source tree."""
+    import tempfile
+
+    from . import default_cache_dir
+    from ._native import REPO
+
+    name = f"advise-{advice.key()}"
+    if not a.no_cache:
+        d = Path(a.cache) if a.cache else default_cache_dir()
+        d = d / "advise"
+        d.mkdir(parents=True, exist_ok=True)
+        return d / name
+    cwd = Path.cwd().resolve()
+    repo = Path(REPO).resolve()
+    if cwd == repo or repo in cwd.parents:
+        d = Path(tempfile.gettempdir()) / "fastwake-advise"
+        d.mkdir(exist_ok=True)
+        return d / name
+    return cwd / name
+
+
+def cmd_advise(a) -> int:
+    from ._fastwake import ConfigError
+    from .advise import advise
+    from .results import write_text_atomic
+
+    for opt in ("csv", "json"):
+        _output_file(f"--{opt}", getattr(a, opt))
+    if a.plot:
+        if a.no_plot:
+            raise ConfigError("--plot and --no-plot: give one of them")
+        _output_file("--plot", a.plot)
+    strategies = None
+    if a.strategies is not None:
+        strategies = [s.strip() for s in a.strategies.split(",")]
+        if not all(strategies):
+            raise ConfigError(f"--strategies {a.strategies}: empty name (give names separated by commas)")
+    try:
+        advice = advise(a.config, cores=a.cores, host_cores=a.host_cores, threads_per_core=a.threads_per_core,
+                        load_rps=a.load_rps, think_us=a.think_us, service_us=a.service_us,
+                        service_dist=a.service_dist, message_bytes=a.message_bytes,
+                        p99_target_us=a.p99_target_us, power_cap_w=a.power_cap_w, platform=a.platform,
+                        sets=a.set, strategies=strategies, seeds=a.seeds, duration_ms=a.duration_ms,
+                        warmup_ms=a.warmup_ms, min_requests=a.min_requests, executor=a.executor,
+                        jobs=a.jobs, scheduler=a.scheduler, cache=_cache_arg(a),
+                        progress=False if a.no_progress else None, force=a.force)
+    except ConfigError as e:
+        msg = str(e)
+        for arg in sorted(ADVISE_OPTIONS, key=len, reverse=True):
+            if msg.startswith(arg + ":"):
+                msg = ADVISE_OPTIONS[arg] + msg[len(arg):]
+                break
+        raise ConfigError(msg) from None
+    print("workload -> config keys:")
+    for m in advice.mapping:
+        print(f"  {m}")
+    print(advice.text())
+    if not a.no_plot:
+        for f in advice.save_plot(a.plot or _advise_plot_path(a, advice)):
+            print(f"plot: {f}")
+    if a.csv:
+        write_text_atomic(a.csv, advice.table.to_csv(index=False), make_dirs=False)
+        print(f"table: {a.csv}", file=sys.stderr)
+    if a.json:
+        doc = {"recommended": advice.recommended, "closest": advice.closest, "reason": advice.reason,
+               "p99_target_us": advice.p99_target_us, "power_cap_w": advice.power_cap_w,
+               "seeds": advice.seeds, "mapping": [vars(m) for m in advice.mapping],
+               "table": json.loads(advice.table.to_json(orient="records")), "config": advice.config}
+        write_text_atomic(a.json, json.dumps(doc, indent=2, default=str) + "\n", make_dirs=False)
+        print(f"advice: {a.json}", file=sys.stderr)
+    at = advice.attrs
+    print(f"{at.get('computed', 0)} runs simulated, {at.get('cached', 0)} from cache; "
+          f"wall time {time.perf_counter() - _T0:.1f} s", file=sys.stderr)
+    return 0 if advice.recommended else 3
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     a = ap.parse_args(argv)
@@ -413,7 +583,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"paper": cmd_paper, "run": cmd_run, "sweep": cmd_sweep, "plot": cmd_plot,
                 "list": cmd_list, "bench": cmd_bench, "calibrate": cmd_calibrate,
-                "compare": cmd_compare, "experiment": cmd_experiment, "incast": cmd_experiment}[a.cmd](a)
+                "compare": cmd_compare, "experiment": cmd_experiment, "incast": cmd_experiment,
+                "advise": cmd_advise}[a.cmd](a)
     except ConfigError as e:
         print(f"fastwake {a.cmd}: {e}", file=sys.stderr)
         return 2
