@@ -93,7 +93,8 @@ def _add_exec_args(p: argparse.ArgumentParser) -> None:
                    help="parallel simulations (local threads / LocalCluster workers); default: cores")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler (tcp://host:8786); default: a LocalCluster on loopback")
-    p.add_argument("--cache", metavar="DIR", help="result cache folder (default .cache/fastwake/ or $FASTWAKE_CACHE)")
+    p.add_argument("--cache", metavar="DIR", help="result cache folder (default $FASTWAKE_CACHE_DIR, else $XDG_CACHE_HOME/fastwake, "
+                        "else ~/.cache/fastwake)")
     p.add_argument("--no-cache", action="store_true", help="recompute every point, write no cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -166,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("figure", choices=(*figure_plots(), "all"))
     p.add_argument("data", type=Path, help="CSV file (a folder for 'all')")
     p.add_argument("--out", type=Path, help="output stem (default: next to the data); .png and .pdf are written")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="draw only the rows where column KEY (e.g. workload.threads_per_core) equals VALUE "
+                        "(repeatable); a figure of one scenario (breakdown, state-residency) needs it when the "
+                        "CSV holds several, and the error lists the choices")
 
     sub.add_parser("list", help="strategies, platforms, model version")
 
@@ -314,7 +319,7 @@ def cmd_plot(a) -> int:
             for p in e.draw(a.data):
                 print(p)
         return 0
-    for p in PLOTS[a.figure].render(a.data, a.out or a.data.with_suffix("")):
+    for p in PLOTS[a.figure].render(a.data, a.out or a.data.with_suffix(""), where=a.where):
         print(p)
     return 0
 
@@ -383,11 +388,9 @@ def cmd_compare(a) -> int:
 
     cmp = hw.compare(a.config, platform=a.platform, sets=a.set, recalibrate=a.recalibrate,
                      cpus=_cpus(a.cpus), nic_cpu=a.nic_cpu, quiet=False)
-    df = hw.compare_frame(cmp)
-    print(f"predicted (model, platform {cmp['platform']}) vs measured (loopback), round trip in us")
-    cols = ["measured_p50_us", "predicted_p50_us", "error_p50", "measured_p99_us",
-            "predicted_p99_us", "error_p99"]
-    print(df[cols].to_string(float_format=lambda v: f"{v:.2f}"))
+    from .results import compare_table
+
+    print(compare_table(cmp))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     hw.plot_compare(cmp, a.out)
     a.out.with_suffix(".json").write_text(json.dumps(cmp, indent=2) + "\n")

@@ -36,10 +36,13 @@ def test_compare_rows_and_plot(tmp_path):
     df = hw.compare_frame(cmp)
     assert list(df.index) == ["busy_poll", "fastwake_poll", "interrupt"]
     assert (df["measured_p50_us"] > 0).all() and (df["predicted_p50_us"] > 0).all()
-    fig = hw.plot_compare(cmp, tmp_path / "cmp")
+    axes = hw.plot_compare(cmp, tmp_path / "cmp")
     assert (tmp_path / "cmp.png").exists() and (tmp_path / "cmp.pdf").exists()
-    ax50, ax99 = fig.axes
+    ax50, ax99 = axes
     assert "p50" in ax50.get_ylabel() and "µs" in ax50.get_ylabel()
+    assert ax50.get_yscale() == "linear" and ax50.get_ylim()[0] == 0
+    errs = [t.get_text() for t in ax50.texts if t.get_gid() == "error:p50"]
+    assert errs == [f"{100 * e:+.0f}%" for e in df["error_p50"]]
     labels = [t.get_text() for t in ax50.get_legend().get_texts()]
     assert labels == ["measured (loopback)", "predicted (model)"]
     assert len(ax99.patches) == 2 * len(df)
@@ -51,7 +54,11 @@ def test_cli_compare_writes_table_figure_and_json(tmp_path):
                            "--set", "run.duration_ms=60", "--set", "run.warmup_ms=5",
                            "--out", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "predicted" in proc.stdout and "error_p50" in proc.stdout
+    assert "predicted" in proc.stdout and "error" in proc.stdout
+    cmp = json.loads(out.with_suffix(".json").read_text())
+    # errors printed as signed percentages of the measurement, not as fractions
+    e = cmp["rows"][0]["error_p50"]
+    assert f"{100 * e:+.0f}%" in proc.stdout
     assert json.loads(out.with_suffix(".json").read_text())["schema"] == "fastwake-compare/1"
     assert out.with_suffix(".png").exists()
 
