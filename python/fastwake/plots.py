@@ -139,6 +139,14 @@ def _log_us_axis(axis) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def _thin_log_ticks(axis) -> None:
+    """A log µs axis spanning more than ~3.5 decades: labels at the powers of ten only (1-2-5 labels
+    would run into each other, e.g. "5 ms10 ms20 ms")."""
+    lo, hi = axis.get_view_interval()
+    if lo > 0 and hi / lo > 10 ** 3.5:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
+
+
 def _legend_below(fig: Figure, handles, labels, ncol: int = 2) -> None:
     fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, fontsize=9,
                bbox_to_anchor=(0.5, 0.0))
@@ -190,8 +198,14 @@ def _finish(fig: Figure, axes, owned: bool, handles, labels, title: str, ncol: i
         _legend_below(fig, handles, labels, ncol=n)
         _reserve_bottom(fig, len(labels), n)
     else:
-        short = [l.split(" — ", 1)[0] for l in labels]
-        axes.flat[0].legend(handles, short, fontsize=7, frameon=False)
+        def brief(label: str) -> str:
+            if label.startswith("band:"):
+                return f"band: {100 * CONFIDENCE:.0f} % CI over seeds"
+            if label == SATURATED_LABEL:
+                return "hollow: saturated (core > 90 % busy)"
+            return label.split(" — ", 1)[0]
+
+        axes.flat[0].legend(handles, [brief(l) for l in labels], fontsize=7, frameon=False, loc="best")
 
 
 
@@ -434,10 +448,11 @@ def latency_cdf(cdf: pd.DataFrame, scenario: str | None = None, *, ax=None):
             if q < floor:
                 continue
             a.axhline(q, color="k", lw=0.7, ls=(0, (2, 3)), alpha=0.6)
-            a.annotate(txt, xy=(0.995, q), xycoords=("axes fraction", "data"), xytext=(0, 2),
-                       textcoords="offset points", ha="right", va="bottom", fontsize=8, alpha=0.8)
+            a.annotate(txt, xy=(0.72, q), xycoords=("axes fraction", "data"), xytext=(0, -2),
+                       textcoords="offset points", ha="center", va="top", fontsize=8, alpha=0.8)
         _annotate_slice_wait(a, cdf[cdf.platform == plat], ccdf=True)
         a.set_ylim(floor, 1.5)
+        _thin_log_ticks(a.xaxis)
         a.grid(True, which="major", alpha=0.35)
         a.set_title(PLATFORM_TITLE.get(plat, plat))
         a.set_xlabel("round-trip latency x (µs, log scale)")
@@ -604,9 +619,9 @@ def breakdown(df: pd.DataFrame, clip_ratio: float = 3.0, *, where=None, ax=None)
                            label="p99 (the tail beside the mean)")
                     p99_text = f", p99 {p99:.1f}"
                 else:
-                    p99_text = f", p99 {p99:,.0f} ▸"
+                    p99_text = f", p99 {p99:,.0f} µs ▸"
             if cut:
-                a.annotate(f"mean {left:,.0f} µs (bar cut){p99_text} ▸", xy=(clipped_limit, yi), xytext=(-4, 0),
+                a.annotate(f"mean {left:,.0f} µs (bar cut){p99_text if p99_text.endswith('▸') else ' ▸'}", xy=(clipped_limit, yi), xytext=(-4, 0),
                            textcoords="offset points", ha="right", va="center", fontsize=8,
                            color="white", fontweight="bold")
             else:
@@ -670,7 +685,8 @@ def state_residency(df: pd.DataFrame, *, where=None, ax=None):
     fig, axes, owned = _panels(ax, 1, len(plats), (6.4 * len(plats), 0.55 * len(strats) + 3.4),
                                "state_residency", f"one per platform: {', '.join(plats)}", sharex=True, sharey=True)
     idle = [s for s in states if s not in STATE_STYLE]
-    greys = {s: str(0.35 + 0.5 * i / max(1, len(idle) - 1)) for i, s in enumerate(idle)}
+    idle_colors = ["#525252", "#9e9ac8", "#6baed6", "#bcbd22", "#8c6d31", "#e7969c", "#969696"]
+    greys = {s: idle_colors[i % len(idle_colors)] for i, s in enumerate(idle)}
     y = np.arange(len(strats))[::-1]
     for j, plat in enumerate(plats):
         x = axes[0][j]
@@ -681,12 +697,14 @@ def state_residency(df: pd.DataFrame, *, where=None, ax=None):
             left = 0.0
             for st, c in zip(states, cols):
                 w = 100 * float(row[c].iloc[0])
+                if not w == w:  # a state of another platform's profile
+                    continue
                 color, text = STATE_STYLE.get(st, (greys.get(st, "0.6"), f"{st}: idle in {st}"))
                 x.barh(yi, w, left=left, color=color, edgecolor="white", lw=0.4, height=0.7, label=text,
                        gid=f"{s}:{st}")
                 if w >= 9:
                     x.text(left + w / 2, yi, f"{w:.0f}%", ha="center", va="center", fontsize=7,
-                           color="white" if st in STATE_STYLE or float(greys.get(st, 0.6)) < 0.6 else "black")
+                           color="white" if st in STATE_STYLE or greys.get(st) == "#525252" else "black")
                 left += w
         x.set_yticks(y, strats)
         x.set_xlim(0, 100)
@@ -695,10 +713,10 @@ def state_residency(df: pd.DataFrame, *, where=None, ax=None):
         x.set_xlabel("share of each core's time (%, mean over the host's cores)")
         if j == 0:
             x.set_ylabel("strategy")
-    handles, labels = axes[0][0].get_legend_handles_labels()
     seen = dict()
-    for h, l in zip(handles, labels):
-        seen.setdefault(l, h)
+    for x in axes.flat:  # each platform's profile has its own C-states
+        for h, l in zip(*x.get_legend_handles_labels()):
+            seen.setdefault(l, h)
     _finish(fig, axes, owned, list(seen.values()), list(seen.keys()),
             "Where each core's time goes: work, interrupts, polling and idle states (state residency)\n"
             f"(simulated; {scenario_text(a)})", ncol=3)
@@ -748,10 +766,10 @@ def _kilo(v: float) -> str:
     return f"{v:g}k" if v < 1000 else f"{v / 1000:g}M"
 
 
-def power_vs_latency(df: pd.DataFrame, percentile: str = "p99", *, ax=None, label_loads: bool = True):
+def power_vs_latency(df: pd.DataFrame, percentile: str = "p99", *, ax=None, label_loads: str = "ends"):
     """Host power vs tail latency: one line per strategy through its offered-load points in load
-    order (an arrow at the highest load shows the direction), each point labelled with its load
-    (thousand requests/s); with several seeds the latency's interval as a horizontal error bar;
+    order (an arrow at the highest load shows the direction), the lowest and highest load of each
+    line labelled (thousand requests/s; label_loads="all" labels every point, "none" none); with several seeds the latency's interval as a horizontal error bar;
     saturated points hollow; a panel per platform. Down and to the left is better.
     ax: one Axes per platform."""
     col = f"latency_us.{percentile}"
@@ -776,8 +794,9 @@ def power_vs_latency(df: pd.DataFrame, percentile: str = "p99", *, ax=None, labe
             if len(xv) >= 2:  # the direction of growing load
                 x.annotate("", xy=(xv[-1], yv[-1]), xytext=(xv[-2], yv[-2]),
                            arrowprops=dict(arrowstyle="-|>", color=st["color"], lw=1.3, shrinkA=0, shrinkB=4))
-            if label_loads:
-                for xi, yi_, load in zip(xv, yv, d["_load"]):
+            if label_loads in ("all", "ends"):
+                idx = range(len(xv)) if label_loads == "all" else sorted({0, len(xv) - 1})
+                for xi, yi_, load in zip(xv[list(idx)], yv[list(idx)], d["_load"].to_numpy()[list(idx)]):
                     x.annotate(_kilo(load), (xi, yi_), xytext=(4, 3), textcoords="offset points", fontsize=6.5,
                                color=st["color"], gid=f"{s}:load")
             if d["n_seeds"].max() > 1:  # the latency's interval as a horizontal error bar
@@ -791,6 +810,7 @@ def power_vs_latency(df: pd.DataFrame, percentile: str = "p99", *, ax=None, labe
                 c.remove()
         x.set_xscale("log")
         _log_us_axis(x.xaxis)
+        _thin_log_ticks(x.xaxis)
         x.grid(True, which="major", alpha=0.35)
         x.set_title(PLATFORM_TITLE.get(plat, plat))
         x.set_xlabel(f"{percentile} round-trip latency (µs, log scale)")
@@ -800,8 +820,8 @@ def power_vs_latency(df: pd.DataFrame, percentile: str = "p99", *, ax=None, labe
     labels2 = [l.replace("band: ", "error bar: ") for l in l2]
     handles, labels = handles + h2, labels + labels2
     _finish(fig, axes2, owned, handles, labels,
-            f"Power vs {percentile} latency: each point one offered load, labelled in thousand requests/s "
-            f"({_kilo(lo)} → {_kilo(hi)}, arrow: growing load)\n"
+            f"Power vs {percentile} latency: each point one offered load, in load order "
+            f"({_kilo(lo)} → {_kilo(hi)} requests/s: lowest and highest labelled, arrow toward growing load)\n"
             f"(simulated; {scenario_text(df)}; lower left is better)")
     return _returned(ax, axes2)
 
@@ -916,20 +936,40 @@ def compare(cmp: Mapping, *, ax=None):
         bars = a.bar(x + 0.2, p, 0.4, yerr=perr, capsize=3, label="predicted (model)", color="#dd8452",
                      gid=f"predicted:{q}")
         ci = rows.get(f"error_{q}_ci95")
+        labels_at = []
         for i, (b, e) in enumerate(zip(bars, rows[f"error_{q}"].to_numpy(dtype=float))):
             text = f"{100 * e:+.0f}%"
             if ci is not None and ci.iloc[i] == ci.iloc[i]:
                 text += f"\n±{100 * ci.iloc[i]:.0f}"
-            top = max(b.get_height(), m[i]) + (perr[i] if perr and perr[i] == perr[i] else 0)
-            a.annotate(text, (b.get_x() + b.get_width() / 2, top), xytext=(0, 3), textcoords="offset points",
-                       ha="center", va="bottom", fontsize=8, gid=f"error:{q}")
+            y_text = max(b.get_height(), m[i]) + (perr[i] if perr and perr[i] == perr[i] else 0)
+            labels_at.append((b.get_x() + b.get_width() / 2, y_text, text))
         a.set_xticks(x, rows["strategy"], rotation=15, ha="right")
-        a.set_ylim(0, 1.2 * max(np.nanmax(m), np.nanmax(p)))
+        # Linear axes: a bar many times taller than the rest (threads waiting for time slices) is cut
+        # at the axis top and labelled with its value, so the others stay readable.
+        vals = np.concatenate([m, p])
+        vals = vals[np.isfinite(vals)]
+        typical = float(np.median(vals)) if vals.size else 1.0
+        normal = vals[vals <= 10 * typical]
+        top = 1.25 * (normal.max() if normal.size else vals.max())
+        for bx, v in [*zip(x - 0.2, m), *zip(x + 0.2, p)]:
+            if v > top:
+                a.annotate(f"▲ {v:,.0f} µs (cut)", (bx, top), xytext=(0, -3), textcoords="offset points",
+                           ha="center", va="top", fontsize=7, rotation=90, color="white", fontweight="bold",
+                           gid=f"cut:{q}")
+        a.set_ylim(0, top * 1.12)
+        for bx, y_text, text in labels_at:
+            a.annotate(text, (bx, min(y_text, top)), xytext=(0, 3), textcoords="offset points",
+                       ha="center", va="bottom", fontsize=8, gid=f"error:{q}",
+                       bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
         a.set_ylabel(f"{q} round trip (µs)")
         a.set_title(f"{q} latency")
         a.grid(axis="y", alpha=0.3)
-        a.legend(fontsize=8, loc="upper left", frameon=False)
+        if not owned:
+            a.legend(fontsize=8, frameon=False, loc="best")
     if owned:
+        h, l = axes[0].get_legend_handles_labels()
+        fig.legend(h, l, loc="lower center", ncol=2, frameon=False, fontsize=9)
+        fig.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
         measured = cmp.get("measured") or (rounds[0].get("measured") if rounds else None) or {}
         machine = (measured.get("results") or [{}])[0].get("extra", {}).get("machine", "this host")
         n = f"; means over {len(rounds)} rounds, ± the 95 % interval" if rounds and len(rounds) > 1 else ""
