@@ -43,7 +43,7 @@ def test_compare_rows_and_plot(tmp_path):
     assert ax50.get_yscale() == "linear" and ax50.get_ylim()[0] == 0
     errs = [t.get_text() for t in ax50.texts if t.get_gid() == "error:p50"]
     assert errs == [f"{100 * e:+.0f}%" for e in df["error_p50"]]
-    labels = [t.get_text() for t in ax50.get_legend().get_texts()]
+    labels = [t.get_text() for t in ax50.figure.legends[0].get_texts()]
     assert labels == ["measured (loopback)", "predicted (model)"]
     assert len(ax99.patches) == 2 * len(df)
 
@@ -75,3 +75,18 @@ def test_cli_calibrate_writes_a_valid_profile(tmp_path):
     r = fastwake.run({"platform": doc, "run": {"duration_ms": 2, "warmup_ms": 0.5},
                       "strategies": ["interrupt"]})
     assert r.result("interrupt")["platform"] == doc["name"]
+
+
+def test_plain_compare_calibrates_into_the_cache_not_the_source_tree(tmp_path, monkeypatch):
+    """`fastwake compare` without --platform calibrates first; the profile goes to the cache folder
+    (FASTWAKE_CACHE_DIR here), configs/platforms/ stays as it was."""
+    from pathlib import Path
+
+    platforms = Path(__file__).resolve().parents[2] / "configs" / "platforms"
+    before = {p.name: p.stat().st_mtime_ns for p in platforms.iterdir()}
+    monkeypatch.setenv("FASTWAKE_CACHE_DIR", str(tmp_path / "cache"))
+    cmp = hw.compare(None, sets=["run.duration_ms=40", "run.warmup_ms=5"])
+    prof = hw.calibration_path()
+    assert prof.parent == tmp_path / "cache" / "platforms" and prof.is_file()
+    assert cmp["platform"] == json.loads(prof.read_text())["name"]  # the prediction used that profile
+    assert {p.name: p.stat().st_mtime_ns for p in platforms.iterdir()} == before
