@@ -23,7 +23,7 @@ EPILOG = """examples:
   fastwake experiment fig3_breakdown --quick     # one experiments/ folder: data + figure
   fastwake bench configs/compare.json            # real threads, loopback NIC
   fastwake calibrate                             # this host's costs -> configs/platforms/host-NAME.json
-  fastwake compare --out results/compare         # model (calibrated) vs loopback: table + figure
+  fastwake compare --out results/compare         # model (calibrated) vs loopback: table (errors in signed %) + figure
   fastwake incast                                # SimGrid fabric: 1..256 clients -> results/incast/
 exit status: 0 ok, 2 bad input (the message names the key), 1 other errors
 """
@@ -210,9 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="predicted (model, calibrated) vs measured (loopback)",
                        description="Simulates the config (default configs/compare.json) with this "
-                                   "host's profile, calibrated right before measuring (costs drift on VMs) "
-                                   "and measures it on the loopback NIC; prints p50/p99 side by side "
-                                   "with relative errors and draws OUT.png/.pdf.")
+                                   "host's profile, calibrated right before measuring (costs drift on VMs; "
+                                   "the profile goes to the cache folder, CACHE/platforms/host-NAME.json, "
+                                   "not into the source tree) and measures it on the loopback NIC; prints "
+                                   "p50/p99 in µs side by side with the model error (predicted - measured) / "
+                                   "measured as a signed percentage (+34% = the model predicts higher) and "
+                                   "draws OUT.png/.pdf.")
     hw_args(p)
     p.add_argument("--recalibrate", action="store_true", help="(the default: compare always calibrates first unless --platform)")
     p.add_argument("--out", type=Path, default=Path("results/compare"),

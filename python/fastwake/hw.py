@@ -61,10 +61,12 @@ def _run_tool(args: list[str], quiet: bool) -> str:
 
 def _common(platform: str | None, sets: Iterable[str], cpus: Iterable[int] | None,
             nic_cpu: int | None) -> list[str]:
+    from .runner import set_strings
+
     args: list[str] = []
     if platform:
         args += ["--platform", platform]
-    for s in sets:
+    for s in set_strings(sets):  # a dict {PATH: value} or 'PATH=VALUE' strings, as for fastwake.run
         args += ["--set", s]
     if cpus:
         args += ["--cpus", ",".join(str(c) for c in cpus)]

@@ -193,7 +193,10 @@ def _finish(fig: Figure, axes, owned: bool, handles, labels, title: str, ncol: i
     """Own figure: suptitle and a legend below the panels, with room reserved for it. Caller's
     axes: a compact legend (strategy names only) inside the first axes."""
     if owned:
-        fig.suptitle(title, fontsize=12)
+        import textwrap
+
+        width = max(40, int(fig.get_figwidth() * 10.5))  # characters of a 12 pt title per line
+        fig.suptitle("\n".join(textwrap.fill(line, width) for line in title.split("\n")), fontsize=12)
         n = _legend_cols(fig, ncol)
         _legend_below(fig, handles, labels, ncol=n)
         _reserve_bottom(fig, len(labels), n)
@@ -617,7 +620,7 @@ def breakdown(df: pd.DataFrame, clip_ratio: float = 3.0, *, where=None, ax=None)
                 if p99 <= xmax:
                     a.plot([p99], [yi], marker="|", ms=13, mew=2.0, color="k", ls="none", gid=f"{s}:p99",
                            label="p99 (the tail beside the mean)")
-                    p99_text = f", p99 {p99:.1f}"
+                    p99_text = f", p99 {p99:.1f} µs"
                 else:
                     p99_text = f", p99 {p99:,.0f} µs ▸"
             if cut:
