@@ -858,7 +858,7 @@ def incast(df: pd.DataFrame, meta: Mapping | None = None, *, ax=None):
         for i, s in enumerate(strategies):
             st = style(s, i)
             for fabric, kw in (("simgrid", dict(lw=1.8, ls="-", marker=st["marker"], ms=5, zorder=2)),
-                               ("simple", dict(lw=1.1, ls="--", marker="o", ms=6, mfc="white", mew=1.1,
+                               ("simple", dict(lw=1.1, ls="--", marker="o", ms=4, mfc="white", mew=1.0,
                                                zorder=4))):
                 d = a[(a.strategy == s) & (a.fabric == fabric)].sort_values("clients")
                 if d.empty:
