@@ -823,8 +823,8 @@ def power_vs_latency(df: pd.DataFrame, percentile: str = "p99", *, ax=None, labe
     labels2 = [l.replace("band: ", "error bar: ") for l in l2]
     handles, labels = handles + h2, labels + labels2
     _finish(fig, axes2, owned, handles, labels,
-            f"Power vs {percentile} latency: each point one offered load, in load order "
-            f"({_kilo(lo)} → {_kilo(hi)} requests/s: lowest and highest labelled, arrow toward growing load)\n"
+            f"Power vs {percentile} latency, one point per offered load in load order "
+            f"({_kilo(lo)} → {_kilo(hi)} requests/s; ends labelled, arrow: growing load)\n"
             f"(simulated; {scenario_text(df)}; lower left is better)")
     return _returned(ax, axes2)
 
