@@ -12,6 +12,8 @@ PKGS=(
   # python/ (issue 3): pybind11 module, sweeps, Dask, plots, pytest
   python3-dev python3-pybind11 pybind11-dev python3-numpy python3-pandas
   python3-matplotlib python3-pytest python3-tqdm python3-dask python3-distributed
+  # the tutorial notebook (nbclient + ipykernel) and the paper page's check (headless Chromium)
+  python3-nbclient python3-nbformat python3-ipykernel python3-matplotlib-inline chromium
   # hw/testbed (issue 5): QEMU + Soft-RoCE guest (the guest kernel's headers are added below)
   qemu-system-x86 busybox-static rdma-core ibverbs-utils ibverbs-providers perftest
   libibverbs-dev librdmacm-dev cpio kmod iproute2 xz-utils

@@ -16,7 +16,7 @@ _fastwake = _native.load(__path__)  # noqa: F821 - __path__ is the package's
 from ._fastwake import ConfigError, DeviceError, MODEL_VERSION, VERSION  # noqa: E402
 from .cache import ResultCache, default_cache_dir  # noqa: E402
 from .config import canonical_json, config_hash, load_config, resolve_config  # noqa: E402
-from .results import Result, frame_of  # noqa: E402
+from .results import Result, frame_of, tidy  # noqa: E402
 from .runner import run  # noqa: E402
 from .sweeps import ClusterError, expand_grid, sweep  # noqa: E402
 from .advise import Advice, advise  # noqa: E402
@@ -42,4 +42,4 @@ def default_config() -> dict:
 __all__ = ["ConfigError", "DeviceError", "ClusterError", "MODEL_VERSION", "VERSION", "Result",
            "ResultCache", "run", "sweep", "expand_grid", "load_config", "resolve_config",
            "config_hash", "canonical_json", "frame_of", "strategies", "platforms", "default_config",
-           "default_cache_dir"]
+           "default_cache_dir", "tidy"]

@@ -10,14 +10,21 @@ from typing import Any
 
 from . import _fastwake
 from ._fastwake import ConfigError
-from ._native import REPO
 from .results import write_text_atomic
 
 
 def default_cache_dir() -> Path:
-    """$FASTWAKE_CACHE, else .cache/fastwake/ in the repository."""
-    env = os.environ.get("FASTWAKE_CACHE")
-    return Path(env) if env else REPO / ".cache" / "fastwake"
+    """Where sweep results are cached: $FASTWAKE_CACHE_DIR (or the older $FASTWAKE_CACHE), else
+    $XDG_CACHE_HOME/fastwake, else ~/.cache/fastwake (the XDG base-directory default). Never inside
+    the source tree unless one of these says so."""
+    for var in ("FASTWAKE_CACHE_DIR", "FASTWAKE_CACHE"):
+        env = os.environ.get(var)
+        if env:
+            return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):  # the spec: a relative XDG_CACHE_HOME is invalid and ignored
+        return Path(xdg) / "fastwake"
+    return Path.home() / ".cache" / "fastwake"
 
 
 class ResultCache:

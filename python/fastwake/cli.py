@@ -23,7 +23,7 @@ EPILOG = """examples:
   fastwake experiment fig3_breakdown --quick     # one experiments/ folder: data + figure
   fastwake bench configs/compare.json            # real threads, loopback NIC
   fastwake calibrate                             # this host's costs -> configs/platforms/host-NAME.json
-  fastwake compare --out results/compare         # model (calibrated) vs loopback: table + figure
+  fastwake compare --out results/compare         # model (calibrated) vs loopback: table (errors in signed %) + figure
   fastwake incast                                # SimGrid fabric: 1..256 clients -> results/incast/
 exit status: 0 ok, 2 bad input (the message names the key), 1 other errors
 """
@@ -93,7 +93,8 @@ def _add_exec_args(p: argparse.ArgumentParser) -> None:
                    help="parallel simulations (local threads / LocalCluster workers); default: cores")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler (tcp://host:8786); default: a LocalCluster on loopback")
-    p.add_argument("--cache", metavar="DIR", help="result cache folder (default .cache/fastwake/ or $FASTWAKE_CACHE)")
+    p.add_argument("--cache", metavar="DIR", help="result cache folder (default $FASTWAKE_CACHE_DIR, else $XDG_CACHE_HOME/fastwake, "
+                        "else ~/.cache/fastwake)")
     p.add_argument("--no-cache", action="store_true", help="recompute every point, write no cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -166,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("figure", choices=(*figure_plots(), "all"))
     p.add_argument("data", type=Path, help="CSV file (a folder for 'all')")
     p.add_argument("--out", type=Path, help="output stem (default: next to the data); .png and .pdf are written")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="draw only the rows where column KEY (e.g. workload.threads_per_core) equals VALUE "
+                        "(repeatable); a figure of one scenario (breakdown, state-residency) needs it when the "
+                        "CSV holds several, and the error lists the choices")
 
     sub.add_parser("list", help="strategies, platforms, model version")
 
@@ -205,9 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="predicted (model, calibrated) vs measured (loopback)",
                        description="Simulates the config (default configs/compare.json) with this "
-                                   "host's profile, calibrated right before measuring (costs drift on VMs) "
-                                   "and measures it on the loopback NIC; prints p50/p99 side by side "
-                                   "with relative errors and draws OUT.png/.pdf.")
+                                   "host's profile, calibrated right before measuring (costs drift on VMs; "
+                                   "the profile goes to the cache folder, CACHE/platforms/host-NAME.json, "
+                                   "not into the source tree) and measures it on the loopback NIC; prints "
+                                   "p50/p99 in µs side by side with the model error (predicted - measured) / "
+                                   "measured as a signed percentage (+34% = the model predicts higher) and "
+                                   "draws OUT.png/.pdf.")
     hw_args(p)
     p.add_argument("--recalibrate", action="store_true", help="(the default: compare always calibrates first unless --platform)")
     p.add_argument("--out", type=Path, default=Path("results/compare"),
@@ -396,7 +404,7 @@ def cmd_plot(a) -> int:
             for p in e.draw(a.data):
                 print(p)
         return 0
-    for p in PLOTS[a.figure].render(a.data, a.out or a.data.with_suffix("")):
+    for p in PLOTS[a.figure].render(a.data, a.out or a.data.with_suffix(""), where=a.where):
         print(p)
     return 0
 
@@ -465,11 +473,9 @@ def cmd_compare(a) -> int:
 
     cmp = hw.compare(a.config, platform=a.platform, sets=a.set, recalibrate=a.recalibrate,
                      cpus=_cpus(a.cpus), nic_cpu=a.nic_cpu, quiet=False)
-    df = hw.compare_frame(cmp)
-    print(f"predicted (model, platform {cmp['platform']}) vs measured (loopback), round trip in us")
-    cols = ["measured_p50_us", "predicted_p50_us", "error_p50", "measured_p99_us",
-            "predicted_p99_us", "error_p99"]
-    print(df[cols].to_string(float_format=lambda v: f"{v:.2f}"))
+    from .results import compare_table
+
+    print(compare_table(cmp))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     hw.plot_compare(cmp, a.out)
     a.out.with_suffix(".json").write_text(json.dumps(cmp, indent=2) + "\n")

@@ -201,14 +201,16 @@ class Plot:
     def is_figure(self) -> bool:
         return self.draw is not None
 
-    def render(self, data: str | os.PathLike, stem: str | os.PathLike, description: str = "") -> list[Path]:
-        """Reads the data file, writes the figure or table at STEM; returns the files written."""
+    def render(self, data: str | os.PathLike, stem: str | os.PathLike, description: str = "",
+               where=None) -> list[Path]:
+        """Reads the data file, keeps the rows matching `where` (plots.select: a dict or
+        'KEY=VALUE' strings), writes the figure or table at STEM; returns the files written."""
         from . import plots
 
         data = Path(data)
         if not data.exists():
             raise ConfigError(f"{data}: no such file")
-        rows = pd.read_csv(data)
+        rows = plots.select(pd.read_csv(data), where)
         if self.draw is not None:
             return plots.save(self.draw(rows, plots.sidecar(data)), stem)
         return [Path(p) for p in self.write(rows, Path(stem), description)]
@@ -238,6 +240,8 @@ PLOTS: dict[str, Plot] = {p.name: p for p in [
          draw=lambda rows, side: _plots().latency_cdf(rows, scenario=side.get("scenario"))),
     Plot("breakdown", "mean latency per stage, per strategy (plots.breakdown)",
          draw=lambda rows, side: _plots().breakdown(rows)),
+    Plot("state-residency", "each core's time split into work, irq, polling and C-states, per strategy "
+         "(plots.state_residency)", draw=lambda rows, side: _plots().state_residency(rows)),
     Plot("power-vs-load", "host power vs offered load (plots.power_vs_load)",
          draw=lambda rows, side: _plots().power_vs_load(rows)),
     Plot("power-vs-latency", "host power vs p99 latency, one point per load (plots.power_vs_latency)",

@@ -6,7 +6,7 @@ subprocess: real-thread runs pin threads and must not share the interpreter's pr
     import fastwake.hw as hw
     doc = hw.bench("configs/compare.json")          # loopback, result schema, backend "loopback"
     prof = hw.calibrate()                           # -> configs/platforms/host-<hostname>.json
-    cmp = hw.compare()                              # model (calibrated) vs loopback
+    cmp = hw.compare()                              # model (calibrated into the cache) vs loopback
     hw.plot_compare(cmp, "results/compare")         # results/compare.png/.pdf
 """
 from __future__ import annotations
@@ -61,10 +61,12 @@ def _run_tool(args: list[str], quiet: bool) -> str:
 
 def _common(platform: str | None, sets: Iterable[str], cpus: Iterable[int] | None,
             nic_cpu: int | None) -> list[str]:
+    from .runner import set_strings
+
     args: list[str] = []
     if platform:
         args += ["--platform", platform]
-    for s in sets:
+    for s in set_strings(sets):  # a dict {PATH: value} or 'PATH=VALUE' strings, as for fastwake.run
         args += ["--set", s]
     if cpus:
         args += ["--cpus", ",".join(str(c) for c in cpus)]
@@ -117,6 +119,33 @@ def compare(config: str | os.PathLike | Mapping | None = None, *, platform: str 
     if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 100:
         from .config import ConfigError
         raise ConfigError(f"rounds: expected a whole number 1..100, got {rounds!r}")
+    if platform is not None:
+        return _compare_tool(config, platform, sets, recalibrate, cpus, nic_cpu, quiet, rounds)
+    # Calibrate into the cache folder, never into the source tree (the tool's own default is
+    # configs/platforms/host-NAME.json), then predict with that profile; one (calibrate, measure)
+    # pair per round, so the drift of a shared machine shows as the spread of the error.
+    profile = calibration_path()
+    profile.parent.mkdir(parents=True, exist_ok=True)
+    docs = []
+    for _ in range(rounds):
+        calibrate(profile, quiet=quiet)
+        docs.append(_compare_tool(config, str(profile), sets, False, cpus, nic_cpu, quiet, 1))
+    return docs[0] if rounds == 1 else combine_rounds(docs)
+
+
+def calibration_path() -> Path:
+    """Where compare keeps this host's fresh calibration: CACHE/platforms/host-NAME.json
+    (fastwake.default_cache_dir()). `fastwake calibrate` without --out still writes
+    configs/platforms/host-NAME.json, where --platform host-NAME finds it."""
+    import socket
+
+    from .cache import default_cache_dir
+
+    host = socket.gethostname().split(".")[0] or "localhost"
+    return default_cache_dir() / "platforms" / f"host-{host}.json"
+
+
+def _compare_tool(config, platform, sets, recalibrate, cpus, nic_cpu, quiet, rounds) -> dict:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         out = tmp / "compare.json"
@@ -127,52 +156,41 @@ def compare(config: str | os.PathLike | Mapping | None = None, *, platform: str 
         return json.loads(out.read_text())
 
 
+def combine_rounds(docs: list[dict]) -> dict:
+    """Several one-round compare documents as one (what `fastwake-bench compare --rounds N`
+    writes): per strategy the mean measured/predicted latencies, the mean error and
+    error_Q_ci95, the half-width of its 95 % t-interval; "rounds" keeps every document."""
+    from .stats import t_halfwidth
+
+    rows = []
+    for i, first in enumerate(docs[0]["rows"]):
+        row = {"strategy": first["strategy"], "rounds": len(docs)}
+        for q in [q for q in ("p50", "p99", "mean") if f"error_{q}" in first]:
+            for side in ("measured", "predicted"):
+                k = f"{side}_{q}_us"
+                row[k] = sum(d["rows"][i][k] for d in docs) / len(docs)
+            errs = [d["rows"][i][f"error_{q}"] for d in docs]
+            row[f"error_{q}"] = sum(errs) / len(errs)
+            row[f"error_{q}_ci95"] = t_halfwidth(errs)
+        rows.append(row)
+    return {"schema": "fastwake-compare/1", "platform": docs[-1]["platform"], "rows": rows, "rounds": docs}
+
+
 def compare_frame(cmp: Mapping[str, Any]) -> pd.DataFrame:
     """One row per strategy: measured/predicted p50, p99, mean (us) and relative errors."""
     return pd.DataFrame(cmp["rows"]).set_index("strategy")
 
 
-def plot_compare(cmp: Mapping[str, Any], out_prefix: str | os.PathLike | None = None):
-    """Grouped bars, measured vs predicted p50 and p99 per strategy (log scale),
-    each predicted bar labelled with its relative error. Saves PNG and PDF when
-    out_prefix is given; returns the matplotlib Figure."""
-    import matplotlib
-    if out_prefix is not None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-    import numpy as np
+def plot_compare(cmp: Mapping[str, Any], out_prefix: str | os.PathLike | None = None, *, ax=None):
+    """Measured vs predicted p50 and p99 per strategy on linear axes, each predicted bar labelled
+    with the model error (signed %, ± its 95 % interval over several rounds): plots.compare.
+    Saves OUT.png and OUT.pdf when out_prefix is given; returns the axes."""
+    from . import plots
 
-    df = compare_frame(cmp)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=False)
-    x = np.arange(len(df))
-    for ax, q in zip(axes, ("p50", "p99")):
-        m = df[f"measured_{q}_us"].to_numpy()
-        p = df[f"predicted_{q}_us"].to_numpy()
-        ax.bar(x - 0.2, m, 0.4, label="measured (loopback)", color="#4c72b0")
-        bars = ax.bar(x + 0.2, p, 0.4, label="predicted (model)", color="#dd8452")
-        for b, e in zip(bars, df[f"error_{q}"].to_numpy()):
-            ax.annotate(f"{100 * e:+.0f}%", (b.get_x() + b.get_width() / 2, b.get_height()),
-                        ha="center", va="bottom", fontsize=8)
-        ax.set_xticks(x, df.index, rotation=15)
-        ax.set_yscale("log")
-        # Readable numbers on the log axis (1, 2, 5, 10, 20, ...), not just powers of ten.
-        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_ylabel(f"{q} round trip (µs, log scale)")
-        ax.set_title(f"{q} latency")
-        ax.grid(axis="y", which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    machine = cmp["measured"]["results"][0].get("extra", {}).get("machine", "this host")
-    fig.suptitle(f"Predicted vs measured, platform {cmp['platform']}\n{machine}", fontsize=10)
-    fig.tight_layout()
+    axes = plots.compare(cmp, ax=ax)
     if out_prefix is not None:
-        out_prefix = Path(out_prefix)
-        out_prefix.parent.mkdir(parents=True, exist_ok=True)
-        for ext in ("png", "pdf"):
-            fig.savefig(out_prefix.with_suffix("." + ext), dpi=130)
-    return fig
+        plots.save(axes, out_prefix)
+    return axes
 
 
 __all__ = ["BenchError", "bench", "bench_binary", "calibrate", "compare", "compare_frame",

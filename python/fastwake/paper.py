@@ -67,7 +67,70 @@ def paper(out: str | Path = DEFAULT_OUT, *, quick: bool = False, executor: str =
         "wall_s": round(wall, 2),
     }
     write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    captions = {}
+    for e in exps:
+        try:
+            captions[e.name] = e.description
+        except _fastwake.ConfigError:
+            captions[e.name] = ""
+    write_index(out, manifest, captions)
     return manifest
+
+
+_PAGE_SCRIPT = """
+// Sets data-images on <body> once every figure has loaded or failed: "ok" when each one decoded
+// (complete, with a width), else "broken: NAME ..." (what the headless-browser test reads).
+function fwCheck() {
+  const imgs = Array.from(document.images);
+  if (!imgs.every(i => i.complete)) { setTimeout(fwCheck, 50); return; }
+  const bad = imgs.filter(i => !(i.naturalWidth > 0)).map(i => i.getAttribute("src"));
+  document.body.dataset.images = bad.length ? "broken: " + bad.join(" ") : "ok";
+  document.body.dataset.imageCount = String(imgs.length);
+}
+window.addEventListener("load", fwCheck);
+"""
+
+
+def write_index(out: str | Path, manifest: dict, captions: dict[str, str] | None = None) -> Path:
+    """OUT/index.html: one page with every figure of OUT (PNG, linking its PDF), the headline table
+    and the manifest, all by relative links (the folder can be moved or served as is)."""
+    import html
+
+    out = Path(out)
+    captions = captions or {}
+    figures = sorted(f for f in manifest["files"] if f.endswith(".png") and (out / f).exists())
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+             f"<title>FastWake paper figures</title>"
+             "<style>body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}"
+             "figure{margin:2em 0;border-top:1px solid #ddd;padding-top:1em}"
+             "figure img{max-width:100%;height:auto;display:block}figcaption{font-size:0.9em;color:#444;"
+             "max-width:70em}pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:0.8em}"
+             "nav a{margin-right:1em}</style></head><body>",
+             "<h1>FastWake: paper figures and headline table</h1>",
+             f"<p>{html.escape(manifest.get('command', 'fastwake paper'))}; model version "
+             f"{html.escape(str(manifest.get('model_version', '?')))}; wall time {manifest.get('wall_s', 0):.1f} s. "
+             "Simulated; every power figure is a model estimate. Sign convention: a change is "
+             "(x − baseline) / baseline, negative = lower (faster, less power).</p>",
+             "<nav>" + "".join(f"<a href=\"#{html.escape(Path(f).stem)}\">{html.escape(Path(f).stem)}</a>"
+                               for f in figures) + "<a href=\"#headline\">headline</a><a href=\"#manifest\">manifest</a></nav>"]
+    for f in figures:
+        stem = Path(f).stem
+        pdf = f" (<a href=\"{html.escape(stem)}.pdf\">PDF</a>)" if (out / f"{stem}.pdf").exists() else ""
+        cap = html.escape(captions.get(stem, ""))
+        parts.append(f"<figure id=\"{html.escape(stem)}\"><h2>{html.escape(stem)}</h2>"
+                     f"<img src=\"{html.escape(f)}\" alt=\"{html.escape(stem)}\">"
+                     f"<figcaption>{cap}{pdf}</figcaption></figure>")
+    head = out / "headline.txt"
+    if head.exists():
+        links = " ".join(f"<a href=\"headline.{x}\">{x}</a>" for x in ("csv", "json", "txt") if (out / f"headline.{x}").exists())
+        parts.append(f"<section id=\"headline\"><h2>Headline table</h2><p>{links}</p>"
+                     f"<pre>{html.escape(head.read_text())}</pre></section>")
+    parts.append(f"<section id=\"manifest\"><h2>Manifest</h2><p><a href=\"manifest.json\">manifest.json</a></p>"
+                 f"<pre>{html.escape(json.dumps(manifest, indent=2))}</pre></section>")
+    parts.append(f"<script>{_PAGE_SCRIPT}</script></body></html>\n")
+    path = out / "index.html"
+    write_text_atomic(path, "\n".join(parts))
+    return path
 
 
 def print_report(out: Path, manifest: dict, stream=sys.stdout) -> None:
@@ -81,7 +144,7 @@ def print_report(out: Path, manifest: dict, stream=sys.stdout) -> None:
         print(format_table(table, default_tpc=default_tpc), file=stream)
         print(file=stream)
     print(f"Figures and tables in {out}/:", file=stream)
-    for name in [*manifest["files"], "manifest.json"]:
+    for name in [*manifest["files"], "manifest.json", "index.html"]:
         print(f"  {out / name}", file=stream)
     sp = manifest["sweep_points"]
     print(f"sweep points: {sp['points']}, {sp['computed']} simulated, {sp['cached']} reused (shared between "

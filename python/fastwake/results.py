@@ -78,6 +78,59 @@ def frame_of(docs: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Measured quantities (first segment of a column name) and their unit: the `metric` rows of tidy().
+UNITS = {"latency_us": "µs", "breakdown_us": "µs", "throughput_rps": "req/s", "power_w": "W",
+         "core_power_w": "W", "package_power_w": "W", "energy_per_req_uj": "µJ", "cpu_util": "fraction",
+         "state_share": "fraction", "max_app_core_load": "fraction", "requests": "requests",
+         "requests_min": "requests", "extra": ""}
+
+
+def _tidy_name(column: str) -> str:
+    """An identifier column's name without dots: config.workload.threads_per_core -> threads_per_core
+    when that is unambiguous (see tidy), else workload_threads_per_core."""
+    return column.removeprefix("config.").replace(".", "_")
+
+
+def tidy(df: pd.DataFrame, metrics: Iterable[str] | None = None) -> pd.DataFrame:
+    """The long ("tidy") form of a sweep's or a run's rows: one row per row of `df` x measured
+    quantity, with the identifying columns first (strategy, platform, seed, the grid keys and the
+    config as plain names without dots, e.g. threads_per_core, app_cores, kind), then `metric`
+    (the wide column's name, e.g. "latency_us.p50", "power_w", "state_share.C1"), `value` (float)
+    and `unit` (µs, W, req/s, fraction, …). Ready for seaborn (hue="strategy") and df.query
+    without backticks. `metrics`: keep only these wide columns (default: every measured one)."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"tidy: expected a DataFrame (fastwake.sweep(...) or Result.frame()), got {type(df).__name__}")
+
+    def measured(c: str) -> bool:
+        head = c.split(".", 1)[0]
+        return head in UNITS and (pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]))
+
+    value_cols = [c for c in df.columns if measured(c)]
+    if metrics is not None:
+        want = list(metrics)
+        unknown = [m for m in want if m not in value_cols]
+        if unknown:
+            raise KeyError(f"tidy: no measured column {', '.join(unknown)} "
+                           f"(have e.g. {', '.join(value_cols[:8])})")
+        value_cols = want
+    ids = [c for c in df.columns if not measured(c)]
+    # Grid-key columns (workload.threads_per_core) repeat their config.* column: keep the config one.
+    ids = [c for c in ids if not (f"config.{c}" in df.columns and c.split(".", 1)[0] != "config")]
+    # Plain names: the last path segment where it is unique, else SECTION_KEY.
+    names = {c: _tidy_name(c) for c in ids}
+    last = [c.rsplit(".", 1)[-1] for c in ids]
+    for c, tail in zip(ids, last):
+        if "." in c and last.count(tail) == 1 and tail not in df.columns and tail not in ("name",):
+            names[c] = tail
+    first = [c for c in ("strategy", "platform", "seed") if c in ids]
+    order = first + [c for c in ids if c not in first]
+    long = df[order + value_cols].melt(id_vars=order, value_vars=value_cols, var_name="metric",
+                                       value_name="value")
+    long["value"] = pd.to_numeric(long["value"], errors="coerce").astype(float)
+    long["unit"] = long["metric"].map(lambda m: UNITS.get(m.split(".", 1)[0], ""))
+    return long.rename(columns=names)
+
+
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -103,26 +156,37 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, make_dirs: bool = T
         raise
 
 
-def table(doc: Mapping[str, Any]) -> str:
-    """The result document as the table fastwake-sim prints."""
+def signed_pct(new: float, base: float, digits: int = 0) -> str:
+    """(new - base) / base as a signed percentage, the toolkit's one convention (negative = lower
+    than the baseline: faster, less power): "-82%", "+5%", "+0%"; "-" without a baseline."""
+    if base is None or not base or new != new or base != base:
+        return "-"
+    return f"{100.0 * (new - base) / base:+.{digits}f}%"
+
+
+def table(doc: Mapping[str, Any], baseline: str = "interrupt") -> str:
+    """The result document as a text table: latency in µs, p50 relative to `baseline`'s as a signed
+    percentage (negative = faster), throughput in req/s, power in W."""
     cfg = doc["config"]
     res = doc["results"]
-    irq = next((r["latency_us"]["p50"] for r in res if r["strategy"] == "interrupt"), None)
+    base = next((r["latency_us"]["p50"] for r in res if r["strategy"] == baseline), None)
+    vs = f"p50 vs {baseline}"
     lines = [f"config {cfg['name']}, platform {cfg['platform']['name']}, "
              f"{cfg['host']['app_cores']} app core(s) x {cfg['workload']['threads_per_core']} threads, "
              f"{cfg['workload']['kind']}",
-             f"{'strategy':<28}{'p50 us':>10}{'p99 us':>10}{'vs irq':>10}{'kreq/s':>12}"
-             f"{'CPU %':>8}{'power W':>9}{'uJ/req':>10}"]
+             f"{'strategy':<28}{'p50 µs':>10}{'p99 µs':>10}{vs:>{max(18, len(vs) + 2)}}{'req/s':>12}"
+             f"{'CPU %':>8}{'power W':>9}{'µJ/req':>10}"]
     for r in res:
         p50 = r["latency_us"]["p50"]
-        vs = f"{100 * (p50 - irq) / irq:.0f}%" if irq else "-"
-        lines.append(f"{r['strategy']:<28}{p50:>10.2f}{r['latency_us']['p99']:>10.2f}{vs:>10}"
-                     f"{r['throughput_rps'] / 1e3:>12.1f}{100 * r['cpu_util']:>8.0f}"
+        rel = "—" if r["strategy"] == baseline else signed_pct(p50, base)
+        lines.append(f"{r['strategy']:<28}{p50:>10.2f}{r['latency_us']['p99']:>10.2f}{rel:>{max(18, len(vs) + 2)}}"
+                     f"{r['throughput_rps']:>12,.0f}{100 * r['cpu_util']:>8.0f}"
                      f"{r['power_w']:>9.2f}{r['energy_per_req_uj']:>10.2f}")
     backend = doc["results"][0].get("backend", "sim") if doc.get("results") else "sim"
     who = "client" if backend == "sim" else ("NIC thread" if backend == "loopback" else "client")
     estimated = any(r.get("power_estimated", True) for r in doc.get("results", []))
-    lines.append(f"latency = round trip as the {who} sees it ({backend})"
+    lines.append(f"latency = round trip as the {who} sees it ({backend}); p50 vs {baseline}: "
+                 f"(p50 - {baseline}'s) / {baseline}'s, negative = faster"
                  + ("; power is an estimate" if estimated else ""))
     return "\n".join(lines)
 
@@ -157,6 +221,10 @@ class Result:
         """One row per strategy, the same columns as a sweep's rows."""
         return frame_of([self.doc])
 
+    def tidy(self, metrics: Iterable[str] | None = None) -> pd.DataFrame:
+        """The rows in long form (results.tidy): strategy, platform, …, metric, value, unit."""
+        return tidy(self.frame(), metrics)
+
     def latencies_us(self, strategy: str) -> np.ndarray:
         """Per-request round-trip latencies in µs (needs samples=True)."""
         if strategy not in self.samples:
@@ -175,3 +243,31 @@ class Result:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, **arrays)
+
+
+def compare_table(cmp: Mapping[str, Any]) -> str:
+    """A compare document (fastwake-compare/1) as text: measured and predicted p50/p99 in µs and
+    the model error (predicted - measured) / measured as a signed percentage (+34% = the model
+    predicts higher), with its 95 % interval over the rounds when there are several."""
+    rows = cmp["rows"]
+    ci = bool(rows) and "error_p50_ci95" in rows[0]
+
+    def err(r, q):
+        text = f"{100 * r[f'error_{q}']:+.0f}%"
+        if ci:
+            text += f" ± {100 * r[f'error_{q}_ci95']:.0f}"
+        return text
+
+    ew = 14 if ci else 9
+    lines = [f"predicted (model, platform {cmp['platform']}) vs measured (loopback NIC), round trip in µs"]
+    if ci:
+        lines.append(f"means over {rows[0].get('rounds', '?')} rounds of (calibrate, measure); "
+                     "error ± half-width of its 95 % t-interval")
+    lines.append(f"{'strategy':<28}{'meas p50':>10}{'pred p50':>10}{'error':>{ew}}"
+                 f"{'meas p99':>10}{'pred p99':>10}{'error':>{ew}}")
+    for r in rows:
+        lines.append(f"{r['strategy']:<28}{r['measured_p50_us']:>10.2f}{r['predicted_p50_us']:>10.2f}"
+                     f"{err(r, 'p50'):>{ew}}{r['measured_p99_us']:>10.2f}{r['predicted_p99_us']:>10.2f}"
+                     f"{err(r, 'p99'):>{ew}}")
+    lines.append("error = (predicted - measured) / measured: + the model predicts higher, - lower")
+    return "\n".join(lines)

@@ -23,7 +23,7 @@ _KEY_HEADS = ("config", "host", "workload", "remapper", "run", "fabric", "client
 def group_columns(df: pd.DataFrame) -> list[str]:
     """The columns that identify one point of a figure across its seeds: platform, strategy, grid keys
     and config.* (seed, run length and the cache key excluded)."""
-    cols = [c for c in ("platform", "strategy", "fabric") if c in df.columns]
+    cols = [c for c in ("platform", "strategy", "fabric", "clients") if c in df.columns]
     cols += [c for c in df.columns if c not in cols and c not in PER_SEED and c.split(".", 1)[0] in _KEY_HEADS]
     return cols
 

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -107,12 +107,14 @@ def seed_list(seeds) -> list[int]:
     raise ConfigError(f"seeds: expected a count or a non-empty list of integer seeds, got {seeds!r}")
 
 
-def make_points(base: ConfigLike, grid, *, platform: str | None = None, sets: Iterable[str] = (),
+def make_points(base: ConfigLike, grid, *, platform: str | None = None, sets=(),
                 seeds=None) -> list[Point]:
     """Resolves every grid point (all validated before anything runs, so a bad
     grid fails at once with the point and the key named). With `seeds`, every
     grid point runs once per seed (run.seed, the innermost grid dimension)."""
-    doc = load_config(base, platform=platform, sets=sets)
+    from .runner import set_strings
+
+    doc = load_config(base, platform=platform, sets=set_strings(sets))
     points = []
     grid_points = expand_grid(grid)
     sl = seed_list(seeds)
@@ -143,13 +145,27 @@ def simulate_point(config: dict, model_version: str, force: bool = False) -> dic
     return doc
 
 
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (IPython's ZMQ shell), where stderr is no terminal."""
+    ip = sys.modules.get("IPython")
+    try:
+        shell = ip.get_ipython() if ip is not None else None
+    except Exception:  # noqa: BLE001 - whatever a half-initialised IPython raises
+        return False
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def _progress_bar(total: int, initial: int, desc: str, enabled: bool | None):
-    from tqdm import tqdm
+    """tqdm.auto: a widget in Jupyter (when ipywidgets is installed, else text), text on a terminal."""
+    import warnings
 
     if enabled is None:
-        enabled = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, desc=desc, unit="point", disable=not enabled,
-                file=sys.stderr, dynamic_ncols=True, leave=True)
+        enabled = sys.stderr.isatty() or in_notebook()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tqdm.auto's "IProgress not found" without ipywidgets
+        from tqdm.auto import tqdm
+        return tqdm(total=total, initial=initial, desc=desc, unit="point", disable=not enabled,
+                    file=sys.stderr, dynamic_ncols=True, leave=True)
 
 
 def _default_jobs() -> int:
@@ -291,7 +307,7 @@ def _lengthen(p: Point, doc: dict, min_requests: int) -> Point | None:
 
 def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: int | None = None,
           scheduler=None, cache=True, progress: bool | None = None,
-          platform: str | None = None, sets: Iterable[str] = (), desc: str = "sweep",
+          platform: str | None = None, sets=(), desc: str = "sweep",
           worker_timeout_s: float = 60.0, seeds=None, min_requests: int | None = None,
           force: bool = False) -> pd.DataFrame:
     """Simulates every point of `grid` applied to `base` and returns a
@@ -307,10 +323,12 @@ def sweep(base: ConfigLike = None, grid=None, *, executor: str = "local", jobs: 
               scheduler address (the cluster decides).
     scheduler Dask scheduler address (tcp://host:8786), or a connected
               dask.distributed.Client (left open); None starts a LocalCluster
-    cache     True (.cache/fastwake/ or $FASTWAKE_CACHE), a directory, a
+    cache     True (fastwake.default_cache_dir(): $FASTWAKE_CACHE_DIR, else
+              $XDG_CACHE_HOME/fastwake, else ~/.cache/fastwake), a directory, a
               ResultCache, or False (nothing on disk). Finished points are
               stored as they complete, so an interrupted sweep resumes.
-    progress  tqdm bar on stderr (None: only when stderr is a terminal)
+    progress  tqdm.auto bar (None: when stderr is a terminal or in Jupyter)
+    sets      overrides of the base: a dict {PATH: value} or 'PATH=VALUE' strings
     seeds     N (seeds 1..N) or a list: every point once per seed (grid key
               run.seed, innermost; each seed cached on its own). Fold the
               seeds with fastwake.stats.aggregate (mean, t-interval).

@@ -66,17 +66,22 @@ def test_paper_quick_writes_every_figure_and_the_headline(tmp_path):
     out = tmp_path / "paper"
     p = fw("paper", "--quick", "--out", out, "--no-cache", "--no-progress")
     for stem in ["fig1_latency_vs_threads", "fig2_latency_cdf", "fig3_breakdown", "fig4_power_vs_load",
-                 "fig5_power_vs_latency", "fig6_latency_fixed_load", "fig7_latency_vs_load"]:
+                 "fig5_power_vs_latency", "fig6_latency_fixed_load", "fig7_latency_vs_load", "fig9_state_residency"]:
         for ext in ("png", "pdf", "csv"):
             f = out / f"{stem}.{ext}"
             assert f.stat().st_size > 1000, f
             assert str(f) in p.stdout
     head = pd.read_csv(out / "headline.csv")
     assert set(head["platform"]) == {"x86", "arm"} and set(head["threads_per_core"]) == {1, 8, 32}
-    assert {"p50_reduction_pct", "p99_reduction_pct", "p50_above_busy_poll_ns", "p50_ratio_to_busy_poll",
+    assert {"p50_vs_interrupt_pct", "p99_vs_interrupt_pct", "p50_above_busy_poll_ns", "p50_ratio_to_busy_poll",
             "power_overhead_w", "power_overhead_pct"} <= set(head.columns)
     row = head[(head.platform == "x86") & (head.threads_per_core == 8) & (head.strategy == "interrupt")].iloc[0]
-    assert row.p50_reduction_pct == 0 and row.power_overhead_w == 0
+    assert row.p50_vs_interrupt_pct == 0 and row.power_overhead_w == 0
+    # one sign convention: (x - interrupt) / interrupt, negative = faster
+    d = head[(head.platform == "x86") & (head.threads_per_core == 8)].set_index("strategy")
+    for s in d.index:
+        want = 100 * (d.loc[s, "p50_us"] - d.loc["interrupt", "p50_us"]) / d.loc["interrupt", "p50_us"]
+        assert d.loc[s, "p50_vs_interrupt_pct"] == pytest.approx(want, rel=1e-3, abs=1e-3)
     doc = json.loads((out / "headline.json").read_text())
     assert doc["default_threads_per_core"] == 8 and doc["model_version"] == fastwake.MODEL_VERSION
     assert any("dispatcher_p50_above_busy_poll_ns" in s for s in doc["summary"])
@@ -84,12 +89,15 @@ def test_paper_quick_writes_every_figure_and_the_headline(tmp_path):
     assert "fastwake paper --quick: wall time" in p.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["quick"] is True and "headline.csv" in manifest["files"]
+    page = (out / "index.html").read_text()  # one page: every figure, the headline, the manifest
+    assert all(f'<img src="{f.name}"' in page for f in out.glob("*.png")) and "Headline table" in page
+    assert str(out / "index.html") in p.stdout
 
     # figures are redrawn from the data files alone
     for f in out.glob("*.png"):
         f.unlink()
     p = fw("plot", "all", out)
-    assert len(list(out.glob("*.png"))) == 7
+    assert len(list(out.glob("*.png"))) == 8
     p = fw("plot", "latency-vs-threads", out / "fig1_latency_vs_threads.csv", "--out", tmp_path / "again")
     assert (tmp_path / "again.png").exists() and (tmp_path / "again.pdf").exists()
 
@@ -116,7 +124,7 @@ def test_one_experiment_runs_alone(tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip() == ("fastwake experiment: unknown experiment 'nope' (known: fig1_latency_vs_threads, "
                                 "fig2_latency_cdf, fig3_breakdown, fig4_power_vs_load, fig5_power_vs_latency, "
-                                "fig6_latency_fixed_load, fig7_latency_vs_load, headline, incast)")
+                                "fig6_latency_fixed_load, fig7_latency_vs_load, fig9_state_residency, headline, incast)")
 
 
 def test_every_experiment_spec_resolves():

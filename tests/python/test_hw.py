@@ -36,11 +36,14 @@ def test_compare_rows_and_plot(tmp_path):
     df = hw.compare_frame(cmp)
     assert list(df.index) == ["busy_poll", "fastwake_poll", "interrupt"]
     assert (df["measured_p50_us"] > 0).all() and (df["predicted_p50_us"] > 0).all()
-    fig = hw.plot_compare(cmp, tmp_path / "cmp")
+    axes = hw.plot_compare(cmp, tmp_path / "cmp")
     assert (tmp_path / "cmp.png").exists() and (tmp_path / "cmp.pdf").exists()
-    ax50, ax99 = fig.axes
+    ax50, ax99 = axes
     assert "p50" in ax50.get_ylabel() and "µs" in ax50.get_ylabel()
-    labels = [t.get_text() for t in ax50.get_legend().get_texts()]
+    assert ax50.get_yscale() == "linear" and ax50.get_ylim()[0] == 0
+    errs = [t.get_text() for t in ax50.texts if t.get_gid() == "error:p50"]
+    assert errs == [f"{100 * e:+.0f}%" for e in df["error_p50"]]
+    labels = [t.get_text() for t in ax50.figure.legends[0].get_texts()]
     assert labels == ["measured (loopback)", "predicted (model)"]
     assert len(ax99.patches) == 2 * len(df)
 
@@ -51,7 +54,11 @@ def test_cli_compare_writes_table_figure_and_json(tmp_path):
                            "--set", "run.duration_ms=60", "--set", "run.warmup_ms=5",
                            "--out", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "predicted" in proc.stdout and "error_p50" in proc.stdout
+    assert "predicted" in proc.stdout and "error" in proc.stdout
+    cmp = json.loads(out.with_suffix(".json").read_text())
+    # errors printed as signed percentages of the measurement, not as fractions
+    e = cmp["rows"][0]["error_p50"]
+    assert f"{100 * e:+.0f}%" in proc.stdout
     assert json.loads(out.with_suffix(".json").read_text())["schema"] == "fastwake-compare/1"
     assert out.with_suffix(".png").exists()
 
@@ -68,3 +75,18 @@ def test_cli_calibrate_writes_a_valid_profile(tmp_path):
     r = fastwake.run({"platform": doc, "run": {"duration_ms": 2, "warmup_ms": 0.5},
                       "strategies": ["interrupt"]})
     assert r.result("interrupt")["platform"] == doc["name"]
+
+
+def test_plain_compare_calibrates_into_the_cache_not_the_source_tree(tmp_path, monkeypatch):
+    """`fastwake compare` without --platform calibrates first; the profile goes to the cache folder
+    (FASTWAKE_CACHE_DIR here), configs/platforms/ stays as it was."""
+    from pathlib import Path
+
+    platforms = Path(__file__).resolve().parents[2] / "configs" / "platforms"
+    before = {p.name: p.stat().st_mtime_ns for p in platforms.iterdir()}
+    monkeypatch.setenv("FASTWAKE_CACHE_DIR", str(tmp_path / "cache"))
+    cmp = hw.compare(None, sets=["run.duration_ms=40", "run.warmup_ms=5"])
+    prof = hw.calibration_path()
+    assert prof.parent == tmp_path / "cache" / "platforms" and prof.is_file()
+    assert cmp["platform"] == json.loads(prof.read_text())["name"]  # the prediction used that profile
+    assert {p.name: p.stat().st_mtime_ns for p in platforms.iterdir()} == before

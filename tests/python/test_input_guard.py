@@ -68,9 +68,9 @@ def test_platform_and_sets_of_the_wrong_type():
     # Before: TypeError from the C++ binding.
     with pytest.raises(ConfigError, match=r"platform: expected a platform name or a profile \.json path, got int 5"):
         fastwake.run(tiny(), platform=5)
-    with pytest.raises(ConfigError, match=r"sets\[0\]: expected a 'PATH=VALUE' string, got int 5"):
+    with pytest.raises(ConfigError, match=r"sets\[0\]: expected a 'PATH=VALUE' string or a \(PATH, value\) pair, got int 5"):
         fastwake.run(tiny(), sets=[5])
-    with pytest.raises(ConfigError, match=r"sets: expected a list of 'PATH=VALUE' strings"):
+    with pytest.raises(ConfigError, match=r"sets: expected a dict \{PATH: value\} or a list of 'PATH=VALUE' strings"):
         fastwake.run(tiny(), sets=5)
     with pytest.raises(ConfigError, match=r"force: expected True or False"):
         fastwake.run(tiny(), force="yes")

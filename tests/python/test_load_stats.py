@@ -95,7 +95,7 @@ def _fake(n_seeds=3, saturate_at=32):
 
 
 def test_figures_draw_bands_and_hollow_saturated_markers(tmp_path):
-    fig = plots.latency_vs_threads(_fake())
+    fig = plots.figure_of(plots.latency_vs_threads(_fake()))
     ax = fig.axes[0]
     gids = {a.get_gid() for a in [*ax.lines, *ax.collections]}
     assert {"busy_poll", "interrupt", "busy_poll:ci", "interrupt:ci", "interrupt:saturated"} <= gids
@@ -109,5 +109,5 @@ def test_figures_draw_bands_and_hollow_saturated_markers(tmp_path):
     assert any("> 90 % busy" in t for t in texts) and any("confidence interval" in t for t in texts)
     plots.save(fig, tmp_path / "f")
     # one seed: no band
-    ax1 = plots.latency_vs_threads(_fake(n_seeds=1)).axes[0]
+    ax1 = plots.latency_vs_threads(_fake(n_seeds=1))[0]
     assert not any(str(c.get_gid()).endswith(":ci") for c in ax1.collections)
