@@ -138,6 +138,14 @@ int HostModel::pick_next(SimCore& c, int cur) {
 /// to user space, where TIF_NEED_RESCHED calls schedule().
 void HostModel::reschedule(SimCore& c) {
   if (c.kbusy) return;
+  // fastwake_adaptive: a parked dispatcher leaves the CPU at its next
+  // reschedule (not in the middle of a hand-off).
+  if (c.disp_parked && c.current >= 0 && c.current == c.disp_thread && c.handoff_to < 0 &&
+      !threads_[c.current].has_seg) {
+    pause_current(c);
+    threads_[c.current].state = ThreadState::kBlocked;
+    c.current = -1;
+  }
   if (c.current >= 0) {
     SimThread& cur = threads_[c.current];
     bool resched = std::exchange(c.need_resched, false);
@@ -162,7 +170,7 @@ void HostModel::reschedule(SimCore& c) {
     switch_in(c, next, wp_.woken_jumps_queue() && threads_[next].resume == Resume::kWokenWait);
     return;
   }
-  if (c.disp) {
+  if (c.disp && !c.disp_parked) {
     c.current = c.disp_thread;
     threads_[c.disp_thread].state = ThreadState::kRunning;
     dispatcher_resume(c);
