@@ -68,7 +68,10 @@ AdaptiveParams AdaptiveParams::derive(const Config& cfg) {
   AdaptiveParams a;
   a.caps = cfg.adaptive;
   a.app_cores = cfg.host.app_cores;
-  a.threads_per_core = std::max(1, cfg.workload.threads_per_core);
+  // Requests in flight per core in a closed loop: one per connection (a
+  // script has one in flight host-wide).
+  a.threads_per_core =
+      cfg.workload.kind == LoadKind::kScript ? 1 : std::max(1, cfg.workload.threads_per_core);
   a.poll_w = p.poll_w;
   a.work_w = p.work_w;
   a.irq_w = p.irq_w;
@@ -173,7 +176,8 @@ nlohmann::json AdaptiveParams::to_json() const {
           {"irq_extra_latency_ns", irq_extra_latency_ns},
           {"closed_loop", closed_loop},
           {"power_cap_w", caps.power_cap_w},
-          {"cpu_cap", caps.cpu_cap}};
+          {"cpu_cap", caps.cpu_cap},
+          {"objective", caps.objective == AdaptiveObjective::kLatency ? "latency" : "energy"}};
 }
 
 AdaptiveController::AdaptiveController(AdaptiveParams p, WaitMode initial)
@@ -207,7 +211,13 @@ std::vector<AdaptiveController::Change> AdaptiveController::end_window(
     }
     gap_[i] = gap;
     want[i] = mode_[i];
-    if (mode_[i] != WaitMode::kBlock && gap > g_star * (1 + p_.hysteresis))
+    if (p_.caps.objective == AdaptiveObjective::kLatency) {
+      // NAPI IRQ suspension's rule: interrupts stay off while the poller
+      // finds work; a window without any completion (the suspend timeout)
+      // brings them back; two completions in a window (not one stray) poll again.
+      if (mode_[i] != WaitMode::kBlock && k == 0) want[i] = WaitMode::kBlock;
+      else if (mode_[i] == WaitMode::kBlock && k >= 2) want[i] = WaitMode::kDispatcher;
+    } else if (mode_[i] != WaitMode::kBlock && gap > g_star * (1 + p_.hysteresis))
       want[i] = WaitMode::kBlock;
     else if (mode_[i] == WaitMode::kBlock && gap < g_star * (1 - p_.hysteresis))
       want[i] = WaitMode::kDispatcher;

@@ -224,7 +224,12 @@ void parse_remapper(const json& j, RemapperOptions& r) {
 }
 
 void parse_adaptive(const json& j, AdaptiveOptions& a) {
-  check_keys(j, "adaptive", {"power_cap_w", "cpu_cap"});
+  check_keys(j, "adaptive", {"power_cap_w", "cpu_cap", "objective"});
+  if (j.contains("objective"))
+    a.objective = read_choice(j.at("objective"), "adaptive.objective", {"energy", "latency"}) ==
+                          "latency"
+                      ? AdaptiveObjective::kLatency
+                      : AdaptiveObjective::kEnergy;
   // 0 = no cap; a cap is a positive number (watts; a share of the app cores' time).
   if (j.contains("power_cap_w"))
     a.power_cap_w = read_number(j.at("power_cap_w"), "adaptive.power_cap_w", 0, true, 1e6);
@@ -363,7 +368,10 @@ nlohmann::json to_json(const Config& c) {
   if (!c.fabric.is_null()) out["fabric"] = c.fabric;
   // Only when set: documents without caps (the golden scenario's) keep their shape.
   if (c.adaptive != AdaptiveOptions{})
-    out["adaptive"] = {{"power_cap_w", c.adaptive.power_cap_w}, {"cpu_cap", c.adaptive.cpu_cap}};
+    out["adaptive"] = {
+        {"power_cap_w", c.adaptive.power_cap_w},
+        {"cpu_cap", c.adaptive.cpu_cap},
+        {"objective", c.adaptive.objective == AdaptiveObjective::kLatency ? "latency" : "energy"}};
   return out;
 }
 

@@ -183,6 +183,11 @@ void HostModel::start_kernel(SimCore& c) {
   // Stages of the requests this work is for.
   if (w.type == KType::kHandler) {
     nic_.cqs_[w.id].pending.for_each([&](int id) { reqs_[id].enter(Stage::kHandler, now); });
+    // fastwake_adaptive: the CQ of a thread sleeping for a hand-off that had
+    // armed it before (one more event): its requests left kPoll, so the
+    // dispatcher's next resume marks them again.
+    if (adapt_ && threads_[w.id].ready_slot >= 0)
+      ready_unmarked(cores_[threads_[w.id].core], w.id);
   } else if (w.type == KType::kTtwuLocal || w.type == KType::kTtwuWakelist ||
              w.type == KType::kTtwuDirect) {
     nic_.cqs_[w.id].pending.for_each([&](int id) { reqs_[id].enter(Stage::kWakeup, now); });

@@ -28,10 +28,17 @@ namespace fastwake {
 struct Config;
 struct Platform;
 
+/// What the load rule optimises (the caps apply to both).
+enum class AdaptiveObjective {
+  kEnergy,   ///< poll a core only while polling costs less energy than interrupts (break-even)
+  kLatency,  ///< poll every core that has work, as far as the caps allow (NAPI-style)
+};
+
 /// The config's "adaptive" section (docs/config.md). 0 = no cap.
 struct AdaptiveOptions {
   double power_cap_w = 0;  ///< host power (package + every core), W; 0 = none
   double cpu_cap = 0;      ///< share of the app cores' time busy or polling, (0, 1]; 0 = none
+  AdaptiveObjective objective = AdaptiveObjective::kEnergy;
   bool operator==(const AdaptiveOptions&) const = default;
 };
 
