@@ -244,6 +244,8 @@ std::vector<AdaptiveController::Change> AdaptiveController::end_window(
                       p_.core_power_w(WaitMode::kBlock, rate_[i]);
     const double dc = 1.0 - p_.core_busy(WaitMode::kBlock, rate_[i]);
     const double margin = mode_[i] == WaitMode::kBlock ? 1 + p_.hysteresis : 1.0;
+    // (A cap below the all-interrupt host power cannot be met: every core
+    // then waits with interrupts, the least power the strategy can draw.)
     const bool pw_ok = p_.caps.power_cap_w <= 0 || pw + dp * margin <= p_.caps.power_cap_w;
     const bool cpu_ok =
         p_.caps.cpu_cap <= 0 || (cpu + dc * margin) / static_cast<double>(n) <= p_.caps.cpu_cap;

@@ -156,6 +156,14 @@ void HostModel::reschedule(SimCore& c) {
         resched = true;
     }
     c.forced_resched = -1;  // need_resched is consumed by this schedule()
+    if (adapt_ && resched && cur.dispatcher && c.handoff_to >= 0) {
+      // fastwake_adaptive: a thread woken by its interrupt while the
+      // dispatcher is inside its switch-to (FW_IOC_SWITCH_TO, in the kernel)
+      // waits for the switch to finish; the resched stays pending.
+      // (fastwake_poll never has a woken thread queued during a hand-off.)
+      resched = false;
+      c.need_resched = true;
+    }
     const bool by_tick = std::exchange(c.tick_resched, false);
     if (resched && !c.runq.empty() && switch_away(c, by_tick)) return;
     arm_tick(c);
