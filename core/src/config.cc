@@ -223,6 +223,20 @@ void parse_remapper(const json& j, RemapperOptions& r) {
         read_time(j.at("hysteresis_us"), "remapper.hysteresis_us", kNsPerUs, false, kMaxCostNs);
 }
 
+void parse_adaptive(const json& j, AdaptiveOptions& a) {
+  check_keys(j, "adaptive", {"power_cap_w", "cpu_cap", "objective"});
+  if (j.contains("objective"))
+    a.objective = read_choice(j.at("objective"), "adaptive.objective", {"energy", "latency"}) ==
+                          "latency"
+                      ? AdaptiveObjective::kLatency
+                      : AdaptiveObjective::kEnergy;
+  // 0 = no cap; a cap is a positive number (watts; a share of the app cores' time).
+  if (j.contains("power_cap_w"))
+    a.power_cap_w = read_number(j.at("power_cap_w"), "adaptive.power_cap_w", 0, true, 1e6);
+  if (j.contains("cpu_cap"))
+    a.cpu_cap = read_number(j.at("cpu_cap"), "adaptive.cpu_cap", 0, true, 1);
+}
+
 std::vector<std::string> parse_strategies(const json& j) {
   if (!j.is_array() || j.empty())
     fail("strategies", "expected a non-empty array of strategy names, got " + describe(j));
@@ -261,8 +275,8 @@ void parse_run(const json& j, RunConfig& r) {
 
 Config parse_config(const nlohmann::json& doc) {
   check_keys(doc, "",
-             {"name", "description", "platform", "host", "workload", "remapper", "strategies",
-              "run", "fabric"});
+             {"name", "description", "platform", "host", "workload", "remapper", "adaptive",
+              "strategies", "run", "fabric"});
   Config c;
   if (doc.contains("name")) c.name = read_string(doc.at("name"), "name");
   if (doc.contains("description"))
@@ -275,6 +289,7 @@ Config parse_config(const nlohmann::json& doc) {
     parse_workload(doc.at("workload"), c.host, c.workload);
   }
   if (doc.contains("remapper")) parse_remapper(doc.at("remapper"), c.remapper);
+  if (doc.contains("adaptive")) parse_adaptive(doc.at("adaptive"), c.adaptive);
   if (doc.contains("strategies")) {
     c.strategies = parse_strategies(doc.at("strategies"));
   } else {
@@ -351,6 +366,12 @@ nlohmann::json to_json(const Config& c) {
   else
     out["host"]["app_core_list"] = c.host.app_core_list;
   if (!c.fabric.is_null()) out["fabric"] = c.fabric;
+  // Only when set: documents without caps (the golden scenario's) keep their shape.
+  if (c.adaptive != AdaptiveOptions{})
+    out["adaptive"] = {
+        {"power_cap_w", c.adaptive.power_cap_w},
+        {"cpu_cap", c.adaptive.cpu_cap},
+        {"objective", c.adaptive.objective == AdaptiveObjective::kLatency ? "latency" : "energy"}};
   return out;
 }
 

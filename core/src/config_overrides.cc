@@ -255,7 +255,7 @@ void apply_set(nlohmann::json& doc, std::string_view assignment) {
       if (!cur->contains(key)) {
         const bool root = cur == &doc;
         if (root && (key == "host" || key == "workload" || key == "run" || key == "remapper" ||
-                     key == "fabric")) {
+                     key == "adaptive" || key == "fabric")) {
           (*cur)[key] = json::object();
         } else if (root && key == "platform") {
           (*cur)[key] = builtin_platform(kDefaultPlatform);

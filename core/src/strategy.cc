@@ -26,6 +26,11 @@ std::vector<StrategySpec>& registry() {
        WaitMode::kBlock, WakePath::proposal(), true},
       {"interrupt", "stock Linux + uverbs: arm, block in read() on the completion channel",
        WaitMode::kBlock, WakePath::stock(), false},
+      {"fastwake_adaptive",
+       "per core, fastwake_poll's dispatcher while the mean idle gap between completions is below "
+       "the energy break-even of polling vs a C-state exit + interrupt wake-up, fastwake_irq "
+       "above it (hysteresis; adaptive.power_cap_w / adaptive.cpu_cap limit the polling cores)",
+       WaitMode::kBlock, WakePath::module(), true, true},
   };
   return r;
 }

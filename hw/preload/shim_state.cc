@@ -88,7 +88,12 @@ void init_once() {
     g_mode = Mode::kIrq;
   else if (!std::strcmp(m, "off"))
     g_mode = Mode::kOff;
-  else {
+  else if (!std::strcmp(m, "adaptive") || !std::strcmp(m, "fastwake_adaptive")) {
+    log("FW_PRELOAD_MODE=%s: the shim has no per-core mode switches (fastwake_adaptive runs on "
+        "the simulator and the loopback NIC only, docs/adaptive.md): using off (pass-through)",
+        m);
+    g_mode = Mode::kOff;
+  } else {
     log("FW_PRELOAD_MODE=%s is not one of dispatcher, irq, off: using off (pass-through)", m);
     g_mode = Mode::kOff;
   }

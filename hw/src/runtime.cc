@@ -196,6 +196,13 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
   }
   nic.join();
   rt.stop();
+  const nlohmann::json adaptive = rt.adaptive_report(ws, we);  // null unless fastwake_adaptive
+  double poll_share = WaitPolicy(s).cores_poll() ? 1.0 : 0.0;
+  if (!adaptive.is_null()) {
+    poll_share = 0;
+    for (const auto& x : adaptive["poll_share"]) poll_share += x.get<double>();
+    poll_share /= std::max<std::size_t>(1, adaptive["poll_share"].size());
+  }
 
   const auto& st = nic.stats();
   HwRun out;
@@ -216,7 +223,7 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
   }
   // /proc/stat cannot tell spinning from work: a blocking strategy's busy time
   // is its load; a polling one's is not known (saturated stays false).
-  if (!WaitPolicy(s).cores_poll()) r.core_load = r.core_util;
+  if (!WaitPolicy(s).cores_poll() && adaptive.is_null()) r.core_load = r.core_util;
   set_saturation(r, cfg.host.app_cores);
   const int nic_cpu[] = {opt.nic_cpu};
   const double nic_util = cpu_busy_fraction(c0, c1, nic_cpu);
@@ -231,7 +238,8 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
     // the deepest C-state, plus the package constant. Labelled as estimated.
     const auto& p = cfg.platform;
     const double idle_w = p.cstates.empty() ? 0.0 : p.cstates.back().power_w;
-    const double busy_w = WaitPolicy(s).cores_poll() ? p.poll_w : p.work_w;
+    // (fastwake_adaptive: weighted by the app cores' mean share of the window in poll mode)
+    const double busy_w = poll_share * p.poll_w + (1 - poll_share) * p.work_w;
     r.core_power_w = static_cast<double>(opt.app_cpus.size()) *
                      (r.cpu_util * busy_w + (1 - r.cpu_util) * idle_w);
     r.package_power_w = p.package_w;
@@ -262,6 +270,7 @@ HwRun run_loopback(const Config& cfg, const StrategySpec& s, const HwOptions& op
        "emulated: a vector on an app core is signalled by that core's IRQ thread, "
        "any other vector by the NIC thread (docs/hw.md)"},
       {"machine", machine_description()}};
+  if (!adaptive.is_null()) r.extra["adaptive"] = adaptive;
   {
     const nlohmann::json emulator = {
         {"cq_events", static_cast<double>(n1.interrupts - n0.interrupts)},

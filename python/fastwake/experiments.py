@@ -246,6 +246,10 @@ PLOTS: dict[str, Plot] = {p.name: p for p in [
          draw=lambda rows, side: _plots().power_vs_load(rows)),
     Plot("power-vs-latency", "host power vs p99 latency, one point per load (plots.power_vs_latency)",
          draw=lambda rows, side: _plots().power_vs_latency(rows)),
+    Plot("adaptive-vs-load",
+         "fastwake_adaptive beside fastwake_poll and fastwake_irq vs offered load: p50, p99, power and the cap "
+         "(plots.adaptive_vs_load)",
+         draw=lambda rows, side: _plots().adaptive_vs_load(rows)),
     Plot("incast", "latency, throughput, power vs clients on both fabrics; NAME.json gives the link (plots.incast)",
          draw=lambda rows, side: _plots().incast(rows, side)),
     Plot("headline", "the headline table as STEM.csv, .json, .txt (headline.write)", write=_write_headline),

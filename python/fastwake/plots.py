@@ -38,6 +38,8 @@ STRATEGY_STYLE: dict[str, dict] = {
                               desc="PROPOSAL (not in fastwake.ko): no uverbs event, head of run queue"),
     "interrupt": dict(color="#d62728", ls="--", marker="x",
                       desc="stock interrupt mode (baseline)"),
+    "fastwake_adaptive": dict(color="#ff7f0e", ls="-", marker="*",
+                              desc="per core: dispatcher or IRQ design by the energy break-even"),
 }
 _EXTRA_COLORS = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#ff7f0e"]
 
@@ -763,6 +765,77 @@ def power_vs_load(df: pd.DataFrame, *, ax=None):
             "Power drawn by the server host as load grows\n"
             f"(simulated; {scenario_text(df)}; package constant included, y axes do not start at 0)")
     return _returned(ax, axes2)
+
+
+def adaptive_vs_load(df: pd.DataFrame) -> Figure:
+    """fastwake_adaptive beside fastwake_poll and fastwake_irq as the offered load grows (open loop):
+    p50, p99 and host power per app core's load; adaptive drawn once per power cap
+    (`config.adaptive.power_cap_w`, absent or 0 = none) with the cap as a line on the power panel,
+    the fixed strategies from the uncapped rows (a cap does not change them). Hollow markers:
+    saturated points."""
+    _need(df, ["strategy", "latency_us.p50", "latency_us.p99", "power_w", "config.workload.rate_rps",
+               "config.workload.threads_per_core"], "adaptive_vs_load")
+    d = df.copy()
+    cap_col, obj_col = "config.adaptive.power_cap_w", "config.adaptive.objective"
+    d["_cap"] = pd.to_numeric(d[cap_col], errors="coerce").fillna(0.0) if cap_col in d else 0.0
+    d["_obj"] = d[obj_col].fillna("energy") if obj_col in d else "energy"
+    ad = d["strategy"] == "fastwake_adaptive"
+    # the fixed strategies once (a cap or objective does not change them)
+    d = d[ad | ((d["_cap"] == 0) & (d["_obj"] == "energy"))].copy()
+    ad = d["strategy"] == "fastwake_adaptive"
+    d.loc[ad, "strategy"] = [
+        "fastwake_adaptive" if (c <= 0 and o == "energy") else f"fastwake_adaptive@{o}@{c:g}"
+        for c, o in zip(d.loc[ad, "_cap"], d.loc[ad, "_obj"])]
+    caps = sorted(c for c in d.loc[ad, "_cap"].unique() if c > 0)
+    d = d.drop(columns=[cap_col, obj_col, "_cap", "_obj"], errors="ignore")
+    metrics = ["latency_us.p50", "latency_us.p99", "power_w"]
+    a = _agg(d, metrics)
+    a["_load"] = a["config.workload.rate_rps"] * a["config.workload.threads_per_core"] / 1e3
+    plats = _platforms(a)
+    fig = Figure(figsize=(5.0 * 3, 4.2 * len(plats) + 1.6), layout="constrained")
+    axes = fig.subplots(len(plats), 3, squeeze=False, sharex=True)
+    order = [s for s in ("fastwake_poll", "fastwake_irq") if s in set(a.strategy)]
+    order += sorted(s for s in set(a.strategy) if s.startswith("fastwake_adaptive"))
+    for i, plat in enumerate(plats):
+        for j, (col, title, ylab) in enumerate([
+                ("latency_us.p50", "median (p50) latency", "p50 round-trip latency (µs)"),
+                ("latency_us.p99", "tail (p99) latency", "p99 round-trip latency (µs)"),
+                ("power_w", "host power", "host power (W, model estimate)")]):
+            ax = axes[i][j]
+            for k, s in enumerate(order):
+                base = s.split("@")[0]
+                st = dict(style(base, k))
+                label = legend_label(base)
+                if "@" in s:
+                    _, obj, cap = s.split("@")
+                    st.update(ls="--", marker="P", color="#8c564b")
+                    label = f"fastwake_adaptive, {obj} objective" + (f", power cap {cap} W" if cap != "0" else "")
+                dd = a[(a.platform == plat) & (a.strategy == s)].sort_values("_load")
+                _series(ax, dd, "_load", col, st, label, s, positive=col != "power_w")
+            if col == "power_w":
+                for c in caps:
+                    if c > 0:
+                        ax.axhline(c, color="#8c564b", lw=1.0, ls=":", gid=f"cap:{c:g}")
+                        ax.annotate(f"cap {c:g} W", (0.02, c), xycoords=("axes fraction", "data"),
+                                    va="bottom", fontsize=8, color="#8c564b")
+            else:
+                ax.set_yscale("log")
+                _log_us_axis(ax.yaxis)
+            ax.set_xlim(left=0)
+            ax.grid(True, which="major", alpha=0.35)
+            ax.set_title(f"{PLATFORM_TITLE.get(plat, plat)}: {title}")
+            ax.set_xlabel("offered load per application core (thousand requests/s)")
+            ax.set_ylabel(ylab)
+    handles, labels = _strategy_handles(axes[0][0])
+    h2, l2 = _stat_handles(a)
+    handles, labels = handles + h2, labels + l2
+    scen = scenario_text(df.drop(columns=["config.workload.rate_rps"], errors="ignore"))
+    fig.suptitle("fastwake_adaptive: polls a core while the idle gap between completions is below the "
+                 "energy break-even, interrupts above it\n"
+                 f"(simulated; {scen})", fontsize=12)
+    _legend_below(fig, handles, labels, ncol=2)
+    _reserve_bottom(fig, len(labels), 2)
+    return fig
 
 
 def _kilo(v: float) -> str:

@@ -13,7 +13,7 @@ import pandas as pd
 
 #: Sections of the resolved config copied into every row as config.* columns
 #: (the platform is represented by the result's `platform` name).
-CONFIG_SECTIONS = ("host", "workload", "remapper", "run")
+CONFIG_SECTIONS = ("host", "workload", "remapper", "adaptive", "run")
 
 #: Request stages in the order of a request's life (core/include/fastwake/types.h).
 STAGES = ("wire", "nic_rx", "irq", "handler", "wakeup", "wait_cpu", "sched",

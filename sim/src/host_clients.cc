@@ -75,10 +75,13 @@ void HostModel::cqe_land(std::uint64_t id) {
     r.enter(Stage::kIrq, now);
     r.irq_core = nic_.vector_core(cq.vector);
     raise_event(t);
-    return;
+    // fastwake_adaptive: a thread that armed in interrupt mode and now sleeps
+    // for a hand-off: the event stays in its channel (acked at its next arm);
+    // the dispatcher's poll sees the completion as for any hand-off sleeper.
+    if (!(adapt_ && th.mode == WaitMode::kDispatcher)) return;
   }
   SimCore& c = cores_[th.core];
-  switch (wp_.on_unarmed_completion()) {
+  switch (twp(th).on_unarmed_completion()) {
     case WaitPolicy::Landing::kOwnerSpinsOnIt:
       if (th.state == ThreadState::kRunning && th.step == Step::kSpin && c.current == t &&
           !c.kbusy && !th.has_seg) {

@@ -56,7 +56,7 @@ Nanos HostModel::irq_thread_wake(CoreId core) {
     ++n_irqthr_resched_;
     d += p_.ipi_send_ns + p_.ipi_latency_ns + p_.resched_ipi_ns;
   }
-  const int cur = b.current >= 0 ? b.current : (b.disp ? b.disp_thread : -1);
+  const int cur = b.current >= 0 ? b.current : (b.disp && !b.disp_parked ? b.disp_thread : -1);
   if (cur >= 0) ++(threads_[static_cast<std::size_t>(cur)].dispatcher ? n_disp_switch_ : n_invol_);
   return d;
 }
@@ -162,6 +162,8 @@ Nanos HostModel::kernel_cost(const SimCore& c, const KWork& w) const {
       return p_.ipi_handler_ns;
     case KType::kStall:
       return c.stall_ns;
+    case KType::kRelease:
+      return p_.ttwu_local_ns;  // FUTEX_WAKE -> try_to_wake_up on this CPU
   }
   return 0;
 }
@@ -181,6 +183,11 @@ void HostModel::start_kernel(SimCore& c) {
   // Stages of the requests this work is for.
   if (w.type == KType::kHandler) {
     nic_.cqs_[w.id].pending.for_each([&](int id) { reqs_[id].enter(Stage::kHandler, now); });
+    // fastwake_adaptive: the CQ of a thread sleeping for a hand-off that had
+    // armed it before (one more event): its requests left kPoll, so the
+    // dispatcher's next resume marks them again.
+    if (adapt_ && threads_[w.id].ready_slot >= 0)
+      ready_unmarked(cores_[threads_[w.id].core], w.id);
   } else if (w.type == KType::kTtwuLocal || w.type == KType::kTtwuWakelist ||
              w.type == KType::kTtwuDirect) {
     nic_.cqs_[w.id].pending.for_each([&](int id) { reqs_[id].enter(Stage::kWakeup, now); });
@@ -301,6 +308,9 @@ void HostModel::kernel_done(std::uint64_t packed) {
       break;
     case KType::kStall:
       break;
+    case KType::kRelease:
+      release_sleeper(c, w.id);
+      break;
   }
   if (!c.kq.empty()) {
     start_kernel(c);
@@ -328,7 +338,7 @@ void HostModel::wake_blocked(ThreadId t, CoreId from_core) {
 /// runnable: the fallback when no app thread is); the idle task is not.
 int HostModel::nr_running(const SimCore& c) const {
   int n = static_cast<int>(c.runq.size()) + (c.current >= 0 ? 1 : 0);
-  if (c.disp && c.current != c.disp_thread) ++n;
+  if (c.disp && !c.disp_parked && c.current != c.disp_thread) ++n;
   return n;
 }
 

@@ -64,6 +64,7 @@ void HostModel::build() {
     th.id = t;
     th.core = place.thread_core[t];
     th.step = loop_.first();
+    th.mode = wp_.mode();
     nic_.cqs_[t].vector = place.cq_vector[t];
   }
   {
@@ -79,6 +80,7 @@ void HostModel::build() {
     for (CoreId c : place.app_cores) add_dispatcher(c);
     for (int t = 0; t < app_threads_; ++t) cores_[threads_[t].core].disp->add(t, t);
   }
+  if (wp_.adaptive()) build_adaptive();
 }
 
 int HostModel::add_dispatcher(CoreId c) {
@@ -104,7 +106,7 @@ void HostModel::start() {
   // Threads start: each runs its loop's first step on its core (arm / yield / poll).
   for (auto& c : cores_) {
     c.power_since = 0;
-    if (c.disp) {
+    if (c.disp && !c.disp_parked) {
       c.current = c.disp_thread;
       c.idle = false;
       threads_[c.disp_thread].state = ThreadState::kRunning;
@@ -145,6 +147,7 @@ void HostModel::start() {
   }
   for (std::size_t i = 0; i < cfg_.workload.migrations.size(); ++i)
     eng_.at<&HostModel::migrate>(cfg_.workload.migrations[i].at_ns, this, i);
+  if (adapt_) eng_.at<&HostModel::adapt_tick>(adapt_->params().window_ns, this, 0);
   eng_.at<&HostModel::window_open>(win_start_, this, 0);
   eng_.at<&HostModel::window_close>(win_end_, this, 0);
 }

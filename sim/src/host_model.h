@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "fastwake/adaptive.h"
 #include "fastwake/decision_trace.h"
 #include "fastwake/dispatcher.h"
 #include "fastwake/errors.h"
@@ -122,6 +123,7 @@ enum class Resume {
   kBegin,      // begin its current step
   kWokenWait,  // woken from kWait: (stock) read() returns, then the loop goes on
   kCheckSpin,  // spinning thread re-checks its CQ
+  kReleased,   // adaptive: woken from a hand-off sleep because its core left polling
 };
 
 /// What happens when a segment ends.
@@ -133,6 +135,7 @@ struct SimThread {
   ThreadId id = 0;
   CoreId core = 0;
   bool dispatcher = false;  // the per-core dispatcher (SCHED_IDLE), not an app thread
+  WaitMode mode = WaitMode::kBlock;  // how it waits now (adaptive: its core's mode at its last wait)
   ThreadState state = ThreadState::kBlocked;
   Step step = Step::kPoll;
   Resume resume = Resume::kBegin;
@@ -188,6 +191,7 @@ enum class KType : std::uint8_t {
   kReschedIpi,  // target: RES handler, scheduler_ipi (id unused)
   kIpi,         // a migration's remote enqueue (id: thread), counted as a CAL
   kStall,       // the core runs nothing of ours for SimCore::stall_ns (platform stalls)
+  kRelease,     // adaptive: the dispatcher's futex wake-up of a hand-off sleeper (id: thread)
 };
 struct KWork {
   KType type;
@@ -260,6 +264,7 @@ struct SimCore {
   // Dispatcher.
   int disp_thread = -1;
   std::unique_ptr<Dispatcher> disp;
+  bool disp_parked = false;  // adaptive: the core is in interrupt mode, its dispatcher sleeps
   Nanos scan_start = 0;  // dispatcher scanning since (cursor at that time)
   bool scanning = false;
   std::uint64_t scan_token = 0;
@@ -416,6 +421,14 @@ class HostModel final {
   bool switch_away(SimCore& c, bool by_tick);
   void kick(SimCore& c);
   void apply_migration(SimCore& c, SimThread& th);
+  // fastwake_adaptive (host_adaptive.cc)
+  WaitPolicy twp(const SimThread& th) const { return adapt_ ? wp_.for_mode(th.mode) : wp_; }
+  WaitMode core_mode(CoreId c) const;
+  void build_adaptive();
+  void adapt_tick(std::uint64_t);
+  void adapt_apply(CoreId core, WaitMode to);
+  void release_sleeper(SimCore& c, ThreadId t);
+  void move_adaptive_entry(SimThread& th, CoreId to);
   // dispatcher
   void dispatcher_resume(SimCore& c);
   void dispatcher_found(std::uint64_t packed);
@@ -476,6 +489,15 @@ class HostModel final {
   std::vector<KWork> pending_kw_;  // kernel work in flight to a core
   std::vector<int> free_kw_;
   std::unique_ptr<RemapDriver> remapper_;
+  // fastwake_adaptive: the decision (core's), per-core completion counts of
+  // the running window, app core index per CoreId (-1: not an app core, stays
+  // in interrupt mode), and what the results report.
+  std::unique_ptr<AdaptiveController> adapt_;
+  std::vector<int> adapt_index_;
+  std::vector<std::uint64_t> adapt_count_;
+  std::uint64_t n_release_ = 0, n_switch_win_ = 0;
+  std::vector<Nanos> poll_since_, poll_time_;  // per core: in poll mode since / for (window)
+  nlohmann::json adapt_trace_ = nlohmann::json::array();  // (t, core, to, by_cap) per switch
   Nanos remap_at_ = -1;
   PowerAccount power_;
   bool in_window_ = false, sending_ = true;

@@ -108,6 +108,29 @@ StrategyRun HostModel::finish() {
              {"wait_mode", std::string(wait_mode_name(wp_.mode()))},
              {"wake_path", std::string(wake_path_name(wp_.wake_path()))}};
   r.extra["per_request"] = per_request_counts();
+  if (adapt_) {
+    nlohmann::json a = adapt_->to_json();
+    const double span = static_cast<double>(cfg_.run.duration_ns);
+    nlohmann::json share = nlohmann::json::array();
+    for (std::size_t k = 0; k < adapt_index_.size(); ++k) {
+      if (adapt_index_[k] < 0) continue;
+      Nanos t = poll_time_[k];
+      if (poll_since_[k] >= 0) {
+        const Nanos s = std::max(poll_since_[k], win_start_);
+        if (win_end_ > s) t += win_end_ - s;
+      }
+      share.push_back(static_cast<double>(t) / span);
+    }
+    a["poll_share"] = std::move(share);  // per app core: share of the window in poll mode
+    a["switches_in_window"] = n_switch_win_;
+    a["switches_per_s"] = static_cast<double>(n_switch_win_) / (span * 1e-9);
+    // The hysteresis bound: one switch per core per window at most.
+    a["max_switches_per_s"] = static_cast<double>(adapt_count_.size()) * 1e9 /
+                              static_cast<double>(adapt_->params().window_ns);
+    a["releases"] = n_release_;
+    if (cfg_.run.record_samples) a["trace"] = adapt_trace_;
+    r.extra["adaptive"] = std::move(a);
+  }
   out.samples = std::move(samples_);
   out.sent = sent_;
   out.completed = completed_;

@@ -138,6 +138,14 @@ int HostModel::pick_next(SimCore& c, int cur) {
 /// to user space, where TIF_NEED_RESCHED calls schedule().
 void HostModel::reschedule(SimCore& c) {
   if (c.kbusy) return;
+  // fastwake_adaptive: a parked dispatcher leaves the CPU at its next
+  // reschedule (not in the middle of a hand-off).
+  if (c.disp_parked && c.current >= 0 && c.current == c.disp_thread && c.handoff_to < 0 &&
+      !threads_[c.current].has_seg) {
+    pause_current(c);
+    threads_[c.current].state = ThreadState::kBlocked;
+    c.current = -1;
+  }
   if (c.current >= 0) {
     SimThread& cur = threads_[c.current];
     bool resched = std::exchange(c.need_resched, false);
@@ -148,6 +156,14 @@ void HostModel::reschedule(SimCore& c) {
         resched = true;
     }
     c.forced_resched = -1;  // need_resched is consumed by this schedule()
+    if (adapt_ && resched && cur.dispatcher && c.handoff_to >= 0) {
+      // fastwake_adaptive: a thread woken by its interrupt while the
+      // dispatcher is inside its switch-to (FW_IOC_SWITCH_TO, in the kernel)
+      // waits for the switch to finish; the resched stays pending.
+      // (fastwake_poll never has a woken thread queued during a hand-off.)
+      resched = false;
+      c.need_resched = true;
+    }
     const bool by_tick = std::exchange(c.tick_resched, false);
     if (resched && !c.runq.empty() && switch_away(c, by_tick)) return;
     arm_tick(c);
@@ -162,7 +178,7 @@ void HostModel::reschedule(SimCore& c) {
     switch_in(c, next, wp_.woken_jumps_queue() && threads_[next].resume == Resume::kWokenWait);
     return;
   }
-  if (c.disp) {
+  if (c.disp && !c.disp_parked) {
     c.current = c.disp_thread;
     threads_[c.disp_thread].state = ThreadState::kRunning;
     dispatcher_resume(c);

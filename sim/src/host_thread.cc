@@ -119,6 +119,10 @@ void HostModel::seg_done(std::uint64_t packed) {
                       kPowerWork);
           }
           return;
+        case Resume::kReleased:  // its yield ends without a hand-off: drain, then wait anew
+          th.resume = Resume::kBegin;
+          finish_step(c, th);
+          return;
         case Resume::kCheckSpin:
         case Resume::kBegin:
         case Resume::kContinue:
@@ -158,6 +162,10 @@ void HostModel::finish_step(SimCore& c, SimThread& th) {
         th.active = cq.pending.front();
         cq.pending.pop_front();
         found = true;
+        if (adapt_) {
+          const int i = adapt_index_[static_cast<std::size_t>(th.core)];
+          if (i >= 0) ++adapt_count_[static_cast<std::size_t>(i)];
+        }
       }
       break;
     case Step::kServe:
@@ -181,7 +189,14 @@ void HostModel::finish_step(SimCore& c, SimThread& th) {
     case Step::kYieldDispatcher:
       break;
   }
-  th.step = loop_.next(th.step, found);
+  if (adapt_ && th.step == Step::kPoll && !found) {
+    // The wait boundary: the thread takes its core's mode now.
+    const WaitMode m = core_mode(th.core);
+    th.step = next_wait_step(th.mode, m);
+    th.mode = m;
+  } else {
+    th.step = loop_.next(th.step, found);
+  }
   begin_step(c, th);
 }
 
@@ -249,6 +264,16 @@ void HostModel::begin_step(SimCore& c, SimThread& th) {
 void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
   const Nanos now = eng_.now();
   FW_TRACE("core %d thread %d sleeps (event_pending %d)", c.id, th.id, th.event_pending);
+  const WaitPolicy::Asleep how = twp(th).asleep();
+  if (adapt_ && how == WaitPolicy::Asleep::kForHandOff && c.disp_parked &&
+      th.migrate_to == kNoCore) {
+    // fastwake_adaptive: its core left polling while it yielded. The hw
+    // thread publishes "asleep", re-reads its core's mode and takes itself
+    // back (the dispatcher's release and this check cannot both miss).
+    ++n_release_;
+    finish_step(c, th);
+    return;
+  }
   th.state = ThreadState::kBlocked;
   settle_vruntime(c);  // dequeue_entity(DEQUEUE_SLEEP) -> update_curr
   c.current = -1;
@@ -256,7 +281,7 @@ void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
   // It leaves the CPU (nvcsw), unless an event arrived while it was entering
   // the wait: then try_to_wake_up finds it still on the run queue
   // (ttwu_runnable) and it never switches out (the kOnChannel case below).
-  if (!(wp_.asleep() == WaitPolicy::Asleep::kOnChannel && th.event_pending &&
+  if (!(how == WaitPolicy::Asleep::kOnChannel && th.event_pending &&
         th.migrate_to == kNoCore))
     ++n_vol_;
   if (th.migrate_to != kNoCore) {
@@ -264,7 +289,7 @@ void HostModel::thread_sleeps(SimCore& c, SimThread& th) {
     reschedule(c);
     return;
   }
-  switch (wp_.asleep()) {
+  switch (how) {
     case WaitPolicy::Asleep::kOnChannel:
       th.resume = Resume::kWokenWait;
       if (remapper_) {
@@ -298,8 +323,9 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
     if (th.state == ThreadState::kRunning) begin_step(c, th);
     return;
   }
-  switch (wp_.on_migrate()) {
+  switch (twp(th).on_migrate()) {
     case WaitPolicy::Move::kRehomeSleeper:
+      if (adapt_) move_adaptive_entry(th, to);
       // migrate_task_rq_fair: a sleeper keeps its vruntime relative to the
       // old core's min_vruntime; the new core's enqueue renormalises it.
       th.vruntime -= cores_[th.core].min_vruntime;
@@ -327,8 +353,14 @@ void HostModel::apply_migration(SimCore& c, SimThread& th) {
       SimCore& dst = cores_[to];
       const bool fresh = !dst.disp;
       add_dispatcher(to);
+      if (adapt_ && fresh) dst.disp_parked = true;  // not an app core: interrupts only
       dst.disp->add(th.id, th.id);
       th.core = to;
+      if (adapt_ && dst.disp_parked) {
+        // It sleeps for a hand-off on a core in interrupt mode: woken to wait anew there.
+        post_kernel(to, {KType::kRelease, th.id}, now);
+        return;
+      }
       if (!nic_.cqs_[th.id].pending.empty()) {
         ready_add(dst, th.id);
         if (dst.scanning && dst.current == dst.disp_thread && !dst.kbusy) schedule_detection(dst);

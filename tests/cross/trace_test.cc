@@ -131,6 +131,20 @@ TEST(CrossBackend, MigrationsAndTheRemapsTheyCauseAreTheSame) {
   expect_same_decisions(2, "fastwake_poll");
 }
 
+TEST(CrossBackend, AdaptiveWhenQuietDecidesAsTheInterruptDesignOnBoth) {
+  // 1 ms between requests is far above fastwake_adaptive's break-even gap
+  // (docs/adaptive.md): on both backends every core stays in interrupt mode,
+  // so its decisions are fastwake_irq's (remaps, interrupt cores, service
+  // draws), one for one. (Its mode switches themselves depend on when real
+  // windows end and are checked per backend: tests/unit/adaptive_test.cc,
+  // tests/hw/loopback_test.cc.)
+  REQUIRE_CPUS(1);
+  const Config c = scripted(1);
+  EXPECT_TRUE(on_sim(c, find_strategy("fastwake_adaptive")) ==
+              on_sim(c, find_strategy("fastwake_irq")));
+  expect_same_decisions(1, "fastwake_adaptive");
+}
+
 TEST(CrossBackend, TheTraceSeesADecisionChange) {
   // The comparison itself can fail: the same scenario with another stock
   // IRQ placement must give a different record.

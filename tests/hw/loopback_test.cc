@@ -142,6 +142,51 @@ TEST(Loopback, MigrationBetweenAppCoresKeepsEveryRequest) {
   }
 }
 
+TEST(Loopback, AdaptiveSwitchesAndAnswersEveryRequestOnce) {
+  REQUIRE_TWO_CPUS();
+  // One app core, 3 threads, a scripted load that steps quiet (a request
+  // every 3 ms) -> busy (back to back) -> quiet -> busy -> quiet. The
+  // profile's poll_w is lowered to just above C1E's power so the energy
+  // break-even gap (~0.5 ms) sits between the two phases whatever this
+  // machine's round trip is (its real costs are not the x86 profile's).
+  Config c = small_config(3);
+  c.platform.poll_w = c.platform.cstates.at(2).power_w + 0.05;
+  c.workload.kind = LoadKind::kScript;
+  c.workload.script.clear();
+  int conn = 0;
+  auto phase = [&](Nanos after, int n) {
+    for (int i = 0; i < n; ++i) c.workload.script.push_back({(conn++) % 3, after, kNoCore});
+  };
+  for (int k = 0; k < 2; ++k) {
+    phase(3'000'000, 40);
+    phase(0, 4000);
+  }
+  phase(3'000'000, 40);
+  c.run.warmup_ns = 1'000'000;
+  c.run.duration_ns = 2'000'000'000;  // the script ends first
+  const auto r = hw::run_loopback(c, find_strategy("fastwake_adaptive"), {});  // throws on loss
+  EXPECT_EQ(r.sent, c.workload.script.size());
+  EXPECT_EQ(r.sent, r.completed);
+  EXPECT_EQ(r.served, r.completed);
+  const auto& a = r.result.extra["adaptive"];
+  std::printf("adaptive on the loopback: %s\n", a.dump().c_str());
+  EXPECT_GE(a["switches"].get<std::uint64_t>(), 2u);  // to polling and back at least once
+  EXPECT_LE(a["switches_per_s"].get<double>(), a["max_switches_per_s"].get<double>());
+  EXPECT_GT(r.result.extra["handoffs"].get<std::uint64_t>(), 0u);    // busy: the dispatcher
+  EXPECT_GT(r.result.extra["interrupts"].get<std::uint64_t>(), 0u);  // quiet: interrupts
+  // Migrations are refused on real threads, with the reason.
+  Config m = small_config(1);
+  m.host.cores = 3;
+  m.host.app_cores = 1;
+  m.workload.migrations = {{1000, 0, 0}};
+  try {
+    hw::run_loopback(m, find_strategy("fastwake_adaptive"), {});
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("migrations"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Loopback, BadOptionsGiveClearErrors) {
   Config c = small_config(1);
   auto msg = [&](const Config& cfg, hw::HwOptions o) -> std::string {

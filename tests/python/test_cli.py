@@ -66,7 +66,7 @@ def test_paper_quick_writes_every_figure_and_the_headline(tmp_path):
     out = tmp_path / "paper"
     p = fw("paper", "--quick", "--out", out, "--no-cache", "--no-progress")
     for stem in ["fig1_latency_vs_threads", "fig2_latency_cdf", "fig3_breakdown", "fig4_power_vs_load",
-                 "fig5_power_vs_latency", "fig6_latency_fixed_load", "fig7_latency_vs_load", "fig9_state_residency"]:
+                 "fig5_power_vs_latency", "fig6_latency_fixed_load", "fig7_latency_vs_load", "fig8_adaptive", "fig9_state_residency"]:
         for ext in ("png", "pdf", "csv"):
             f = out / f"{stem}.{ext}"
             assert f.stat().st_size > 1000, f
@@ -124,7 +124,7 @@ def test_one_experiment_runs_alone(tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip() == ("fastwake experiment: unknown experiment 'nope' (known: fig1_latency_vs_threads, "
                                 "fig2_latency_cdf, fig3_breakdown, fig4_power_vs_load, fig5_power_vs_latency, "
-                                "fig6_latency_fixed_load, fig7_latency_vs_load, fig9_state_residency, headline, incast)")
+                                "fig6_latency_fixed_load, fig7_latency_vs_load, fig8_adaptive, fig9_state_residency, headline, incast)")
 
 
 def test_every_experiment_spec_resolves():

@@ -19,6 +19,7 @@ PAPER = {  # name -> (runner, spec, data file, plot, files the plot writes)
     "fig6_latency_fixed_load": ("sweep", "sweep.json", "fig6_latency_fixed_load.csv",
                                 "latency-vs-threads-fixed-load", ("png", "pdf")),
     "fig7_latency_vs_load": ("sweep", "sweep.json", "fig7_latency_vs_load.csv", "latency-vs-load", ("png", "pdf")),
+    "fig8_adaptive": ("sweep", "sweep.json", "fig8_adaptive.csv", "adaptive-vs-load", ("png", "pdf")),
     "fig9_state_residency": ("sweep", "sweep.json", "fig9_state_residency.csv", "state-residency", ("png", "pdf")),
     "headline": ("sweep", "sweep.json", "headline_data.csv", "headline", ("csv", "json", "txt")),
 }
@@ -47,7 +48,7 @@ def test_the_plot_command_offers_the_registered_figures():
 
     figures = ex.figure_plots()
     assert figures == ["latency-vs-threads", "latency-vs-threads-fixed-load", "latency-vs-load", "cdf", "breakdown",
-                       "state-residency", "power-vs-load", "power-vs-latency", "incast"]
+                       "state-residency", "power-vs-load", "power-vs-latency", "adaptive-vs-load", "incast"]
     plot = next(a for a in build_parser()._subparsers._group_actions[0].choices["plot"]._actions
                 if a.dest == "figure")
     assert list(plot.choices) == [*figures, "all"]
@@ -59,7 +60,7 @@ def test_unknown_experiment_lists_the_known_ones(tmp_path):
         ex.run_experiment("fig9_nothing", tmp_path)
     assert str(e.value) == ("unknown experiment 'fig9_nothing' (known: fig1_latency_vs_threads, fig2_latency_cdf, "
                             "fig3_breakdown, fig4_power_vs_load, fig5_power_vs_latency, fig6_latency_fixed_load, "
-                            "fig7_latency_vs_load, fig9_state_residency, headline, incast)")
+                            "fig7_latency_vs_load, fig8_adaptive, fig9_state_residency, headline, incast)")
     assert not list(tmp_path.iterdir())
     from fastwake.paper import paper
 
@@ -132,7 +133,7 @@ def test_a_new_figure_is_a_folder_of_data(tmp_path, monkeypatch):
     ({"runner": "sweep"}, SMALL, r"experiment.json: 'plot' is required \(one of latency-vs-threads, latency-vs-threads-fixed-load, "),
     ({"plot": "pie"}, SMALL, r"experiment.json: plot: unknown plot 'pie' \(known: latency-vs-threads, "
                              r"latency-vs-threads-fixed-load, latency-vs-load, cdf, breakdown, "
-                             r"state-residency, power-vs-load, power-vs-latency, incast, headline\)"),
+                             r"state-residency, power-vs-load, power-vs-latency, adaptive-vs-load, incast, headline\)"),
     ({"plot": "cdf", "runner": "magic"}, SMALL, r"runner: unknown runner 'magic' \(known: sweep, latency-cdf, incast\)"),
     ({"plot": "cdf"}, None, r"spec: .*/bad/sweep.json does not exist"),
     ({"plot": "cdf", "data": "../x.csv"}, SMALL, r"data: expected a file name, got '../x.csv'"),

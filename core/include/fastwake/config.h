@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fastwake/adaptive.h"
 #include "fastwake/placement.h"
 #include "fastwake/remapper.h"
 #include "fastwake/types.h"
@@ -158,6 +159,7 @@ struct Config {
   HostConfig host;
   WorkloadConfig workload;
   RemapperOptions remapper;
+  AdaptiveOptions adaptive;  ///< "adaptive": fastwake_adaptive's caps (docs/adaptive.md)
   std::vector<std::string> strategies;
   RunConfig run;
   /// The document's "fabric" section (an object, or null when absent), opaque to

@@ -31,6 +31,10 @@ struct StrategySpec {
   WakePath wake_path = WakePath::stock();
   /// AffinityRemapper keeps each CQ's vector on its thread's core.
   bool remap_affinity = false;
+  /// Per core, AdaptiveController (adaptive.h) chooses between the
+  /// dispatcher (kDispatcher) and `wait` (kBlock) with `wake_path`; each
+  /// thread takes its core's mode at its wait boundary.
+  bool adaptive = false;
 };
 
 /// All registered strategies, in registration order (the built-ins first:

@@ -14,14 +14,29 @@ namespace fastwake {
 class WaitPolicy {
  public:
   explicit constexpr WaitPolicy(const StrategySpec& s)
-      : wait_(s.wait), path_(s.wake_path), remap_(s.remap_affinity) {}
+      : wait_(s.wait), path_(s.wake_path), remap_(s.remap_affinity), adaptive_(s.adaptive) {}
 
+  /// The mode a thread starts in (adaptive: every core starts in `wait`, interrupts).
   WaitMode mode() const { return wait_; }
   ThreadLoop loop() const { return ThreadLoop(wait_); }
 
+  // ---- per-core modes (fastwake_adaptive)
+  /// The wait mode changes per core at run time (AdaptiveController,
+  /// adaptive.h): ask for_mode(the thread's current mode) for every
+  /// per-thread answer below; the set-up answers are the strategy's.
+  bool adaptive() const { return adaptive_; }
+  /// The same strategy's answers for a thread that waits in mode `m` now
+  /// (kDispatcher or the strategy's own wait; wake path and remapping kept).
+  constexpr WaitPolicy for_mode(WaitMode m) const {
+    WaitPolicy p = *this;
+    p.wait_ = m;
+    return p;
+  }
+
   // ---- set-up
-  /// One dispatcher per application core polls every CQ of the core.
-  bool runs_dispatchers() const { return wait_ == WaitMode::kDispatcher; }
+  /// One dispatcher per application core polls every CQ of the core
+  /// (adaptive: parked while its core is in interrupt mode).
+  bool runs_dispatchers() const { return wait_ == WaitMode::kDispatcher || adaptive_; }
   /// Threads start asleep, waiting to be handed the CPU (not runnable).
   bool starts_asleep() const { return wait_ == WaitMode::kDispatcher; }
   /// The affinity remapper keeps each CQ's vector on its thread's core.
@@ -90,7 +105,7 @@ class WaitPolicy {
   // ---- mechanisms on real hosts
   /// The dispatcher hands the CPU over with the module's switch-to (when
   /// fastwake.ko is present; else futex + SCHED_IDLE).
-  bool hands_off_by_switch() const { return wait_ == WaitMode::kDispatcher; }
+  bool hands_off_by_switch() const { return wait_ == WaitMode::kDispatcher || adaptive_; }
   /// The thread waits in the module with its channel attached, instead of
   /// read() (when fastwake.ko is present).
   bool waits_in_module() const {
@@ -98,6 +113,7 @@ class WaitPolicy {
   }
   /// The application cores spin (busy polling or a dispatcher) rather than
   /// sleep between requests: their busy time is polling power.
+  /// (adaptive: per core and over time; the backend reports the mix.)
   bool cores_poll() const { return wait_ != WaitMode::kBlock; }
 
   // ---- migration
@@ -122,6 +138,7 @@ class WaitPolicy {
   WaitMode wait_;
   WakePath path_;
   bool remap_;
+  bool adaptive_ = false;
 };
 
 }  // namespace fastwake

@@ -8,6 +8,7 @@
 #include <iomanip>
 
 #include "fastwake/errors.h"
+#include "fastwake/strategy.h"
 #include "verbs_replay_common.h"
 
 namespace fastwake::hw {
@@ -33,6 +34,11 @@ json run_verbs_client(const Config& cfg, const ReplayClientOptions& o, std::ostr
     throw ConfigError("client: give the server's address (fastwake-bench client SERVER ...)");
   if (o.rx_depth < 2 || o.tx_depth < 32)
     throw ConfigError("client: --rx-depth >= 2 and --tx-depth >= 32");
+  for (const std::string& name : cfg.strategies)
+    if (find_strategy(name).adaptive)
+      throw ConfigError("strategies: '" + name +
+                        "' runs on the simulator and the loopback NIC only: its per-core mode "
+                        "switches are not validated over verbs yet (docs/adaptive.md)");
   const int cpu = default_client_cpu(o.cpu);
   VerbsDevice dev(o.dev);
   if (progress)

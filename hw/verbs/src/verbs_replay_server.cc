@@ -159,6 +159,11 @@ class Server {
     } catch (const std::exception& e) {
       refuse(ch, std::string("bad hello from the client: ") + e.what(), true);
     }
+    if (sp->adaptive)
+      refuse(ch,
+             "strategy '" + sp->name +
+                 "' runs on the simulator and the loopback NIC only (docs/adaptive.md)",
+             true);
     const StrategySpec& s = *sp;
     *what = s.name + " [" + std::to_string(hello.index + 1) + "/" + std::to_string(hello.total) +
             "] for client " + ch.peer();

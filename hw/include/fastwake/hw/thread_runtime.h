@@ -12,7 +12,9 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <concepts>
 #include <cstdlib>
@@ -21,8 +23,10 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include "fastwake/adaptive.h"
 #include "fastwake/config.h"
 #include "fastwake/decision_trace.h"
 #include "fastwake/dispatcher.h"
@@ -59,6 +63,22 @@ class ThreadRuntime {
       throw ConfigError("strategy '" + s.name +
                         "' uses a proposed wake path that fastwake.ko does "
                         "not implement: it exists in the simulator only");
+    if (wp_.adaptive()) {
+      bool moves = !cfg.workload.migrations.empty();
+      for (const ScriptStep& st : cfg.workload.script) moves |= st.migrate_to != kNoCore;
+      if (moves)
+        throw ConfigError("strategy '" + s.name +
+                          "': thread migrations are not supported with per-core mode switches on "
+                          "real threads yet (the simulator runs them; docs/adaptive.md)");
+      adapt_ = std::make_unique<AdaptiveController>(AdaptiveParams::derive(cfg), wp_.mode());
+      core_mode_ = std::make_unique<std::atomic<int>[]>(cfg.host.app_cores);
+      core_count_ = std::make_unique<std::atomic<std::uint64_t>[]>(cfg.host.app_cores);
+      for (int c = 0; c < cfg.host.app_cores; ++c) {
+        core_mode_[c].store(static_cast<int>(adapt_->mode(c)));
+        core_count_[c].store(0);
+      }
+      poll_ns_.assign(static_cast<std::size_t>(cfg.host.app_cores), 0);
+    }
     module_switch_ = wp_.hands_off_by_switch();
     module_wait_ = wp_.waits_in_module();
     const char* off = std::getenv("FASTWAKE_NO_KMOD");
@@ -88,6 +108,7 @@ class ThreadRuntime {
         dispatchers_.emplace_back([this, c] { dispatcher_main(c); });
       }
     for (int t = 0; t < n_; ++t) threads_.emplace_back([this, t] { app_main(t); });
+    if (adapt_) adapt_thread_ = std::thread([this] { adapt_main(); });
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (ready_.load() < n_) {
       if (std::chrono::steady_clock::now() > deadline)
@@ -101,7 +122,7 @@ class ThreadRuntime {
   void migrate(ThreadId t, CoreId to) {
     const CoreId from = slots_[t].core;
     if (from == to) return;
-    if (wp_.on_migrate() == WaitPolicy::Move::kMoveDispatcherEntry) {
+    if (wp_.on_migrate() == WaitPolicy::Move::kMoveDispatcherEntry) {  // (adaptive: refused)
       post_op(from, {false, t});
       post_op(to, {true, t});
     }
@@ -115,6 +136,11 @@ class ThreadRuntime {
     stopped_ = true;
     stop_.store(true);
     nic_.shutdown_waiters();
+    for (auto& c : cores_) {  // a parked dispatcher (adaptive)
+      c->park.word.fetch_add(1);
+      c->park.wake_one();
+    }
+    if (adapt_thread_.joinable()) adapt_thread_.join();
     for (int t = 0; t < n_; ++t) {
       slots_[t].fx.word.store(1);
       slots_[t].fx.wake_one();
@@ -127,6 +153,34 @@ class ThreadRuntime {
   }
 
   std::uint64_t handoffs() const { return handoffs_.load(); }
+  /// fastwake_adaptive's decisions and switches in this run (null otherwise; after stop()).
+  nlohmann::json adaptive_report(Nanos ws, Nanos we) const {
+    if (!adapt_) return nullptr;
+    nlohmann::json a = adapt_->to_json();
+    std::lock_guard<std::mutex> g(adapt_mu_);
+    std::uint64_t in_win = 0;
+    for (const auto& [t, core, to] : switch_log_) in_win += t >= ws && t < we;
+    nlohmann::json share = nlohmann::json::array();
+    for (int c = 0; c < cfg_.host.app_cores; ++c) {
+      // time in poll mode inside [ws, we): replay the switch log
+      Nanos since = wp_.mode() == WaitMode::kBlock ? -1 : ws, total = 0;
+      for (const auto& [t, core, to] : switch_log_) {
+        if (core != c) continue;
+        const Nanos at = std::clamp(t, ws, we);
+        if (to == WaitMode::kBlock && since >= 0) total += at - since, since = -1;
+        if (to != WaitMode::kBlock && since < 0) since = at;
+      }
+      if (since >= 0) total += we - since;
+      share.push_back(static_cast<double>(total) / static_cast<double>(we - ws));
+    }
+    a["poll_share"] = std::move(share);
+    a["switches_in_window"] = in_win;
+    a["switches_per_s"] = static_cast<double>(in_win) / (static_cast<double>(we - ws) * 1e-9);
+    a["max_switches_per_s"] = static_cast<double>(cfg_.host.app_cores) * 1e9 /
+                              static_cast<double>(adapt_->params().window_ns);
+    a["releases"] = releases_.load();
+    return a;
+  }
   /// Core thread t is placed on now (control thread).
   CoreId thread_core(ThreadId t) const { return slots_[t].core; }
   /// Completions the application threads took from their CQs (after stop()).
@@ -166,7 +220,58 @@ class ThreadRuntime {
     std::vector<Op> ops;
     std::atomic<bool> has_ops{false};
     std::atomic<pid_t> os_tid{0};  // the dispatcher's kernel thread id
+    Futex park;                    // adaptive: a parked dispatcher sleeps here
   };
+
+  // ---- fastwake_adaptive
+  WaitMode core_mode(CoreId c) const {
+    return static_cast<WaitMode>(core_mode_[c].load(std::memory_order_seq_cst));
+  }
+  /// The controller's thread: ends a window every window_ns, applies the changes.
+  void adapt_main() {
+    if (opt_.nic_cpu >= 0) pin_self(opt_.nic_cpu);  // off the app CPUs: its wake-ups would preempt them
+    const Nanos w = adapt_->params().window_ns;
+    std::vector<std::uint64_t> counts(static_cast<std::size_t>(cfg_.host.app_cores));
+    Nanos last = mono_now();
+    while (!stop_.load(std::memory_order_relaxed)) {
+      // A timer sleep overshoots by the timer slack (50 us by default): the
+      // counts are scaled to window_ns below instead of spinning here.
+      std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<Nanos>(1, last + w - mono_now())));
+      if (stop_.load(std::memory_order_relaxed)) break;
+      const Nanos now = mono_now();
+      for (int c = 0; c < cfg_.host.app_cores; ++c)
+        counts[static_cast<std::size_t>(c)] = core_count_[c].exchange(0);
+      // The controller decides on counts per window_ns: scale a late wake-up's.
+      const double scale = static_cast<double>(w) / static_cast<double>(std::max<Nanos>(1, now - last));
+      for (auto& k : counts) k = static_cast<std::uint64_t>(std::llround(static_cast<double>(k) * scale));
+      last = now;
+      for (const auto& ch : adapt_->end_window(counts)) {
+        {
+          std::lock_guard<std::mutex> g(adapt_mu_);
+          switch_log_.push_back({now, ch.core, ch.to});
+        }
+        core_mode_[ch.core].store(static_cast<int>(ch.to), std::memory_order_seq_cst);
+        if (ch.to == WaitMode::kBlock) {
+          // Release every thread sleeping for a hand-off on the core: each
+          // re-enters its wait armed (the exchange makes this and a
+          // dispatcher's hand-off exclusive; the thread's own re-check after
+          // publishing "asleep" catches one that was just going to sleep).
+          for (int t = 0; t < n_; ++t) {
+            Slot& s = slots_[t];
+            if (s.core != ch.core || !s.sleeping.exchange(0, std::memory_order_acq_rel)) continue;
+            s.fx.word.store(2, std::memory_order_release);  // 2: released, no hand-off
+            if (module_switch_) (void)dev_->wake(s.tid.load());
+            else s.fx.wake_one();
+            releases_.fetch_add(1, std::memory_order_relaxed);
+          }
+        } else {
+          CoreCtl& ctl = *cores_[ch.core];
+          ctl.park.word.fetch_add(1, std::memory_order_seq_cst);
+          ctl.park.wake_one();
+        }
+      }
+    }
+  }
 
   void post_op(CoreId c, Op op) {
     std::lock_guard<std::mutex> g(cores_[c]->mu);
@@ -186,6 +291,7 @@ class ThreadRuntime {
     Slot& me = slots_[t];
     me.os_tid.store(current_os_tid());
     const ThreadLoop loop = wp_.loop();
+    WaitMode mode = wp_.mode();  // adaptive: the mode of its last wait
     bool announced = false;
     const bool use_module = module_switch_ || module_wait_;
     if (use_module) {
@@ -202,6 +308,7 @@ class ThreadRuntime {
         case Step::kPoll:
           found = nic_.poll(t, &cur);
           me.served += found;
+          if (found && adapt_) core_count_[me.core].fetch_add(1, std::memory_order_relaxed);
           break;
         case Step::kServe: {
           const Nanos d = service_.draw(t);  // this thread's own stream
@@ -246,6 +353,13 @@ class ThreadRuntime {
           me.fx.word.store(0, std::memory_order_relaxed);
           me.sleeping.store(1, std::memory_order_seq_cst);
           announce(announced);
+          // adaptive: the core may have left polling meanwhile (its
+          // dispatcher parked): take ourselves back unless someone was faster.
+          if (adapt_ && core_mode(me.core) == WaitMode::kBlock &&
+              me.sleeping.exchange(0, std::memory_order_acq_rel)) {
+            releases_.fetch_add(1, std::memory_order_relaxed);
+            break;
+          }
           while (me.fx.word.load(std::memory_order_acquire) == 0) {
             if (module_switch_) {
               (void)dev_->wait();  // the dispatcher's switch-to sets our token
@@ -256,7 +370,13 @@ class ThreadRuntime {
           if (stop_.load()) return;
           break;
       }
-      step = loop.next(step, found);
+      if (adapt_ && step == Step::kPoll && !found) {
+        const WaitMode m = core_mode(me.core);  // the wait boundary: take the core's mode
+        step = next_wait_step(mode, m);
+        mode = m;
+      } else {
+        step = loop.next(step, found);
+      }
     }
   }
 
@@ -277,6 +397,12 @@ class ThreadRuntime {
         nic_, [slots](CqId cq) { return slots[cq].sleeping.load(std::memory_order_acquire) != 0; }};
     CoreCtl& ctl = *cores_[c];
     while (!stop_.load(std::memory_order_relaxed)) {
+      if (adapt_ && core_mode(c) == WaitMode::kBlock) {
+        // Parked: the core waits with interrupts until the controller wakes us.
+        const std::uint32_t seq = ctl.park.word.load(std::memory_order_seq_cst);
+        if (core_mode(c) == WaitMode::kBlock && !stop_.load()) ctl.park.wait(seq);
+        continue;
+      }
       if (ctl.has_ops.load(std::memory_order_acquire)) {
         std::lock_guard<std::mutex> g(ctl.mu);
         for (const Op& op : ctl.ops) op.add ? d.add(op.t, op.t) : static_cast<void>(d.remove(op.t));
@@ -316,6 +442,15 @@ class ThreadRuntime {
   bool stopped_ = false;
   std::optional<FastwakeDevice> dev_;
   bool module_switch_ = false, module_wait_ = false;
+  // fastwake_adaptive (null otherwise)
+  std::unique_ptr<AdaptiveController> adapt_;
+  std::unique_ptr<std::atomic<int>[]> core_mode_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> core_count_;
+  std::vector<Nanos> poll_ns_;
+  std::thread adapt_thread_;
+  mutable std::mutex adapt_mu_;
+  std::vector<std::tuple<Nanos, int, WaitMode>> switch_log_;
+  std::atomic<std::uint64_t> releases_{0};
 };
 
 }  // namespace fastwake::hw
