@@ -10,14 +10,14 @@ from typing import Any
 
 from . import _fastwake
 from ._fastwake import ConfigError
-from ._native import REPO
+from ._native import WORK
 from .results import write_text_atomic
 
 
 def default_cache_dir() -> Path:
-    """$FASTWAKE_CACHE, else .cache/fastwake/ in the repository."""
+    """$FASTWAKE_CACHE, else .cache/fastwake/ in the repository (installed: in the current folder)."""
     env = os.environ.get("FASTWAKE_CACHE")
-    return Path(env) if env else REPO / ".cache" / "fastwake"
+    return Path(env) if env else WORK / ".cache" / "fastwake"
 
 
 class ResultCache:
