@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 fail() { echo "FAIL: $*"; exit 1; }
-"$PY" -c 'import venv, pip, setuptools, wheel' 2>/dev/null \
+"$PY" -c 'import venv, ensurepip, setuptools, wheel' 2>/dev/null \
   || { echo "SKIP: $PY lacks venv/pip/setuptools/wheel (python3-venv python3-pip python3-setuptools python3-wheel; scripts/install-deps.sh)"; exit 77; }
 rm -rf "$OUT/venv" "$OUT/src"
 mkdir -p "$OUT/src"
