@@ -81,7 +81,8 @@ set(CPACK_COMPONENTS_ALL ${_fw_components})
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION science)
-set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/fastwake/fastwake")
+# Binaries without their debug sections (a RelWithDebInfo build's tools are ~80 MB otherwise).
+set(CPACK_STRIP_FILES ON)
 # Shared-library dependencies (libibverbs1, libsimgrid, libstdc++6, libc6) from dpkg-shlibdeps.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 
