@@ -17,7 +17,7 @@
 #include "fastwake/sim/run_guard.h"
 #include "fastwake/sim/simulate.h"
 #include "fastwake/strategy.h"
-#include "model_version.h"
+#include "fastwake/version.h"
 
 namespace py = pybind11;
 using nlohmann::json;
@@ -156,6 +156,7 @@ py::tuple simulate(py::handle config, bool force) {
   }
   json doc;
   doc["schema"] = "fastwake-result/1";
+  doc["meta"] = fastwake::result_meta("fastwake (Python)");  // fastwake.results adds the Python libraries
   doc["config"] = fastwake::to_json(cfg);
   doc["results"] = json::array();
   py::dict samples;
@@ -187,10 +188,17 @@ PYBIND11_MODULE(_fastwake, m) {
   py::register_exception<fastwake::ConfigError>(m, "ConfigError", PyExc_ValueError);
   py::register_exception<fastwake::DeviceError>(m, "DeviceError", PyExc_OSError);
 
-  m.attr("VERSION") = FW_PROJECT_VERSION;
-  m.attr("MODEL_VERSION") = FW_MODEL_VERSION;
+  m.attr("VERSION") = std::string(fastwake::version());
+  m.attr("MODEL_VERSION") = std::string(fastwake::model_version());
+  m.attr("COMMIT") = std::string(fastwake::git_commit());
   m.attr("SCHEMA") = "fastwake-result/1";
 
+  m.def(
+      "result_meta",
+      [](const std::string& tool) { return to_python(fastwake::result_meta(tool)); },
+      py::arg("tool"),
+      "The \"meta\" object of a result document (fastwake::result_meta): tool, toolkit and model\n"
+      "version, commit, UTC date, host, build, C++ library versions.");
   m.def(
       "default_config", [] { return to_python(fastwake::default_config()); },
       "The embedded paper-style scenario (configs/default.json) as a dict.");

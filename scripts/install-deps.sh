@@ -21,6 +21,9 @@ PKGS=(
   libsimgrid-dev
   # tests/fuzz (issue 15): libFuzzer + ASan/UBSan runtimes come with clang's compiler-rt
   clang libclang-rt-dev
+  # packaging (issue 12, docs/install.md): pip install . offline (setuptools backend, venv),
+  # cpack -G DEB (dpkg-shlibdeps), the fastwake-dkms sources built with dkms in tests/pkg
+  python3-setuptools python3-wheel python3-pip python3-venv dpkg-dev dkms
 )
 
 # hw/testbed: the headers of the kernel the testbed guest boots (the ABI that

@@ -10,6 +10,7 @@
 #include "fastwake/placement.h"
 #include "fastwake/sim/fabric_config.h"
 #include "fastwake/sim/simulate.h"
+#include "fastwake/version.h"
 
 namespace fastwake::tools {
 
@@ -113,6 +114,7 @@ nlohmann::json run_compare(const Config& cfg, const nlohmann::json& profile,
     rows.push_back(row);
   }
   return {{"schema", "fastwake-compare/1"},
+          {"meta", result_meta("fastwake-bench compare")},
           {"platform", scfg.platform.name},
           {"rows", rows},
           {"measured", measured},
@@ -161,6 +163,7 @@ nlohmann::json combine_rounds(const std::vector<nlohmann::json>& rounds) {
   nlohmann::json each = nlohmann::json::array();
   for (const auto& r : rounds) each.push_back(r);
   return {{"schema", "fastwake-compare/1"},
+          {"meta", result_meta("fastwake-bench compare")},
           {"platform", rounds.back()["platform"]},
           {"rows", rows},
           {"rounds", each}};

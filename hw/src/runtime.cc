@@ -18,6 +18,7 @@
 #include "fastwake/migration_plan.h"
 #include "fastwake/placement.h"
 #include "fastwake/remap_driver.h"
+#include "fastwake/version.h"
 #include "fastwake/wait_policy.h"
 
 namespace fastwake::hw {
@@ -319,6 +320,7 @@ nlohmann::json run_loopback_all(const Config& cfg, const HwOptions& opt, std::os
   const HwOptions resolved = resolve_options(cfg, opt);
   nlohmann::json doc;
   doc["schema"] = "fastwake-result/1";
+  doc["meta"] = result_meta("fastwake-bench loopback");
   doc["config"] = to_json(cfg);
   doc["results"] = nlohmann::json::array();
   int i = 0;

@@ -11,6 +11,7 @@
 
 #include "fastwake/errors.h"
 #include "fastwake/strategy.h"
+#include "fastwake/version.h"
 
 namespace fastwake::hw {
 
@@ -125,6 +126,7 @@ nlohmann::json run_loopback_soak(const Config& cfg, const HwOptions& opt_in, con
 
   nlohmann::json doc;
   doc["schema"] = "fastwake-soak/1";
+  doc["meta"] = result_meta("fastwake-bench soak");
   doc["config"] = to_json(cfg);
   doc["soak_minutes"] = so.minutes;
   doc["rounds"] = round;

@@ -105,12 +105,36 @@ def _cache_arg(a) -> object:
     return a.cache if a.cache else True
 
 
+def version_line() -> str:
+    """What `fastwake --version` prints: "fastwake 0.1.0 (commit abc123)", as the C++ tools'
+    version_line() (the one version is CMake's project(VERSION), through the native module)."""
+    from ._fastwake import COMMIT, VERSION
+
+    return f"fastwake {VERSION} (commit {COMMIT})"
+
+
+class _VersionAction(argparse.Action):
+    """--version: prints version_line() and exits 0 (the native module is read only then)."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and the commit it was built from, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            print(version_line())
+        except ImportError as e:
+            parser.exit(1, f"fastwake: {e}\n")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="fastwake",
         description="FastWake toolkit: simulate interrupt-mode RDMA wake-up strategies, sweep configs "
                     "(locally or on a Dask cluster) and draw the paper-style figures.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action=_VersionAction)
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
 
     p = sub.add_parser("paper", help="reproduce every figure and the headline table (main command)",

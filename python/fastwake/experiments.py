@@ -25,22 +25,22 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from ._fastwake import ConfigError
-from ._native import REPO
+from ._native import DATA, WORK
 from .cache import ResultCache, default_cache_dir
 from .results import write_text_atomic
 from .sweeps import sweep as run_sweep
 
 #: Default output folder of `fastwake paper` and of every paper experiment.
-DEFAULT_OUT = REPO / "results" / "paper"
+DEFAULT_OUT = WORK / "results" / "paper"
 
 #: The file that makes a folder of experiments/ an experiment.
 EXPERIMENT_FILE = "experiment.json"
 
 
 def experiments_dir() -> Path:
-    """$FASTWAKE_EXPERIMENTS, else experiments/ in the repository."""
+    """$FASTWAKE_EXPERIMENTS, else experiments/ of the repository (or of the installed package data)."""
     env = os.environ.get("FASTWAKE_EXPERIMENTS")
-    return Path(env) if env else REPO / "experiments"
+    return Path(env) if env else DATA / "experiments"
 
 
 def _read_json(path: Path) -> Any:
@@ -413,7 +413,7 @@ class Experiment:
 
     @property
     def default_out(self) -> Path:
-        return DEFAULT_OUT if self.paper else REPO / "results" / self.name
+        return DEFAULT_OUT if self.paper else WORK / "results" / self.name
 
     def run(self, ctx: Context) -> None:
         """Writes the data through ctx (the runner named in experiment.json)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from ._native import _build_dirs
+from ._native import IN_TREE, _build_dirs
 
 
 class BenchError(RuntimeError):
@@ -28,11 +29,18 @@ class BenchError(RuntimeError):
 
 
 def bench_binary() -> Path:
-    """The fastwake-bench executable of the build the package uses."""
+    """The fastwake-bench executable of the build the package uses; for an installed
+    package (or a checkout without one), the fastwake-bench on PATH (cmake --install, .deb)."""
     for build in _build_dirs():
         exe = build / "hw" / "fastwake-bench"
         if exe.exists():
             return exe
+    found = shutil.which("fastwake-bench")
+    if found:
+        return Path(found)
+    if not IN_TREE:
+        raise FileNotFoundError("fastwake-bench is not on PATH: install the tools (`cmake --install`, "
+                                "or the fastwake-tools .deb; docs/install.md)")
     raise FileNotFoundError("fastwake-bench is not built: run `bash scripts/build.sh` "
                             "(or set FASTWAKE_BUILD_DIR)")
 

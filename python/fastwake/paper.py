@@ -12,6 +12,7 @@ import pandas as pd
 from . import _fastwake
 from .experiments import DEFAULT_OUT, Context, dask_scope, discover, paper_experiments
 from .headline import format_table
+from .meta import result_meta
 from .results import write_text_atomic
 
 
@@ -57,6 +58,7 @@ def paper(out: str | Path = DEFAULT_OUT, *, quick: bool = False, executor: str =
     wall = time.perf_counter() - t0
     manifest = {
         "command": "fastwake paper" + (" --quick" if quick else ""),
+        "meta": result_meta("fastwake paper"),
         "model_version": _fastwake.MODEL_VERSION,
         "quick": quick,
         "executor": executor,

@@ -202,6 +202,13 @@ class Result:
     samples: dict = field(default_factory=dict)
     wall_s: float = 0.0
 
+    def __post_init__(self):
+        # The native module wrote the C++ half of "meta"; the Python libraries are known here.
+        if isinstance(self.doc.get("meta"), dict) and "numpy" not in self.doc["meta"].get("libraries", {}):
+            from .meta import add_python_libraries
+
+            add_python_libraries(self.doc["meta"])
+
     @property
     def config(self) -> dict:
         return self.doc["config"]

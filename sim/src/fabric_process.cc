@@ -23,11 +23,34 @@ namespace {
 
 using json = nlohmann::json;
 
-/// The driver binary: $FASTWAKE_SIM_FABRIC, else the one this build made.
+bool executable(const std::string& p) { return !p.empty() && ::access(p.c_str(), X_OK) == 0; }
+
+/// The driver binary: $FASTWAKE_SIM_FABRIC, else the one this build made; for
+/// installed tools (cmake --install, .deb; the build tree is gone) the
+/// fastwake-sim-fabric beside the running program, else the one on PATH.
 std::string driver_path() {
   if (const char* e = std::getenv("FASTWAKE_SIM_FABRIC"); e && *e) return e;
 #ifdef FW_SIM_FABRIC_BIN
-  return FW_SIM_FABRIC_BIN;
+  const std::string built = FW_SIM_FABRIC_BIN;
+  if (executable(built)) return built;
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<std::size_t>(n));
+    dir.resize(dir.rfind('/') + 1);
+    if (executable(dir + "fastwake-sim-fabric")) return dir + "fastwake-sim-fabric";
+  }
+  if (const char* path = std::getenv("PATH")) {
+    std::string all = path;
+    for (std::size_t a = 0; a <= all.size();) {
+      std::size_t b = all.find(':', a);
+      if (b == std::string::npos) b = all.size();
+      const std::string cand = all.substr(a, b - a) + "/fastwake-sim-fabric";
+      if (b > a && executable(cand)) return cand;
+      a = b + 1;
+    }
+  }
+  return built;  // missing: the caller's error names it
 #else
   return "";
 #endif

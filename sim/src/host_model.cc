@@ -15,6 +15,8 @@
 #include <random>
 #include <string>
 
+#include "fastwake/version.h"
+
 namespace fastwake::sim::detail {
 
 // ================================================================ set-up
@@ -209,6 +211,7 @@ StrategyRun HostSim::finish() { return impl_->m.finish(); }
 nlohmann::json simulate_all(const Config& cfg) {
   nlohmann::json doc;
   doc["schema"] = "fastwake-result/1";
+  doc["meta"] = result_meta("fastwake::sim::simulate_all");
   doc["config"] = to_json(cfg);
   doc["results"] = nlohmann::json::array();
   for (const std::string& name : cfg.strategies) {

@@ -15,6 +15,7 @@
 #include "fastwake/config.h"
 #include "fastwake/errors.h"
 #include "fastwake/sim/bench.h"
+#include "fastwake/version.h"
 #include "fastwake/sim/fabric_config.h"
 #include "fastwake/sim/run_guard.h"
 #include "fastwake/sim/simulate.h"
@@ -162,6 +163,7 @@ int run(const Args& a) {
   fastwake::sim::check_run(cfg, a.force);
   nlohmann::json out;
   out["schema"] = "fastwake-result/1";
+  out["meta"] = fastwake::result_meta("fastwake-sim");
   out["config"] = fastwake::to_json(cfg);
   out["results"] = nlohmann::json::array();
   int i = 0;

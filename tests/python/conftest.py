@@ -13,6 +13,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import fastwake  # noqa: E402  (fails loudly when the module is not built: no silent skip)
 
 
+def numbers(doc: dict) -> dict:
+    """A result document without its "meta" (tool, date, host: who and when, not the model's
+    numbers), for comparing two runs' documents."""
+    return {k: v for k, v in doc.items() if k != "meta"}
+
+
 def build_dir() -> Path:
     from fastwake import _fastwake, _native
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import fastwake
-from conftest import REPO, build_dir
+from conftest import REPO, build_dir, numbers
 
 SHORT = ["--set", "run.duration_ms=5", "--set", "run.warmup_ms=1"]
 
@@ -29,12 +29,28 @@ def test_run_prints_the_table_and_writes_the_document(tmp_path):
     assert p.stdout.splitlines()[0].startswith("config paper-default, platform arm")
     assert "fastwake_poll" in p.stdout and "interrupt" in p.stdout
     doc = json.loads((tmp_path / "r.json").read_text())
-    assert doc == fastwake.run(platform="arm", sets=SHORT[1::2], samples=True).doc
+    assert numbers(doc) == numbers(fastwake.run(platform="arm", sets=SHORT[1::2], samples=True).doc)
+    assert doc["meta"]["toolkit_version"] == fastwake.__version__
+    assert {"numpy", "pandas", "matplotlib"} <= set(doc["meta"]["libraries"])
     assert len(pd.read_csv(tmp_path / "r.csv")) == len(doc["results"])
     import numpy as np
 
     with np.load(tmp_path / "s.npz") as z:
         assert len(z["interrupt.latency_ns"]) == doc["results"][-1]["requests"]
+
+
+@pytest.mark.parametrize("launcher", [False, True], ids=["python -m fastwake", "./fastwake"])
+def test_version_prints_the_one_version_and_the_commit(launcher):
+    from fastwake import _fastwake
+
+    p = fw("--version", launcher=launcher)
+    assert p.stdout == f"fastwake {fastwake.__version__} (commit {_fastwake.COMMIT})\n"
+    assert fastwake.__version__ == _fastwake.VERSION and fastwake.MODEL_VERSION.startswith(fastwake.__version__ + "+src.")
+    # CMake's project(VERSION) is the one place the version is written.
+    import re
+
+    cmake = (REPO / "CMakeLists.txt").read_text()
+    assert re.search(r"project\(fastwake VERSION (\S+)", cmake).group(1) == fastwake.__version__
 
 
 def test_bad_input_exits_2_naming_the_key():

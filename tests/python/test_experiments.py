@@ -125,6 +125,11 @@ def test_a_new_figure_is_a_folder_of_data(tmp_path, monkeypatch):
     manifest = paper(tmp_path / "out", cache=False, progress=False, log=lambda m: None)
     assert list(manifest["experiments"]) == ["my_breakdown"]
     assert manifest["files"] == ["my_breakdown.csv", "my_breakdown.pdf", "my_breakdown.png"]
+    # The manifest says what made it: versions, commit, UTC date, host, libraries.
+    meta = manifest["meta"]
+    assert meta["tool"] == "fastwake paper" and meta["model_version"] == fastwake.MODEL_VERSION
+    assert meta["toolkit_version"] == fastwake.__version__ and meta["date"].endswith("Z")
+    assert {"numpy", "pandas", "matplotlib", "nlohmann_json"} <= set(meta["libraries"])
     assert len(pd.read_csv(tmp_path / "out" / "my_breakdown.csv")) == 4
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastwake
-from conftest import build_dir
+from conftest import build_dir, numbers
 
 
 def test_lists_strategies_and_platforms():
@@ -62,7 +62,8 @@ def test_run_matches_the_cli_exactly(quick_base, tmp_path):
                     "--set", "workload.threads_per_core=4", "--json", str(out)], check=True,
                    capture_output=True)
     r = fastwake.run(cfg, platform="arm", sets=["workload.threads_per_core=4"])
-    assert r.doc == json.loads(out.read_text())
+    assert numbers(r.doc) == numbers(json.loads(out.read_text()))
+    assert r.doc["meta"]["model_version"] == fastwake.MODEL_VERSION
     assert [x["strategy"] for x in r.results] == quick_base["strategies"]
     assert "interrupt" in r.table() and r.table().splitlines()[0].startswith("config paper-default, platform arm")
     row = r.frame().set_index("strategy")

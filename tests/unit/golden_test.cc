@@ -29,6 +29,7 @@ nlohmann::json normalise(const nlohmann::json& j) {
     nlohmann::json o = nlohmann::json::object();
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (it.key() == "wall_s") continue;  // host time, never deterministic
+      if (it.key() == "meta") continue;    // who/when/where (version, commit, date, host): not a number of the model
       o[it.key()] = normalise(it.value());
     }
     return o;

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "fastwake/version.h"
+
 namespace fastwake::hw::replay {
 
 json summary_json(const LatencySummary& s) {
@@ -124,6 +126,7 @@ std::string check_accounting(const json& cl, const json& sv) {
 json new_doc(const Config& cfg) {
   json doc;
   doc["schema"] = "fastwake-result/1";
+  doc["meta"] = result_meta("fastwake-bench replay");
   doc["config"] = to_json(cfg);
   doc["results"] = json::array();
   return doc;

@@ -1,5 +1,6 @@
 # Writes OUT: model_version.h with FW_MODEL_VERSION = VERSION + a hash of FILES
-# (paths relative to ROOT and their contents), for fastwake.MODEL_VERSION.
+# (paths relative to ROOT and their contents), for fastwake::model_version()
+# (core/src/version.cc) and so fastwake.MODEL_VERSION.
 string(REPLACE "|" ";" FILES "${FILES}")
 set(all "")
 foreach(f IN LISTS FILES)
