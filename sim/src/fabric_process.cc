@@ -92,7 +92,8 @@ json strategy_to_json(const StrategySpec& s) {
           {"description", s.description},
           {"wait", static_cast<int>(s.wait)},
           {"wake_path", {{"kind", static_cast<int>(s.wake_path.kind)}}},
-          {"remap_affinity", s.remap_affinity}};
+          {"remap_affinity", s.remap_affinity},
+          {"adaptive", s.adaptive}};
 }
 
 StrategySpec strategy_from_json(const json& j) {
@@ -103,6 +104,7 @@ StrategySpec strategy_from_json(const json& j) {
   const json& w = j.at("wake_path");
   s.wake_path.kind = static_cast<WakePathKind>(w.at("kind").get<int>());  // stages follow the kind
   s.remap_affinity = j.at("remap_affinity").get<bool>();
+  s.adaptive = j.at("adaptive").get<bool>();
   return s;
 }
 
