@@ -16,6 +16,7 @@
 #include "fastwake/errors.h"
 #include "fastwake/version.h"
 #include "fastwake/hw/calibrate.h"
+#include "fastwake/paths.h"
 #include "fastwake/hw/linux_cpu.h"
 #include "fastwake/hw/runtime.h"
 #include "fastwake/hw/soak.h"
@@ -154,6 +155,9 @@ int cmd_compare(const RunArgs& r) {
       // Calibrate right before measuring: wake-up costs drift on shared VMs.
       fastwake::hw::CalibrateOptions copt;
       copt.source_dir = FW_SOURCE_DIR;
+      // The profile is used in memory; its copy goes to the user's cache,
+      // not the source tree (only `calibrate` writes configs/platforms/).
+      copt.out_dir = fastwake::user_cache_dir() + "/platforms";
       if (!r.quiet) std::cerr << "compare: calibrating this host first (a few seconds)\n";
       const auto rep = fastwake::hw::calibrate(copt, r.quiet ? nullptr : &std::cerr);
       if (!r.quiet) std::cerr << rep.summary << "wrote " << rep.path << "\n";

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
@@ -435,7 +436,17 @@ CalibrateReport calibrate(const CalibrateOptions& opt_in, std::ostream* progress
     opt.cpus = {u[0], u[1]};
   }
   if (opt.name.empty()) opt.name = "host-" + host_name();
-  if (opt.out.empty()) opt.out = opt.source_dir + "/configs/platforms/" + opt.name + ".json";
+  if (opt.out.empty()) {
+    if (opt.out_dir.empty()) {
+      opt.out_dir = opt.source_dir + "/configs/platforms";
+    } else {
+      std::error_code ec;
+      std::filesystem::create_directories(opt.out_dir, ec);
+      if (ec)
+        throw ConfigError("calibrate: cannot create " + opt.out_dir + ": " + ec.message());
+    }
+    opt.out = opt.out_dir + "/" + opt.name + ".json";
+  }
   const int A = opt.cpus[0], B = opt.cpus[1];
   const int n = opt.iterations;
 

@@ -90,3 +90,19 @@ def test_plain_compare_calibrates_into_the_cache_not_the_source_tree(tmp_path, m
     assert prof.parent == tmp_path / "cache" / "platforms" and prof.is_file()
     assert cmp["platform"] == json.loads(prof.read_text())["name"]  # the prediction used that profile
     assert {p.name: p.stat().st_mtime_ns for p in platforms.iterdir()} == before
+
+
+def test_plain_cpp_compare_keeps_its_calibration_out_of_the_source_tree(tmp_path):
+    """`fastwake-bench compare` (the C++ tool, no --platform) calibrates first; the copy of the
+    profile goes to $FASTWAKE_CACHE_DIR/platforms/, configs/platforms/ stays as it was."""
+    from pathlib import Path
+
+    platforms = Path(__file__).resolve().parents[2] / "configs" / "platforms"
+    before = {p.name: p.stat().st_mtime_ns for p in platforms.iterdir()}
+    env = dict(os.environ, FASTWAKE_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run([str(hw.bench_binary()), "compare", "-q", "--set", "run.duration_ms=40",
+                           "--set", "run.warmup_ms=5"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    written = list((tmp_path / "cache" / "platforms").glob("host-*.json"))
+    assert len(written) == 1 and json.loads(written[0].read_text())["calibration"]["paths"]
+    assert {p.name: p.stat().st_mtime_ns for p in platforms.iterdir()} == before

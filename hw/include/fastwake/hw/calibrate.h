@@ -35,7 +35,10 @@ std::vector<std::pair<std::string, double>> fit_components(
     const std::vector<PathMeasurement>& paths, std::vector<double>* residual);
 
 struct CalibrateOptions {
-  std::string out;   ///< profile path; default configs/platforms/host-<name>.json
+  std::string out;   ///< profile path; default OUT_DIR/host-<name>.json
+  /// Folder of the default profile path (created if missing); empty =
+  /// SOURCE_DIR/configs/platforms, where `--platform host-<name>` finds it.
+  std::string out_dir;
   std::string name;  ///< default host-<hostname>
   int iterations = 20000;
   std::vector<int> cpus;         ///< two CPUs; default the first two usable
