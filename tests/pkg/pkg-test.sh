@@ -69,7 +69,9 @@ check_needed() {  # check_needed PACKAGE FILE
   local deps lib path owner
   deps=$(dpkg-deb -f "${DEB[$1]}" Depends)
   for lib in $(readelf -d "$2" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64/ {print $NF; exit}')
+    # awk reads all of ldconfig's output (an early exit would SIGPIPE ldconfig, and with
+    # pipefail + set -e end the script without a message: seen once in CI).
+    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64/ && !found {print $NF; found = 1}')
     [ -n "$path" ] || fail "$2 needs $lib, which this machine does not have"
     owner=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1) || owner=""
     [ -n "$owner" ] || owner=$(dpkg -S "$path" 2>/dev/null | head -1 | cut -d: -f1) || true
