@@ -143,14 +143,19 @@ void setup_subcommand(CLI::App& sub, std::string_view tool, const std::string& f
   sub.footer(footer.empty() ? std::string(kExitText) : footer + "\n" + kExitText);
 }
 
-CLI::Option* add_long(CLI::App& app, const std::string& names, long& target, long lo, long hi,
-                      const std::string& help) {
+namespace {
+
+/// An integer option of `names` into `target`, checked against [lo, hi] with
+/// the message every tool prints ("expected an integer in LO..HI, got 'V'").
+template <class Int>
+CLI::Option* add_integer(CLI::App& app, const std::string& names, Int& target, long lo, long hi,
+                         const std::string& help) {
   auto* opt = app.add_option_function<std::string>(
       names,
       [&target](const std::string& v) {
         long x = 0;
         parse_long(v, &x);
-        target = x;
+        target = static_cast<Int>(x);
       },
       help);
   opt->type_name("N");
@@ -166,27 +171,16 @@ CLI::Option* add_long(CLI::App& app, const std::string& names, long& target, lon
   return opt;
 }
 
+}  // namespace
+
+CLI::Option* add_long(CLI::App& app, const std::string& names, long& target, long lo, long hi,
+                      const std::string& help) {
+  return add_integer(app, names, target, lo, hi, help);
+}
+
 CLI::Option* add_int(CLI::App& app, const std::string& names, int& target, long lo, long hi,
                      const std::string& help) {
-  auto* opt = app.add_option_function<std::string>(
-      names,
-      [&target](const std::string& v) {
-        long x = 0;
-        parse_long(v, &x);
-        target = static_cast<int>(x);
-      },
-      help);
-  opt->type_name("N");
-  opt->check(CLI::Validator(
-      [lo, hi](std::string& v) -> std::string {
-        long x = 0;
-        if (!parse_long(v, &x) || x < lo || x > hi)
-          return "expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
-                 ", got '" + v + "'";
-        return {};
-      },
-      "", "int range"));
-  return opt;
+  return add_integer(app, names, target, lo, hi, help);
 }
 
 CLI::Option* add_double(CLI::App& app, const std::string& names, double& target, double lo,
